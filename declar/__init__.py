@@ -1,0 +1,23 @@
+"""declar: Keras 3 models described in YAML specs, with every saving hook synthesized.
+
+Example:
+    >>> import declar
+    >>> declar.validate("specs/keras_guide/custom_build.yaml")
+    []
+
+Importing declar does not import keras; it arranges for declar's Keras classes to be registered
+as soon as keras is imported, so ``import declar; keras.models.load_model("m.keras")`` works.
+"""
+
+from declar import _keras_hook
+from declar._version import __version__
+from declar.api import BuildError, build, inspect, load, save
+from declar.limits import Limits
+from declar.problems import Problem, SpecError
+from declar.spec.load import load_spec, validate
+from declar.spec.model import Spec
+
+_keras_hook.install()
+
+__all__ = ["BuildError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "inspect", "load",
+           "load_spec", "save", "validate"]

@@ -1,0 +1,245 @@
+"""The `declar` command: a thin typed layer over the Python API.
+
+One place (`_fail`) turns a declar error into output and an exit code; a bad spec never shows
+a traceback unless ``--traceback`` asks for one (for bug reports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from declar._version import __version__
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Build Keras 3 models from YAML specs, with every saving hook synthesized.")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+_state = {"traceback": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"declar {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    traceback: Annotated[bool, typer.Option("--traceback", help="Show Python tracebacks (for bug reports).")] = False,
+) -> None:
+    """declar: Keras models from YAML specs."""
+    _state["traceback"] = traceback
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+
+
+def _fail(err: Exception) -> NoReturn:
+    """Print a declar error (located problems, or one message) and exit 1."""
+    if _state["traceback"]:
+        raise err
+    problems = getattr(err, "problems", None)
+    if problems:
+        for p in problems:
+            typer.echo(p.render(), err=True)
+    else:
+        typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
+    format: Annotated[OutputFormat, typer.Option("--format", help="text for people and editors, json for tools.")]
+    = OutputFormat.text,
+) -> None:
+    """Check specs without importing Keras; print every problem as file:line:col."""
+    from declar.spec.load import validate as validate_spec
+
+    results = {str(f): validate_spec(f) for f in files}
+    if format is OutputFormat.json:
+        typer.echo(json.dumps([p.as_dict() for ps in results.values() for p in ps], indent=1))
+    else:
+        for name, problems in results.items():
+            for p in problems:
+                typer.echo(p.render())
+        count = sum(len(p) for p in results.values())
+        bad = sum(1 for p in results.values() if p)
+        summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {len(files)} file{'s' * (len(files) != 1)}"
+                   if count else f"{len(files)} spec{'s' * (len(files) != 1)} valid")
+        typer.echo(summary, err=True)
+    if any(results.values()):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec format's JSON Schema."""
+    from declar.spec.schema import schema as load_schema
+
+    typer.echo(json.dumps(load_schema(), indent=2))
+
+
+@app.command()
+def ops(
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """List the functions of the expression language."""
+    from declar.expr.ops import BASE, OPS
+
+    entries = [BASE, *OPS.values()]
+    if format is OutputFormat.json:
+        typer.echo(json.dumps([{"name": s.name, "signature": s.render(), "summary": s.summary} for s in entries],
+                              indent=1))
+        return
+    width = max(len(s.render()) for s in entries)
+    for s in entries:
+        typer.echo(f"{s.render():<{width}}  {s.summary}")
+
+
+def _summary(model: Any) -> list[dict[str, Any]]:
+    from declar.keras.layer import DeclarLayer
+
+    rows = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        custom = isinstance(layer, DeclarLayer)
+        hooks = ""
+        if custom:
+            d = layer.definition
+            hooks = ", ".join(h for h, used in (("variables", d.variables), ("assets", d.assets),
+                                                ("build_args", d.build_args), ("call", True)) if used)
+        shape = layer.output.shape if hasattr(layer, "output") else ""
+        rows.append({"name": layer.name, "type": layer.definition.name if custom else type(layer).__name__,
+                     "output_shape": str(tuple(shape)), "params": layer.count_params(), "hooks": hooks})
+    return rows
+
+
+def _print_table(rows: list[dict[str, Any]], title: str) -> None:
+    if not rows:
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for key in rows[0]:
+            table.add_column(key, justify="right" if key == "params" else "left")
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        Console().print(table)
+        return
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
+    typer.echo(title)
+    typer.echo("  ".join(k.ljust(w) for k, w in widths.items()).rstrip())
+    for row in rows:
+        typer.echo("  ".join(str(row[k]).ljust(w) for k, w in widths.items()).rstrip())
+
+
+@app.command()
+def build(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Validate and build a spec; print its layers, output shapes and parameter counts."""
+    import declar
+
+    try:
+        model = declar.build(spec)
+    except (declar.SpecError, declar.BuildError) as err:
+        _fail(err)
+    rows = _summary(model)
+    total = model.count_params()
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"name": model.name, "output_shape": str(model.output_shape), "params": total,
+                               "compiled": bool(model.compiled), "layers": rows}, indent=1))
+        return
+    _print_table(rows, f"model {model.name}")
+    typer.echo(f"output shape {model.output_shape}, {total:,} parameters"
+               + (", compiled" if model.compiled else ""))
+
+
+_VERIFY_PROBE = r"""
+import sys, numpy as np
+import declar, keras
+spec_path, archive = sys.argv[1:3]
+built = declar.build(spec_path)
+loaded = declar.load(archive)
+rng = np.random.default_rng(0)
+xs = [rng.random([2] + [d or 3 for d in t.shape[1:]]).astype(str(t.dtype)) for t in built.inputs]
+a = built.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+b = loaded.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+flat = lambda y: [y[k] for k in sorted(y)] if isinstance(y, dict) else (y if isinstance(y, list) else [y])
+same = all(np.array_equal(u, v) for u, v in zip(flat(a), flat(b)))
+same_w = len(built.weights) == len(loaded.weights)
+print("ok" if same and same_w else "mismatch")
+"""
+
+
+@app.command()
+def save(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    out: Annotated[Path, typer.Argument(help="The .keras archive to write (replaced atomically).")],
+    verify: Annotated[bool, typer.Option("--verify", help="Reload in a fresh process and compare.")] = False,
+) -> None:
+    """Build, compile (when the spec says how) and write a self-contained .keras archive."""
+    import declar
+    from declar.archive import ArchiveError
+
+    try:
+        declar.save(spec, out)
+    except (declar.SpecError, declar.BuildError, ArchiveError) as err:
+        _fail(err)
+    typer.echo(f"wrote {out}")
+    if verify:
+        probe = subprocess.run([sys.executable, "-c", _VERIFY_PROBE, str(spec), str(out)], capture_output=True,
+                               text=True)
+        if probe.returncode != 0 or probe.stdout.strip() != "ok":
+            typer.echo(f"error: verification failed: {(probe.stdout + probe.stderr).strip()[-500:]}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo("verified: a fresh process loads it with identical predictions")
+
+
+@app.command()
+def inspect(
+    archive: Annotated[Path, typer.Argument(help="A .keras archive written by declar.")],
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Show the spec embedded in an archive, its hash, versions, variables and assets."""
+    from declar.archive import ArchiveError, inspect_archive
+
+    try:
+        info = inspect_archive(archive)
+    except (ArchiveError, ValueError, KeyError) as err:
+        _fail(err)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(info, indent=1))
+        return
+    typer.echo(f"model:    {info['name']}\nsha256:   {info['sha256']}\ndeclar:   {info['declar_version']}\n"
+               f"keras:    {info['keras_version']}\nsaved:    {info['saved']}\ncompiled: {info['compiled']}")
+    typer.echo("variables:")
+    for v in info["variables"]:
+        typer.echo(f"  {v['path']}  {tuple(v['shape'])}  {v['dtype']}")
+    typer.echo("assets:" + ("" if info["assets"] else " none"))
+    for a in info["assets"]:
+        typer.echo(f"  {a}")
+    typer.echo("spec as written:")
+    typer.echo("  " + info["source"].rstrip().replace("\n", "\n  "))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

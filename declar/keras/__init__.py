@@ -1,0 +1,1 @@
+"""The only part of declar that imports keras: generic registered classes built from a Spec."""

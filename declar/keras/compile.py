@@ -1,0 +1,124 @@
+"""Compile settings and spec functions: the arguments of `model.compile`, built from the spec.
+
+Spec functions become registered Keras objects (`DeclarLoss`, `DeclarMetric`) whose config is
+their definition (arguments and expression), so a compiled archive loads with `import declar`
+alone; their `from_config` checks the expression like any untrusted text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from declar.expr.evaluate import to_closure
+from declar.expr.parse import Context, check
+from declar.keras.ops import keras_functions
+from declar.spec.model import Spec
+
+
+def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:
+    checked = check(expr, Context(names=args, kind=f"function {name}"))
+    if checked.tree is None:
+        raise ValueError(f"function '{name}': {checked.problems[0].message}")
+    closure = to_closure(checked.tree, keras_functions())
+    arg_names = tuple(args)
+
+    def function(*values: Any) -> Any:
+        return closure(dict(zip(arg_names, values)))
+
+    function.__name__ = name
+    return function
+
+
+@keras.saving.register_keras_serializable(package="declar", name="DeclarLoss")
+class DeclarLoss(keras.losses.Loss):
+    """A loss written in the expression language.
+
+    Example:
+        >>> loss = DeclarLoss("l2", ["y_true", "y_pred"], "sum(square(y_pred - y_true), axis=1)")
+        >>> float(loss(keras.ops.zeros((2, 3)), keras.ops.ones((2, 3))))
+        3.0
+    """
+
+    def __init__(self, name: str, args: list[str], expr: str, reduction: str = "sum_over_batch_size",
+                 dtype: Any = None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.args, self.expr = list(args), expr
+        self._fn = _function_closure(name, args, expr)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self._fn(y_true, y_pred)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "args": self.args, "expr": self.expr}
+
+
+@keras.saving.register_keras_serializable(package="declar", name="DeclarMetric")
+class DeclarMetric(keras.metrics.MeanMetricWrapper):
+    """A metric written in the expression language, averaged over batches like Keras function metrics."""
+
+    def __init__(self, name: str, args: list[str], expr: str, dtype: Any = None):
+        super().__init__(fn=_function_closure(name, args, expr), name=name, dtype=dtype)
+        self.args, self.expr = list(args), expr
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "args": self.args, "expr": self.expr}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DeclarMetric:
+        return cls(**config)
+
+
+def _by_lower_name(module: Any, base: type) -> dict[str, type]:
+    return {n.lower(): getattr(module, n) for n in dir(module)
+            if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base)}
+
+
+def _snake(name: str) -> str:
+    from declar.spec.model import snake_case
+    return snake_case(name)
+
+
+def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
+    """An optimizer from ``"adam"`` or ``{name: sgd, learning_rate: ..., momentum: ...}``."""
+    classes = _by_lower_name(keras.optimizers, keras.optimizers.Optimizer)
+    if isinstance(raw, str):
+        return classes[raw.lower()]()
+    args = {k: v for k, v in raw.items() if k != "name"}
+    if isinstance(args.get("learning_rate"), dict):
+        schedule = dict(args["learning_rate"])
+        schedules = {_snake(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)
+                     if not n.startswith("_")}
+        args["learning_rate"] = schedules[schedule.pop("name")](**schedule)
+    return classes[raw["name"].lower()](**args)
+
+
+def compile_arguments(spec: Spec) -> dict[str, Any]:
+    """Keyword arguments of `model.compile` for the spec's compile section."""
+    cfg = spec.compile or {}
+
+    def loss(name: str) -> Any:
+        f = spec.functions.get(name)
+        return DeclarLoss(name, list(f.args), f.expr) if f else name
+
+    def metric(name: str) -> Any:
+        f = spec.functions.get(name)
+        return DeclarMetric(name, list(f.args), f.expr) if f else name
+
+    def per_output(value: Any, make: Any, nested: bool) -> Any:
+        if isinstance(value, dict):
+            return {k: per_output(v, make, False) if nested or isinstance(v, list) else make(v)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [make(v) for v in value]
+        return make(value)
+
+    args: dict[str, Any] = {"optimizer": make_optimizer(cfg["optimizer"]), "loss": per_output(cfg["loss"], loss, False)}
+    for key in ("metrics", "weighted_metrics"):
+        if key in cfg:
+            args[key] = per_output(cfg[key], metric, True)
+    for key in ("loss_weights", "run_eagerly", "jit_compile", "steps_per_execution"):
+        if key in cfg:
+            args[key] = cfg[key]
+    return args

@@ -1,0 +1,280 @@
+"""`DeclarLayer`: one registered Keras layer class whose every hook is synthesized from its spec.
+
+A custom layer type of a spec (``layers: {CustomBuild: {...}}``) is not turned into a new Python
+class; each use is a `DeclarLayer` holding the type's definition. The extended layer is a child
+(``self.base``), built before the declared variables; Keras saves and restores it by its own
+hooks, while this class owns only what the spec declares:
+
+- get_config/from_config carry the definition, the arguments and the build arguments;
+- save_own_variables/load_own_variables use the declared names as keys and check names, shapes
+  and dtypes at load (never positions, never a silent reorder);
+- save_assets/load_assets write every declared asset plus a manifest (so the directory is never
+  empty), and apply the declared transform at load;
+- get_build_config/build_from_config record the input shape and every build argument, and raise
+  when the build fails;
+- call runs the checked expression, where ``base(...)`` calls the extended layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
+from declar.expr.ops import SHAPE_FUNCTIONS
+from declar.expr.parse import Context, check
+from declar.keras.ops import keras_functions
+from declar.spec.checks import shape_errors
+from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
+
+MANIFEST = "declar_assets.json"
+
+
+class LayerBuildError(ValueError):
+    """A declared layer could not be built (shape expression, initializer, base layer)."""
+
+
+@keras.saving.register_keras_serializable(package="declar", name="DeclarLayer")
+class DeclarLayer(keras.layers.Layer):
+    """A layer of a custom type declared in a spec.
+
+    Example:
+        >>> types = {"Scale": {"extends": "Layer", "variables": {"s": {"shape": [1], "initializer": "ones"}},
+        ...                    "call": "inputs * s"}}
+        >>> layer = DeclarLayer(types=types, layer_type="Scale")
+        >>> keras.ops.convert_to_numpy(layer(np.ones((2, 1)))).tolist()
+        [[1.0], [1.0]]
+    """
+
+    def __init__(self, types: dict[str, Any], layer_type: str, args: dict[str, Any] | None = None,
+                 build_args: dict[str, Any] | None = None, asset_root: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._types = types
+        self._layer_type = layer_type
+        self.definition: LayerTypeSpec = layer_type_from_data(layer_type, types[layer_type])
+        args = dict(args or {})
+        given_build = dict(build_args or {})
+        self.params = {p.name: args.pop(p.name, p.default) for p in self.definition.params}
+        self.build_arguments = {p.name: given_build.pop(p.name, p.default) for p in self.definition.build_args}
+        self._base_args = args  # what is left goes to the extended layer
+        self._base_build_args = given_build
+        self.base = self._make_base(args, given_build, asset_root)
+        self._declared: dict[str, keras.Variable] = {}
+        self._call = to_closure(_checked_call(self.definition), {**keras_functions(), "base": self._call_base})
+        self.assets: dict[str, Any] = {a.name: self._initial_asset(a, asset_root) for a in self.definition.assets}
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _make_base(self, args: dict[str, Any], build_args: dict[str, Any], asset_root: str | None
+                   ) -> keras.layers.Layer | None:
+        extends = self.definition.extends
+        if extends == "Layer":
+            return None
+        if extends in self._types:
+            return DeclarLayer(types=self._types, layer_type=extends, args=args, build_args=build_args,
+                               asset_root=asset_root, name="base")
+        return getattr(keras.layers, extends)(**args, name="base")
+
+    def _initial_asset(self, asset: AssetSpec, root: str | None) -> Any:
+        if asset.source == "value":
+            return asset.value
+        if asset.source == "param":
+            return self.params.get(asset.param or "")
+        if root is None:
+            return None  # read by load_assets from the archive
+        return _read_asset(asset, os.path.join(root, asset.file or ""), transform=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # The guide reads assets as attributes (`layer.vocab`); only declared asset names resolve.
+        assets = self.__dict__.get("assets")
+        if isinstance(assets, dict) and name in assets:
+            return assets[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    # -- build -------------------------------------------------------------------------------
+
+    def build(self, input_shape: Any) -> None:
+        if self.base is not None and not self.base.built:
+            self.base.build(input_shape)
+        env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
+        for var in self.definition.variables:
+            shape = self._variable_shape(var.name, var.shape, env)
+            initializer = var.initializer
+            if isinstance(initializer, str) and initializer in env:
+                initializer = env[initializer]
+            self._declared[var.name] = self.add_weight(
+                name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
+                initializer=keras.initializers.get(initializer))
+
+    def _variable_shape(self, name: str, shape: Any, env: dict[str, Any]) -> tuple[int, ...]:
+        parts = [shape] if isinstance(shape, str) else list(shape)
+        sizes: list[Any] = []
+        for part in parts:
+            if not isinstance(part, str):
+                sizes.append(part)
+                continue
+            checked = check(part, Context(names=env, functions=SHAPE_FUNCTIONS, kind="shape expression"))
+            if checked.tree is None:
+                raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': "
+                                      f"{checked.problems[0].message}")
+            try:
+                value = to_closure(checked.tree, shape_functions())(env)
+            except (ExpressionError, TypeError, ValueError, ArithmeticError) as err:
+                raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': shape "
+                                      f"{part!r} cannot be computed for input shape {env['input_shape']}: {err}"
+                                      ) from None
+            if isinstance(shape, str):
+                sizes.extend(value if isinstance(value, (list, tuple)) else [value])
+            else:
+                sizes.append(value)
+        for message, _ in shape_errors(sizes, _limits()):
+            raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': {message}")
+        return tuple(sizes)
+
+    def get_build_config(self) -> dict[str, Any]:
+        config = super().get_build_config() or {}
+        config["build_args"] = dict(self.build_arguments)
+        return config
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        if "input_shape" not in config:
+            raise LayerBuildError(f"layer '{self.name}': build config has no input_shape")
+        self.build_arguments.update(config.get("build_args") or {})
+        if not self.built:
+            self.build(config["input_shape"])
+            self.built = True
+
+    # -- call --------------------------------------------------------------------------------
+
+    def _call_base(self, *args: Any, **kwargs: Any) -> Any:
+        return self.base(*args, **kwargs)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        env = {**self.params, **self.build_arguments, **self._declared, "inputs": inputs, "training": training}
+        return self._call(env)
+
+    # -- config ------------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(types=self._types, layer_type=self._layer_type,
+                      args={**self.params, **self._base_args},
+                      build_args={**self._base_build_args, **self.build_arguments})
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DeclarLayer:
+        from declar.spec.load import check_fragment  # validation of untrusted config
+
+        check_fragment(config.get("types"), config.get("layer_type"), config.get("args"), config.get("build_args"))
+        return cls(**config)
+
+    # -- variables ---------------------------------------------------------------------------
+
+    def save_own_variables(self, store: Any) -> None:
+        for name, variable in self._declared.items():
+            store[name] = keras.ops.convert_to_numpy(variable)
+
+    def load_own_variables(self, store: Any) -> None:
+        expected, found = set(self._declared), set(store.keys())
+        if expected != found:
+            missing, extra = sorted(expected - found), sorted(found - expected)
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive's variables do not match "
+                             f"the spec: missing {missing}, unexpected {extra}")
+        for name, variable in self._declared.items():
+            value = np.asarray(store[name])
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"layer '{self.name}' ({self._layer_type}): variable '{name}' has shape "
+                                 f"{tuple(value.shape)} in the archive, the spec builds {tuple(variable.shape)}")
+            if str(value.dtype) != keras.backend.standardize_dtype(variable.dtype):
+                raise ValueError(f"layer '{self.name}' ({self._layer_type}): variable '{name}' has dtype "
+                                 f"{value.dtype} in the archive, the spec declares {variable.dtype}")
+            variable.assign(value)
+
+    # -- assets ------------------------------------------------------------------------------
+
+    def save_assets(self, dir_path: str) -> None:
+        manifest = {"layer_type": self._layer_type, "assets": {}}
+        for asset in self.definition.assets:
+            value = self.assets.get(asset.name)
+            if value is None:
+                continue
+            _write_asset(asset, value, os.path.join(dir_path, asset.filename))
+            manifest["assets"][asset.name] = asset.filename
+        with open(os.path.join(dir_path, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(manifest, f)
+
+    def load_assets(self, dir_path: str | None) -> None:
+        if not self.definition.assets:
+            return
+        manifest_path = os.path.join(dir_path, MANIFEST) if dir_path else None
+        if manifest_path is None or not os.path.isfile(manifest_path):
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive has no assets for this layer")
+        with open(manifest_path, encoding="utf-8") as f:
+            saved = json.load(f).get("assets", {})
+        for asset in self.definition.assets:
+            if asset.name not in saved:
+                if self.assets.get(asset.name) is None:
+                    continue  # nothing was saved because there was nothing to save
+                raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' is missing "
+                                 "from the archive")
+            # The file name comes from the spec, never from the archive.
+            self.assets[asset.name] = _read_asset(asset, os.path.join(dir_path or "", asset.filename), transform=True)
+
+
+def _checked_call(definition: LayerTypeSpec) -> Any:
+    names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
+    names |= {v.name for v in definition.variables}
+    checked = check(definition.call, Context(names=names, allow_base=definition.extends != "Layer"))
+    if checked.tree is None:
+        raise ValueError(f"call of {definition.name}: {checked.problems[0].message}")
+    return checked.tree
+
+
+def _as_shape(input_shape: Any) -> Any:
+    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        return [tuple(s) for s in input_shape]
+    return tuple(input_shape)
+
+
+def _limits() -> Any:
+    from declar.limits import DEFAULT_LIMITS
+    return DEFAULT_LIMITS
+
+
+def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:
+    if asset.kind == "text":
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(str(value))
+    elif asset.kind == "json":
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(value, f)
+    else:
+        np.save(path, np.asarray(value, dtype=asset.dtype or "float32"), allow_pickle=False)
+
+
+def _read_asset(asset: AssetSpec, path: str, transform: bool) -> Any:
+    if asset.kind == "array":
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        with open(path, encoding="utf-8") as f:
+            return np.asarray(json.load(f), dtype=asset.dtype or "float32")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if asset.kind == "json":
+        return json.loads(text)
+    if transform:
+        for key, value in asset.transform:
+            if key == "replace":
+                for old, new in value.items():
+                    text = text.replace(old, new)
+            elif key == "strip" and value:
+                text = text.strip()
+    return text
+
+
+__all__ = ["BUILD_KEY", "DeclarLayer", "LayerBuildError"]

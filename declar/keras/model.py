@@ -1,0 +1,164 @@
+"""`DeclarModel`: a functional Keras model rebuilt from the spec embedded in its own config.
+
+The archive's config.json holds the normalized spec, the spec as written, its sha256 and the
+declar version, and nothing else: `from_config` validates that spec like a file from a stranger
+and rebuilds the graph from it. The compile hooks are synthesized from the spec's compile section,
+and the optimizer is built against the model's variables right after compiling, so every saved
+optimizer variable has a place to load into (no "Skipping variable loading for optimizer").
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+
+from declar._version import __version__
+from declar.keras.compile import compile_arguments
+from declar.keras.layer import DeclarLayer
+from declar.spec.model import BUILD_KEY, NodeSpec, Spec
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Keras draws the seeds of unseeded initializers from Python's `random`; seed it, then restore.
+
+    This makes initial weights a function of the spec's seed without touching the caller's global
+    random state (unlike `keras.utils.set_random_seed`).
+    """
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
+    args = dict(node.args)
+    name = args.pop("name", None) or node.name
+    if node.layer in spec.layer_types:
+        build_args = args.pop(BUILD_KEY, None) or {}
+        types = _types_needed(spec, node.layer or "")
+        trainable = args.pop("trainable", True)
+        dtype = args.pop("dtype", None)
+        return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
+                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
+    return getattr(keras.layers, node.layer or "")(**args, name=name)
+
+
+def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:
+    types, current = {}, layer_type
+    while current in spec.layer_types and current not in types:
+        types[current] = spec.data["layers"][current]
+        current = spec.layer_types[current].extends
+    return types
+
+
+class ModelBuildError(ValueError):
+    """Keras refused a layer of the spec; ``node`` names it so the CLI can locate it."""
+
+    def __init__(self, node: NodeSpec, message: str):
+        super().__init__(message)
+        self.node = node
+
+
+def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any], Any]:
+    """Keras inputs and outputs of the spec's graph, layers created and called in node order."""
+    tensors: dict[str, Any] = {i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name) for i in spec.inputs}
+    layers: dict[str, keras.layers.Layer] = {}
+    pending = list(spec.nodes)
+    while pending:  # nodes may be listed in any order; the checks guarantee the graph is acyclic
+        progressed = False
+        for node in list(pending):
+            ready = all(r in tensors for r in node.inputs) and (node.shares is None or node.shares in layers)
+            if not ready:
+                continue
+            try:
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
+                layers[node.name] = layer
+                args = [tensors[r] for r in node.inputs]
+                tensors[node.name] = layer(args if node.inputs_as_list else args[0])
+            except Exception as err:  # Keras reports bad arguments and shapes in many types
+                raise ModelBuildError(node, f"{type(err).__name__}: {err}") from err
+            pending.remove(node)
+            progressed = True
+        if not progressed:
+            raise ModelBuildError(pending[0], "the graph cannot be ordered")
+    inputs = {i.name: tensors[i.name] for i in spec.inputs}
+    if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
+        outputs: Any = tensors[spec.outputs[0]]
+    elif isinstance(spec.data["model"]["outputs"], dict):
+        outputs = {name: tensors[ref] for name, ref in zip(spec.output_names, spec.outputs)}
+    else:
+        outputs = [tensors[ref] for ref in spec.outputs]
+    return inputs, outputs
+
+
+@keras.saving.register_keras_serializable(package="declar", name="DeclarModel")
+class DeclarModel(keras.Model):
+    """A model built from a spec; its config is the spec itself.
+
+    Example:
+        >>> import declar
+        >>> model = declar.build("specs/keras_guide/custom_build.yaml")
+        >>> model.declar_spec.name
+        'custom_build_model'
+    """
+
+    def __init__(self, spec: dict[str, Any], source: str = "", sha256: str | None = None,
+                 declar_version: str = __version__, asset_root: str | None = None, name: str | None = None,
+                 trainable: bool = True, **kwargs: Any):
+        from declar.spec.load import spec_from_data
+
+        parsed = spec_from_data(spec, sha256=sha256)
+        with seeded(parsed.seed):
+            inputs, outputs = construct_graph(parsed, asset_root)
+        single_input = len(inputs) == 1
+        super().__init__(inputs=next(iter(inputs.values())) if single_input else inputs, outputs=outputs,
+                         name=parsed.name, trainable=trainable)
+        self._declar = {"spec": parsed, "source": source, "declar_version": declar_version}
+        self._declar_compiled = None
+
+    @property
+    def declar_spec(self) -> Spec:
+        """The Spec this model was built from."""
+        return self._declar["spec"]
+
+    def get_config(self) -> dict[str, Any]:
+        spec: Spec = self._declar["spec"]
+        return {"spec": spec.data, "source": self._declar["source"], "sha256": spec.sha256,
+                "declar_version": self._declar["declar_version"], "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> DeclarModel:
+        known = {"spec", "source", "sha256", "declar_version", "trainable", "name"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"declar model config has unknown keys {unknown}")
+        return cls(**config)
+
+    # -- compile -----------------------------------------------------------------------------
+
+    def compile_from_spec(self) -> None:
+        """Compile with the spec's compile section and build the optimizer's variables."""
+        spec: Spec = self._declar["spec"]
+        if not spec.compile:
+            raise ValueError(f"spec '{spec.name}' has no compile section")
+        self.compile(**compile_arguments(spec))
+        self.optimizer.build(self.trainable_variables)
+        self._declar_compiled = self._compile_config
+
+    def get_compile_config(self) -> dict[str, Any]:
+        if self._declar_compiled is not None and self._declar_compiled is getattr(self, "_compile_config", None):
+            return {"declar": True}
+        return super().get_compile_config()
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        if config.get("declar") is True:
+            self.compile_from_spec()
+            return
+        super().compile_from_config(config)

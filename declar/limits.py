@@ -1,0 +1,41 @@
+"""Explicit resource limits against hostile or runaway specs.
+
+Limits are a frozen value passed per call, never module globals, so a caller with a large model
+raises exactly the limit it needs:
+
+Example:
+    >>> from declar.limits import Limits
+    >>> Limits().max_layers
+    10000
+    >>> Limits(max_layers=50_000).max_layers
+    50000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds checked before any work whose cost they control."""
+
+    max_file_bytes: int = 2_000_000
+    """A spec file larger than this is refused before parsing (a spec is hand-written text)."""
+    max_yaml_nodes: int = 200_000
+    """Nodes after alias expansion; stops "billion laughs" alias bombs."""
+    max_yaml_depth: int = 64
+    """Nesting depth of the YAML document; stops recursion exhaustion."""
+    max_layers: int = 10_000
+    """Layers in one model."""
+    max_expression_chars: int = 2_000
+    """Length of one expression."""
+    max_expression_depth: int = 32
+    """Nesting depth of one expression's tree; stops parser and evaluator recursion attacks."""
+    max_variable_elements: int = 500_000_000
+    """Elements of one declared variable or input (500M float32 = 2 GB)."""
+    max_power_bits: int = 4_096
+    """Constant folding refuses ``a ** b`` whose result would exceed this many bits."""
+
+
+DEFAULT_LIMITS = Limits()

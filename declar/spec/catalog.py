@@ -1,0 +1,154 @@
+"""What Keras offers by name (layers and their arguments, optimizers, losses, metrics...).
+
+`declar validate` must never import keras, yet it must know that ``Dens`` is not a layer and
+that ``unit`` is not an argument of ``Dense``. The names live in ``data/keras_catalog.json``,
+written from the installed Keras by ``python -m declar.spec.catalog`` and checked against it by
+a test, so the file cannot silently go stale.
+
+Example:
+    >>> from declar.spec.catalog import catalog
+    >>> "Dense" in catalog().layers
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+CATALOG_FILE = "keras_catalog.json"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Names Keras accepts, read from the committed catalog file."""
+
+    keras_version: str
+    layers: dict[str, tuple[str, ...]]  # class name -> constructor argument names
+    layers_with_kwargs: frozenset[str]  # layers whose constructor forwards **kwargs to a base
+    optimizers: dict[str, tuple[str, ...]]  # lower-case name -> argument names
+    schedules: dict[str, tuple[str, ...]]
+    losses: frozenset[str]
+    metrics: frozenset[str]
+    initializers: frozenset[str]
+    activations: frozenset[str]
+    regularizers: frozenset[str]
+    constraints: frozenset[str]
+
+
+@functools.cache
+def catalog() -> Catalog:
+    """Load the catalog shipped with the package (no keras import)."""
+    text = resources.files("declar.data").joinpath(CATALOG_FILE).read_text("utf-8")
+    raw = json.loads(text)
+    return Catalog(
+        keras_version=raw["keras_version"],
+        layers={k: tuple(v) for k, v in raw["layers"].items()},
+        layers_with_kwargs=frozenset(raw["layers_with_kwargs"]),
+        optimizers={k: tuple(v) for k, v in raw["optimizers"].items()},
+        schedules={k: tuple(v) for k, v in raw["schedules"].items()},
+        losses=frozenset(raw["losses"]),
+        metrics=frozenset(raw["metrics"]),
+        initializers=frozenset(raw["initializers"]),
+        activations=frozenset(raw["activations"]),
+        regularizers=frozenset(raw["regularizers"]),
+        constraints=frozenset(raw["constraints"]),
+    )
+
+
+# Arguments every Keras layer accepts through **kwargs of the Layer base class.
+COMMON_LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "input_shape", "input_dim")
+
+
+def _arg_names(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def _has_kwargs(cls: type) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def generate() -> dict[str, Any]:
+    """Read the catalog from the installed Keras (imports keras)."""
+    import keras
+
+    def public(module: Any, base: type) -> dict[str, type]:
+        return {
+            n: getattr(module, n)
+            for n in dir(module)
+            if not n.startswith("_") and isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base)
+        }
+
+    layers = public(keras.layers, keras.layers.Layer)
+    optimizers = public(keras.optimizers, keras.optimizers.Optimizer)
+    optimizers.pop("Optimizer", None)
+    optimizers.pop("LossScaleOptimizer", None)
+    schedules = public(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
+    schedules.pop("LearningRateSchedule", None)
+
+    def functions(module: Any) -> list[str]:
+        return sorted(n for n in dir(module) if not n.startswith("_") and n[0].islower() and callable(getattr(module, n)))
+
+    loss_names = set(functions(keras.losses)) - {"get", "serialize", "deserialize"}
+    loss_names |= {_snake(n) for n in public(keras.losses, keras.losses.Loss)} - {"loss"}
+    metric_names = set(functions(keras.metrics)) - {"get", "serialize", "deserialize"}
+    metric_names |= {"accuracy", "acc", "crossentropy", "ce"}
+    metric_names |= {_snake(n) for n in public(keras.metrics, keras.metrics.Metric)} - {"metric"}
+    skip = {"get", "serialize", "deserialize"}
+    aliases = ("mse", "mae", "mape", "msle", "kld", "logcosh", "acc", "ce", "bce", "cce")
+    loss_names |= {a for a in aliases if _accepts(keras.losses.get, a)}
+    metric_names |= {a for a in aliases if _accepts(keras.metrics.get, a)}
+    # Keep only what compile() really resolves by name.
+    loss_names = {n for n in loss_names if _accepts(keras.losses.get, n)}
+    metric_names = {n for n in metric_names if _accepts(keras.metrics.get, n)}
+    return {
+        "keras_version": keras.__version__,
+        "layers": {n: _arg_names(c) for n, c in sorted(layers.items())},
+        "layers_with_kwargs": sorted(n for n, c in layers.items() if _has_kwargs(c)),
+        "optimizers": {n.lower(): _arg_names(c) for n, c in sorted(optimizers.items())},
+        "schedules": {_snake(n): _arg_names(c) for n, c in sorted(schedules.items())},
+        "losses": sorted(loss_names),
+        "metrics": sorted(metric_names),
+        "initializers": sorted(
+            set(functions(keras.initializers)) - skip
+            | {_snake(n) for n in public(keras.initializers, keras.initializers.Initializer)} - {"initializer"}
+        ),
+        "activations": sorted(set(functions(keras.activations)) - skip | {"linear"}),
+        "regularizers": sorted({"l1", "l2", "l1_l2", "orthogonal_regularizer"}),
+        "constraints": sorted(
+            {_snake(n) for n in public(keras.constraints, keras.constraints.Constraint)} - {"constraint"}
+        ),
+    }
+
+
+def _accepts(getter: Any, name: str) -> bool:
+    try:
+        return getter(name) is not None
+    except (ValueError, TypeError):
+        return False
+
+
+def render() -> str:
+    """The catalog file's content for the installed Keras."""
+    return json.dumps(generate(), indent=1, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python -m declar.spec.catalog
+    target = resources.files("declar.data").joinpath(CATALOG_FILE)
+    with resources.as_file(target) as path:
+        path.write_text(render(), "utf-8")
+        print(f"wrote {path}")

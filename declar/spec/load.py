@@ -1,0 +1,121 @@
+"""From a file or text to a checked `Spec`, or to the list of everything wrong with it.
+
+Example:
+    >>> text = "declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dens: {units: 1}}]\\n"
+    >>> [p.render() for p in validate(text)]
+    ["<string>:4:10: error: unknown layer type 'Dens' (did you mean 'Dense'?)"]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from declar.limits import DEFAULT_LIMITS, Limits
+from declar.problems import Problem, SpecError, sort_problems
+from declar.spec.checks import semantic_problems
+from declar.spec.model import Spec
+from declar.spec.schema import schema_problems
+from declar.spec.source import Document, parse_yaml
+
+SpecSource = str | os.PathLike[str]
+
+
+def _read(source: SpecSource, limits: Limits) -> tuple[str | bytes, str, str | None] | Problem:
+    """(content, name for messages, directory for relative asset paths)."""
+    if isinstance(source, os.PathLike) or ("\n" not in source and source.endswith((".yaml", ".yml"))):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if size > limits.max_file_bytes:
+                return Problem(str(source), 1, 1, (), f"file is {size:,} bytes, over the limit of "
+                               f"{limits.max_file_bytes:,}", "raise Limits.max_file_bytes", "file-too-large")
+            return path.read_bytes(), str(source), str(path.parent.resolve())
+        except OSError as err:
+            return Problem(str(source), 1, 1, (), f"cannot read the spec: {err.strerror or err}", "", "file")
+    return source, "<string>", None
+
+
+def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec | None, list[Problem]]:
+    """Load and check a spec: (the Spec, []) when valid, else (None, every problem, sorted)."""
+    read = _read(source, limits)
+    if isinstance(read, Problem):
+        return None, [read]
+    content, name, base_dir = read
+    doc = parse_yaml(content, name, limits)
+    if not isinstance(doc, Document):
+        return None, sort_problems(doc)
+    problems = schema_problems(doc)
+    if problems:
+        return None, sort_problems(problems)
+    spec = Spec.from_data(doc.data, source_text=doc.text, source_file=name, base_dir=base_dir)
+    problems = semantic_problems(spec, doc, limits)
+    if problems:
+        return None, sort_problems(problems)
+    return spec, []
+
+
+def validate(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> list[Problem]:
+    """Every problem of a spec (a path, or YAML text), sorted by position; empty when valid.
+
+    Example:
+        >>> validate("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n")
+        []
+    """
+    return check_spec(source, limits)[1]
+
+
+def load_spec(source: SpecSource | Spec, limits: Limits = DEFAULT_LIMITS) -> Spec:
+    """The checked `Spec` of a path or YAML text; raises `SpecError` listing every problem.
+
+    Example:
+        >>> load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n").name
+        'm'
+    """
+    if isinstance(source, Spec):
+        return source
+    spec, problems = check_spec(source, limits)
+    if spec is None:
+        raise SpecError(problems)
+    return spec
+
+
+def _document_from_data(data: object, name: str) -> Document:
+    """A Document for data that did not come from YAML (an archive's embedded spec)."""
+    from declar.spec.model import canonical_json
+    from declar.spec.source import SourceMap
+
+    return Document(name, canonical_json(data), data, SourceMap())
+
+
+def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<archive spec>",
+                   limits: Limits = DEFAULT_LIMITS) -> Spec:
+    """Check spec data from an untrusted place (an archive) exactly as a file, and build the Spec.
+
+    Raises `SpecError` with every problem, or when ``sha256`` does not match the data.
+    """
+    doc = _document_from_data(data, name)
+    problems = schema_problems(doc)
+    if not problems:
+        assert isinstance(data, dict)
+        spec = Spec.from_data(data, source_file=name)
+        problems = semantic_problems(spec, doc, limits)
+        if not problems and sha256 is not None and sha256 != spec.sha256:
+            problems = [Problem(name, 1, 1, (), "the embedded spec does not match its sha256",
+                                "the archive was modified after it was saved", "hash-mismatch")]
+        if not problems:
+            return spec
+    raise SpecError(problems)
+
+
+def check_fragment(types: object, layer_type: object, args: object, build_args: object) -> None:
+    """Check a lone layer's definition (a DeclarLayer config) by embedding it in a minimal spec."""
+    if not isinstance(types, dict) or not isinstance(layer_type, str) or layer_type not in types:
+        raise SpecError([Problem("<layer config>", 1, 1, (), "layer config has no definition of its type",
+                                 "", "bad-config")])
+    use = dict(args or {}) if isinstance(args, dict) else {}
+    if build_args:
+        use["build"] = build_args
+    data = {"declar": 1, "name": "layer_check", "inputs": {"x": {"shape": [None]}}, "layers": types,
+            "model": [{layer_type: use}]}
+    spec_from_data(data, name="<layer config>")

@@ -41,7 +41,7 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, limits: Limits = DEF
 
     parsed = load_spec(spec, limits)
     try:
-        model = DeclarModel(spec=parsed.data, source=parsed.source_text, asset_root=parsed.base_dir)
+        model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
     except ModelBuildError as err:
         raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
     if compile and parsed.compile:

@@ -109,16 +109,19 @@ class DeclarModel(keras.Model):
         'custom_build_model'
     """
 
-    def __init__(self, spec: dict[str, Any], source: str = "", sha256: str | None = None,
+    def __init__(self, spec: dict[str, Any] | Spec, source: str = "", sha256: str | None = None,
                  declar_version: str = __version__, asset_root: str | None = None, name: str | None = None,
                  trainable: bool = True, **kwargs: Any):
         from declar.spec.load import spec_from_data
 
-        parsed = spec_from_data(spec, sha256=sha256)
+        # A Spec object was checked by declar.build; data (from an archive) is checked here.
+        parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256)
         with seeded(parsed.seed):
             inputs, outputs = construct_graph(parsed, asset_root)
         single_input = len(inputs) == 1
-        super().__init__(inputs=next(iter(inputs.values())) if single_input else inputs, outputs=outputs,
+        # A list in spec order (not a dict, which Keras sorts by name): positional data follows the spec.
+        super().__init__(inputs=next(iter(inputs.values())) if single_input else list(inputs.values()),
+                         outputs=outputs,
                          name=parsed.name, trainable=trainable)
         self._declar = {"spec": parsed, "source": source, "declar_version": declar_version}
         self._declar_compiled = None

@@ -205,6 +205,8 @@ def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str) -> I
         yield doc.problem(path, f"asset path '{name}' leaves the spec's directory",
                           "give a path relative to the spec, without ..", "asset-path")
         return
+    if spec.from_archive:
+        return  # the content is in the archive's assets
     if spec.base_dir is None:
         yield doc.problem(path, "a spec given as text cannot name asset files", "load the spec from its file",
                           "asset-path")

@@ -98,7 +98,7 @@ def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<arc
     problems = schema_problems(doc)
     if not problems:
         assert isinstance(data, dict)
-        spec = Spec.from_data(data, source_file=name)
+        spec = Spec.from_data(data, source_file=name, from_archive=True)
         problems = semantic_problems(spec, doc, limits)
         if not problems and sha256 is not None and sha256 != spec.sha256:
             problems = [Problem(name, 1, 1, (), "the embedded spec does not match its sha256",

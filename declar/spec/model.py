@@ -117,6 +117,8 @@ class Spec:
     source_text: str = field(default="", compare=False)
     source_file: str = field(default="<string>", compare=False)
     base_dir: str | None = field(default=None, compare=False)
+    from_archive: bool = field(default=False, compare=False)
+    """True for a spec embedded in an archive: asset files come from the archive, not the disk."""
 
     @property
     def sha256(self) -> str:
@@ -125,7 +127,7 @@ class Spec:
 
     @classmethod
     def from_data(cls, data: dict[str, Any], *, source_text: str = "", source_file: str = "<string>",
-                  base_dir: str | None = None) -> Spec:
+                  base_dir: str | None = None, from_archive: bool = False) -> Spec:
         """Build the Spec from schema-valid data (the checks in `declar.spec.checks` come first)."""
         inputs = tuple(InputSpec(n, tuple(i["shape"]), i.get("dtype", "float32"))
                        for n, i in data["inputs"].items())
@@ -143,7 +145,7 @@ class Spec:
                    nodes=nodes, outputs=outputs, output_names=output_names, sequential=sequential,
                    functions=functions, compile=data.get("compile"), data=data,
                    description=data.get("description", ""), source_text=source_text,
-                   source_file=source_file, base_dir=base_dir)
+                   source_file=source_file, base_dir=base_dir, from_archive=from_archive)
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
@@ -178,8 +180,9 @@ def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:
 
 
 def snake_case(name: str) -> str:
-    """``Conv2D`` -> ``conv2d``, ``CustomBuild`` -> ``custom_build`` (Keras's naming of layers)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """``Conv2D`` -> ``conv2d``, ``CustomBuild`` -> ``custom_build``, as Keras names layers."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[NodeSpec, ...]:

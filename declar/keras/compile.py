@@ -83,9 +83,11 @@ def _snake(name: str) -> str:
 def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
     """An optimizer from ``"adam"`` or ``{name: sgd, learning_rate: ..., momentum: ...}``."""
     classes = _by_lower_name(keras.optimizers, keras.optimizers.Optimizer)
+    # An explicit name: Keras would otherwise number optimizers per process (adam_1, adam_2...).
     if isinstance(raw, str):
-        return classes[raw.lower()]()
+        return classes[raw.lower()](name=raw.lower())
     args = {k: v for k, v in raw.items() if k != "name"}
+    args["name"] = raw["name"].lower()
     if isinstance(args.get("learning_rate"), dict):
         schedule = dict(args["learning_rate"])
         schedules = {_snake(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)

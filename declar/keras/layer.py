@@ -101,6 +101,8 @@ class DeclarLayer(keras.layers.Layer):
         if self.base is not None and not self.base.built:
             self.base.build(input_shape)
         env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
+        if self.base is not None:
+            env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
         for var in self.definition.variables:
             shape = self._variable_shape(var.name, var.shape, env)
             initializer = var.initializer

@@ -108,6 +108,8 @@ def _check_extends_cycle(spec: Spec, doc: Document, name: str) -> Iterator[Probl
 
 def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
     names = {p.name for p in (*lt.params, *lt.build_args)} | {"input_shape"}
+    if lt.extends != "Layer":
+        names.add("output_shape")  # the extended layer's output shape
     context = Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
     init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
     for v in lt.variables:

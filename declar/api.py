@@ -96,6 +96,61 @@ def load(path: str | os.PathLike[str], *, compile: bool = True) -> keras.Model:
     return strict_load(path, compile=compile)
 
 
+class DataError(ValueError):
+    """Training data does not match the model's inputs and outputs."""
+
+
+def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
+    """Names the arrays of a data file must have: the model's inputs, then its outputs."""
+    spec: Spec = model.declar_spec
+    return [i.name for i in spec.inputs], list(spec.output_names)
+
+
+def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str], out_path: str | os.PathLike[str],
+        *, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0, verbose: int | str = "auto"
+        ) -> keras.callbacks.History:
+    """Train a spec (built fresh) or an archive (resumed where it stopped) on an .npz file, then save.
+
+    The .npz arrays are named after the model's inputs and outputs (see `data_names`); shuffling is
+    off, so the same data and archive give the same weights in every run.
+
+    Example:
+        >>> import declar, numpy as np, tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> np.savez(f"{d}/data.npz", x=np.ones((8, 8), "float32"), dense_1=np.full((8, 4), 0.25, "float32"))
+        >>> spec = "specs/keras_guide/custom_compile.yaml"
+        >>> history = declar.fit(spec, f"{d}/data.npz", f"{d}/m.keras", epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
+    """
+    import numpy as np
+
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
+    model = load(path) if path.endswith(".keras") else build(source)
+    if not model.compiled:
+        raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
+    input_names, output_names = data_names(model)
+    try:
+        with np.load(data, allow_pickle=False) as arrays:
+            found = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{data}: cannot read the data ({err})") from err
+    missing = [n for n in (*input_names, *output_names) if n not in found]
+    if missing:
+        raise DataError(f"{data}: missing arrays {missing}; expected inputs {input_names} and outputs "
+                        f"{output_names}, found {sorted(found)}")
+    x = [found[n] for n in input_names]
+    if isinstance(model.output, dict):
+        y: Any = {n: found[n] for n in output_names}
+    else:
+        y = [found[n] for n in output_names]
+    history = model.fit(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
+                        epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
+                        verbose=verbose)
+    save(model, out_path)
+    return history
+
+
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a declar archive holds, read without keras (see `declar inspect`)."""
     from declar.archive import inspect_archive
@@ -103,4 +158,5 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     return inspect_archive(path)
 
 
-__all__ = ["BuildError", "Spec", "SpecError", "build", "inspect", "load", "load_spec", "save"]
+__all__ = ["BuildError", "DataError", "Spec", "SpecError", "build", "data_names", "fit", "inspect", "load", "load_spec",
+           "save"]

@@ -215,6 +215,26 @@ def save(
 
 
 @app.command()
+def fit(
+    source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
+    data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
+    out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    validation_split: Annotated[float, typer.Option("--validation-split", min=0.0, max=0.99)] = 0.0,
+) -> None:
+    """Train a spec or resume an archive on an .npz file, then save the archive."""
+    import declar
+    from declar.archive import ArchiveError
+
+    try:
+        declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
+    except (declar.SpecError, declar.BuildError, declar.DataError, ArchiveError) as err:
+        _fail(err)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
 def inspect(
     archive: Annotated[Path, typer.Argument(help="A .keras archive written by declar.")],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,

@@ -30,6 +30,7 @@ class Catalog:
     keras_version: str
     layers: dict[str, tuple[str, ...]]  # class name -> constructor argument names
     layers_with_kwargs: frozenset[str]  # layers whose constructor forwards **kwargs to a base
+    layers_required: dict[str, tuple[str, ...]]  # arguments without a default
     optimizers: dict[str, tuple[str, ...]]  # lower-case name -> argument names
     schedules: dict[str, tuple[str, ...]]
     losses: frozenset[str]
@@ -49,6 +50,7 @@ def catalog() -> Catalog:
         keras_version=raw["keras_version"],
         layers={k: tuple(v) for k, v in raw["layers"].items()},
         layers_with_kwargs=frozenset(raw["layers_with_kwargs"]),
+        layers_required={k: tuple(v) for k, v in raw["layers_required"].items()},
         optimizers={k: tuple(v) for k, v in raw["optimizers"].items()},
         schedules={k: tuple(v) for k, v in raw["schedules"].items()},
         losses=frozenset(raw["losses"]),
@@ -67,6 +69,12 @@ COMMON_LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "input_shape", "i
 def _arg_names(cls: type) -> list[str]:
     params = inspect.signature(cls.__init__).parameters.values()
     return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def _required(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.default is p.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
 
 def _has_kwargs(cls: type) -> bool:
@@ -119,6 +127,7 @@ def generate() -> dict[str, Any]:
         "keras_version": keras.__version__,
         "layers": {n: _arg_names(c) for n, c in sorted(layers.items())},
         "layers_with_kwargs": sorted(n for n, c in layers.items() if _has_kwargs(c)),
+        "layers_required": {n: _required(c) for n, c in sorted(layers.items()) if _required(c)},
         "optimizers": {n.lower(): _arg_names(c) for n, c in sorted(optimizers.items())},
         "schedules": {_snake(n): _arg_names(c) for n, c in sorted(schedules.items())},
         "losses": sorted(loss_names),

@@ -340,6 +340,10 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
         elif allowed is not None and key not in allowed:
             hint = did_you_mean(key, sorted(allowed | set(params)))
             yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
+    for missing in _required_base_args(spec, layer):
+        if missing not in args:
+            yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
+                              at_key=spec.sequential)
     for missing in [p for p in params.values() if p.required and p.name not in args]:
         yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "", "missing-param",
                           at_key=spec.sequential)
@@ -347,6 +351,15 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
                           "missing-param", at_key=spec.sequential)
+
+
+def _required_base_args(spec: Spec, layer: str) -> tuple[str, ...]:
+    """Arguments without a default of the built-in Keras layer at the root of ``layer``."""
+    seen = set()
+    while layer in spec.layer_types and layer not in seen:
+        seen.add(layer)
+        layer = spec.layer_types[layer].extends
+    return catalog().layers_required.get(layer, ())
 
 
 def _accepted_args(spec: Spec, layer: str) -> tuple[set[str] | None, dict[str, ParamSpec], dict[str, ParamSpec]]:

@@ -47,12 +47,28 @@ def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spe
         return None, sort_problems(doc)
     problems = schema_problems(doc)
     if problems:
-        return None, sort_problems(problems)
+        return None, sort_problems(problems + _semantic_despite_schema(doc, problems, base_dir, limits))
     spec = Spec.from_data(doc.data, source_text=doc.text, source_file=name, base_dir=base_dir)
     problems = semantic_problems(spec, doc, limits)
     if problems:
         return None, sort_problems(problems)
     return spec, []
+
+
+def _semantic_despite_schema(doc: Document, schema_found: list[Problem], base_dir: str | None, limits: Limits
+                             ) -> list[Problem]:
+    """Semantic problems of a spec that also breaks the schema, so one run shows everything.
+
+    The checks assume schema-valid data; where the data is too broken for them they are skipped,
+    and problems inside a region the schema already reported are left out (one mistake, one message).
+    """
+    try:
+        spec = Spec.from_data(doc.data, source_text=doc.text, source_file=doc.file, base_dir=base_dir)
+        found = semantic_problems(spec, doc, limits)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, StopIteration):
+        return []
+    broken = [p.path for p in schema_found]
+    return [p for p in found if not any(p.path[: len(b)] == b or b[: len(p.path)] == p.path for b in broken)]
 
 
 def validate(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> list[Problem]:

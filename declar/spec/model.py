@@ -141,7 +141,8 @@ class Spec:
             outputs, output_names = _outputs(model["outputs"])
             sequential = False
         functions = {n: FunctionSpec(n, tuple(f["args"]), f["expr"]) for n, f in (data.get("functions") or {}).items()}
-        return cls(name=data["name"], seed=int(data.get("seed", 0)), inputs=inputs, layer_types=layer_types,
+        seed = data.get("seed", 0)
+        return cls(name=data["name"], seed=seed if isinstance(seed, int) else 0, inputs=inputs, layer_types=layer_types,
                    nodes=nodes, outputs=outputs, output_names=output_names, sequential=sequential,
                    functions=functions, compile=data.get("compile"), data=data,
                    description=data.get("description", ""), source_text=source_text,
@@ -186,24 +187,26 @@ def snake_case(name: str) -> str:
 
 
 def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[NodeSpec, ...]:
-    nodes, taken, previous = [], {input_name}, input_name
+    """Name unnamed layers as Keras does (dense, dense_1, ...), never reusing a given name."""
+    given = {args["name"] for item in items for args in item.values() if isinstance(args, dict) and "name" in args}
+    taken, counters = {input_name, *given}, {}
+    nodes, previous = [], input_name
     for i, item in enumerate(items):
         (layer, args), = item.items()
         args = dict(args or {})
-        name = args.get("name") or _unique(snake_case(layer), taken)
-        taken.add(name)
+        name = args.get("name")
+        if not name:
+            base = snake_case(layer)
+            while True:
+                n = counters.get(base, 0)
+                counters[base] = n + 1
+                name = base if n == 0 else f"{base}_{n}"
+                if name not in taken:
+                    break
+            taken.add(name)
         nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer)))
         previous = name
     return tuple(nodes)
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    if base not in taken:
-        return base
-    i = 1
-    while f"{base}_{i}" in taken:
-        i += 1
-    return f"{base}_{i}"
 
 
 def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:

@@ -32,7 +32,23 @@ def schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema())
+    # The schema has no recursive references, so they are inlined once: validation then never
+    # resolves a $ref, which is most of jsonschema's time on a 1,000-layer spec.
+    resolved = _inline_refs(schema(), schema()["$defs"])
+    return Draft202012Validator(resolved)
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+            rest = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$ref"}
+            return {**target, **rest}
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 def schema_problems(doc: Document) -> list[Problem]:
@@ -68,9 +84,11 @@ def _convert(doc: Document, error: ValidationError) -> Iterator[Problem]:
         yield doc.problem(path, f"missing required key '{missing}'" + _where(path), _describe(error.schema, missing),
                           "missing-key", at_key=bool(path))
         return
-    if validator == "propertyNames":
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        # jsonschema reports a bad key at its parent object; point at the key itself.
         key = error.instance
-        yield doc.problem((*path, key), f"'{key}' is not a valid name here", _name_hint(error), "bad-name",
+        parent_schema = _schema_at(list(error.absolute_schema_path)[:-2])
+        yield doc.problem((*path, key), f"'{key}' is not a valid name here", _name_hint(parent_schema), "bad-name",
                           at_key=True)
         return
     yield doc.problem(path, _message(error), _hint(error), f"schema-{validator}")
@@ -85,10 +103,16 @@ def _describe(schema_part: dict[str, Any], key: str) -> str:
     return prop.get("description", "")
 
 
-def _name_hint(error: ValidationError) -> str:
-    pattern = error.schema.get("propertyNames", {})
-    ref = pattern.get("$ref", "")
-    if ref.endswith("typeName"):
+def _schema_at(schema_path: list[Any]) -> dict[str, Any]:
+    node: Any = _validator().schema
+    for part in schema_path:
+        node = node[part]
+    return node if isinstance(node, dict) else {}
+
+
+def _name_hint(parent_schema: dict[str, Any]) -> str:
+    names = parent_schema.get("propertyNames", {})
+    if names.get("pattern", "").startswith("^[A-Z]") or names.get("$ref", "").endswith("typeName"):
         return "layer type names are CamelCase, e.g. Dense or MyLayer"
     return "names are Python identifiers: letters, digits and _, not starting with a digit"
 

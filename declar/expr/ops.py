@@ -165,3 +165,23 @@ def markdown_table() -> str:
     rows = ["| function | what it does |", "|---|---|"]
     rows += [f"| `{s.render()}` | {s.summary} |" for s in (BASE, *OPS.values())]
     return "\n".join(rows)
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the function table between the README's ops markers; True when it changed."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start, end = "<!-- ops:start -->\n", "<!-- ops:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}{markdown_table()}\n{end}{tail}"
+    if new != text:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m declar.expr.ops README.md
+    import sys
+
+    print("updated" if update_readme(sys.argv[1]) else "up to date")

@@ -225,7 +225,11 @@ class _Checker:
 
 def _hint_for(node: ast.AST) -> str:
     if isinstance(node, ast.Attribute):
-        return f"call a function from the table instead, e.g. {node.attr}(x)"
+        if node.attr in OPS:
+            return f"call the function instead: {node.attr}(...)"
+        if node.attr == "T":
+            return "use transpose(x)"
+        return "expressions have no attribute access; `declar ops` lists the functions"
     if isinstance(node, (ast.JoinedStr, ast.FormattedValue)):
         return "strings are only allowed as plain function arguments"
     return "see `declar ops` for what expressions may contain"

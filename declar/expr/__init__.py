@@ -1,0 +1,1 @@
+"""The safe expression language: parse (allow-list), evaluate (closures), ops (function table)."""

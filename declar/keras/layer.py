@@ -219,13 +219,18 @@ class DeclarLayer(keras.layers.Layer):
         with open(manifest_path, encoding="utf-8") as f:
             saved = json.load(f).get("assets", {})
         for asset in self.definition.assets:
-            if asset.name not in saved:
-                if self.assets.get(asset.name) is None:
-                    continue  # nothing was saved because there was nothing to save
+            # The file name comes from the spec, never from the archive.
+            path = os.path.join(dir_path or "", asset.filename)
+            if asset.name not in saved and self.assets.get(asset.name) is None:
+                continue  # nothing was saved because there was nothing to save
+            if asset.name not in saved or not os.path.isfile(path):
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' is missing "
                                  "from the archive")
-            # The file name comes from the spec, never from the archive.
-            self.assets[asset.name] = _read_asset(asset, os.path.join(dir_path or "", asset.filename), transform=True)
+            try:
+                self.assets[asset.name] = _read_asset(asset, path, transform=True)
+            except (OSError, ValueError, UnicodeDecodeError) as err:
+                raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
+                                 f"{err}") from None
 
 
 def _checked_call(definition: LayerTypeSpec) -> Any:

@@ -76,7 +76,8 @@ class DeclarLayer(keras.layers.Layer):
             return None
         if extends in self._types:
             return DeclarLayer(types=self._types, layer_type=extends, args=args, build_args=build_args,
-                               asset_root=asset_root, name="base")
+                               asset_root=asset_root, name="base", dtype=self.dtype_policy)
+        args = {"dtype": self.dtype_policy, **args}  # the base computes like its owner
         return getattr(keras.layers, extends)(**args, name="base")
 
     def _initial_asset(self, asset: AssetSpec, root: str | None) -> Any:

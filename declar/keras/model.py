@@ -40,6 +40,8 @@ def seeded(seed: int) -> Iterator[None]:
 def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
     args = dict(node.args)
     name = args.pop("name", None) or node.name
+    if spec.dtype_policy and "dtype" not in args:
+        args["dtype"] = spec.dtype_policy  # per layer: the caller's global policy is left alone
     if node.layer in spec.layer_types:
         build_args = args.pop(BUILD_KEY, None) or {}
         types = _types_needed(spec, node.layer or "")
@@ -123,6 +125,8 @@ class DeclarModel(keras.Model):
         super().__init__(inputs=next(iter(inputs.values())) if single_input else list(inputs.values()),
                          outputs=outputs,
                          name=parsed.name, trainable=trainable)
+        if parsed.dtype_policy:
+            self.dtype_policy = parsed.dtype_policy  # compile() wraps the optimizer for mixed_float16
         self._declar = {"spec": parsed, "source": source, "declar_version": declar_version}
         self._declar_compiled = None
 

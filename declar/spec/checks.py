@@ -24,6 +24,7 @@ from declar.spec.source import Document
 Check = Callable[[Spec, Document, Limits], Iterator[Problem]]
 
 _OBJECT_KINDS = ("initializer", "activation", "regularizer", "constraint")
+DTYPE_POLICIES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16", "int32", "int64")
 
 
 def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem]:
@@ -337,6 +338,9 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
             yield from _check_named_values(doc, (*args_path, key), value, build_args, f"build argument of {layer}")
         elif key in params:
             yield from _check_value(doc, (*args_path, key), params[key], value)
+        elif key == "dtype" and value is not None and value not in DTYPE_POLICIES:
+            yield doc.problem((*args_path, key), f"unknown dtype policy {value!r}",
+                              did_you_mean(str(value), DTYPE_POLICIES), "unknown-dtype")
         elif allowed is not None and key not in allowed:
             hint = did_you_mean(key, sorted(allowed | set(params)))
             yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)

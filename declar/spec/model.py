@@ -114,6 +114,7 @@ class Spec:
     compile: dict[str, Any] | None = field(hash=False, compare=False)
     data: dict[str, Any] = field(hash=False, compare=False)
     description: str = ""
+    dtype_policy: str | None = None
     source_text: str = field(default="", compare=False)
     source_file: str = field(default="<string>", compare=False)
     base_dir: str | None = field(default=None, compare=False)
@@ -145,7 +146,8 @@ class Spec:
         return cls(name=data["name"], seed=seed if isinstance(seed, int) else 0, inputs=inputs, layer_types=layer_types,
                    nodes=nodes, outputs=outputs, output_names=output_names, sequential=sequential,
                    functions=functions, compile=data.get("compile"), data=data,
-                   description=data.get("description", ""), source_text=source_text,
+                   description=data.get("description", ""), dtype_policy=data.get("dtype_policy"),
+                   source_text=source_text,
                    source_file=source_file, base_dir=base_dir, from_archive=from_archive)
 
     def node(self, name: str) -> NodeSpec:

@@ -163,8 +163,22 @@ def load_side(jobs, out):
             json.dump(record, f, default=str)
 
 
+def predict_side(jobs, out):
+    """Load archives saved on another backend and record predictions under this backend's name."""
+    import declar  # noqa: F401
+    import keras
+
+    backend = keras.backend.backend()
+    for job in jobs:
+        if job.get("resume"):
+            continue
+        model = keras.models.load_model(os.path.join(out, f"{job['name']}.keras"))
+        np.savez(os.path.join(out, f"{job['name']}.pred_{backend}.npz"),
+                 *flat(model.predict(inputs_for(model), verbose=0)))
+
+
 if __name__ == "__main__":
     mode, jobs_file, out_dir = sys.argv[1:4]
     with open(jobs_file) as f:
         all_jobs = json.load(f)
-    (save_side if mode == "save" else load_side)(all_jobs, out_dir)
+    {"save": save_side, "load": load_side, "predict": predict_side}[mode](all_jobs, out_dir)

@@ -1,46 +1,18 @@
 """Round trips through .keras archives, each load in a fresh process (batched: one process saves
-every archive, one loads them all), for every spec under specs/ and the resume specs."""
+every archive, one loads them all), for every spec under specs/ and the resume specs, on every
+installed Keras backend (the `roundtrip` fixture in conftest.py is parametrized by backend)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKER = Path(__file__).resolve().parent / "roundtrip_worker.py"
+from conftest import EXAMPLE_SPECS, RESUME_SPECS
+
 LOST_STATE = ("Skipping variable loading", "cannot be built automatically", "was not called as part of model loading")
-
-EXAMPLE_SPECS = sorted(ROOT.glob("specs/**/*.yaml"))
-RESUME_SPECS = sorted((ROOT / "tests" / "specs").glob("resume_*.yaml"))
-SPARSE = {"text_classifier"}
-
-
-def _jobs() -> list[dict]:
-    jobs = [{"name": p.stem, "spec": str(p), "sparse": p.stem in SPARSE} for p in EXAMPLE_SPECS]
-    jobs += [{"name": p.stem, "spec": str(p), "resume": True} for p in RESUME_SPECS]
-    return jobs
-
-
-@pytest.fixture(scope="session")
-def roundtrip(tmp_path_factory):
-    out = tmp_path_factory.mktemp("roundtrip")
-    jobs = _jobs()
-    jobs_file = out / "jobs.json"
-    jobs_file.write_text(json.dumps(jobs))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for mode in ("save", "load"):
-        proc = subprocess.run([sys.executable, str(WORKER), mode, str(jobs_file), str(out)], capture_output=True,
-                              text=True, env=env, cwd=ROOT)
-        assert proc.returncode == 0, f"{mode} worker failed:\n{proc.stderr[-3000:]}"
-        assert "Traceback" not in proc.stderr
-    return out
-
 
 def _record(out: Path, name: str, side: str) -> dict:
     return json.loads((out / f"{name}.{side}.json").read_text())

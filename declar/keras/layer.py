@@ -94,6 +94,9 @@ class DeclarLayer(keras.layers.Layer):
         assets = self.__dict__.get("assets")
         if isinstance(assets, dict) and name in assets:
             return assets[name]
+        parent = getattr(super(), "__getattr__", None)  # torch layers keep sub-layers in nn.Module's registry
+        if parent is not None:
+            return parent(name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # -- build -------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""Archives cross backends: saved on TensorFlow, loaded on JAX and PyTorch (when installed).
+
+Predictions agree within float32 tolerance, not bit for bit: each backend has its own kernels
+(matmul and convolution accumulate in different orders), so the last bits of a float32 result
+may differ. Within one backend the round trip is bit-identical (test_roundtrip.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS, EXAMPLE_SPECS, run_worker
+
+OTHER_BACKENDS = [b for b in BACKENDS if b != "tensorflow"]
+RTOL, ATOL = 1e-5, 1e-6
+
+
+@pytest.fixture(scope="module", params=OTHER_BACKENDS or [pytest.param("none", marks=pytest.mark.skip(
+    reason="no second backend installed (pip install -e '.[jax]')"))])
+def predicted_elsewhere(request, saved_archives):
+    out = saved_archives("tensorflow")
+    run_worker("predict", out / "jobs.json", out, request.param)
+    return out, request.param
+
+
+@pytest.mark.parametrize("name", [p.stem for p in EXAMPLE_SPECS])
+def test_tensorflow_archive_predicts_the_same_on_another_backend(predicted_elsewhere, name):
+    out, backend = predicted_elsewhere
+    on_tf = np.load(out / f"{name}.pred.npz")
+    elsewhere = np.load(out / f"{name}.pred_{backend}.npz")
+    assert on_tf.files == elsewhere.files
+    for key in on_tf.files:
+        np.testing.assert_allclose(elsewhere[key], on_tf[key], rtol=RTOL, atol=ATOL)

@@ -25,8 +25,12 @@ class BuildError(ValueError):
         super().__init__("\n".join(p.render() for p in problems))
 
 
-def build(spec: SpecSource | Spec, *, compile: bool = True, limits: Limits = DEFAULT_LIMITS) -> keras.Model:
+def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = True,
+          limits: Limits = DEFAULT_LIMITS) -> keras.Model:
     """Build the Keras model of a spec (compiled, with its optimizer built, when it has compile settings).
+
+    With ``distribute`` (the default), a spec's ``distribution:`` section is applied: the model is
+    built and compiled in the strategy's (TensorFlow) or distribution's (JAX) scope.
 
     Example:
         >>> import declar
@@ -39,16 +43,26 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, limits: Limits = DEF
     register()
     from declar.keras.model import DeclarModel, ModelBuildError
 
+    from declar.keras.distribute import distribution_scope, make_distribution
+
     parsed = load_spec(spec, limits)
-    try:
-        model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
-    except ModelBuildError as err:
-        raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
-    if compile and parsed.compile:
+    distribution = None
+    if distribute and "distribution" in parsed.data:
         try:
-            model.compile_from_spec()
-        except (ValueError, TypeError, KeyError) as err:
-            raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
+            distribution = make_distribution(parsed.data["distribution"])
+        except (ValueError, RuntimeError) as err:
+            raise BuildError([_locate(parsed, ("distribution",), str(err))]) from err
+    with distribution_scope(distribution):
+        try:
+            model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
+        except ModelBuildError as err:
+            raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
+        if compile and parsed.compile:
+            try:
+                model.compile_from_spec()
+            except (ValueError, TypeError, KeyError) as err:
+                raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
+    model.attach_distribution(distribution)
     return model
 
 
@@ -78,9 +92,10 @@ def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[st
     atomic_save(model, out_path)
 
 
-def load(path: str | os.PathLike[str], *, compile: bool = True) -> keras.Model:
+def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool = False) -> keras.Model:
     """Load an archive strictly: safe_mode on, and lost state (skipped optimizer variables,
-    a model that cannot be built, compile not restored) is an error, not a warning.
+    a model that cannot be built, compile not restored) is an error, not a warning. The model
+    loads on one device unless ``distribute`` applies the embedded spec's ``distribution:``.
 
     Example:
         >>> import declar, tempfile, os
@@ -93,7 +108,17 @@ def load(path: str | os.PathLike[str], *, compile: bool = True) -> keras.Model:
     from declar.archive import strict_load
 
     register()
-    return strict_load(path, compile=compile)
+    if not distribute:
+        return strict_load(path, compile=compile)
+    from declar.archive import inspect_archive
+    from declar.keras.distribute import distribution_scope, make_distribution
+
+    section = inspect_archive(path)["spec"].get("distribution")
+    distribution = make_distribution(section) if section else None
+    with distribution_scope(distribution):
+        model = strict_load(path, compile=compile)
+    model.attach_distribution(distribution)
+    return model
 
 
 class DataError(ValueError):
@@ -126,7 +151,7 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     import numpy as np
 
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
-    model = load(path) if path.endswith(".keras") else build(source)
+    model = load(path, distribute=True) if path.endswith(".keras") else build(source)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
     input_names, output_names = data_names(model)

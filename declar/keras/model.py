@@ -129,6 +129,38 @@ class DeclarModel(keras.Model):
             self.dtype_policy = parsed.dtype_policy  # compile() wraps the optimizer for mixed_float16
         self._declar = {"spec": parsed, "source": source, "declar_version": declar_version}
         self._declar_compiled = None
+        self._declar_distribution: Any = None
+
+    # -- distribution ------------------------------------------------------------------------
+
+    @property
+    def declar_distribution(self) -> Any:
+        """The tf.distribute strategy or keras.distribution in use, or None (one device)."""
+        return self._declar_distribution
+
+    def attach_distribution(self, distribution: Any) -> None:
+        """Remember the distribution the model was built in, to train and predict in it."""
+        self._declar_distribution = distribution
+
+    def _in_distribution(self) -> Any:
+        from declar.keras.distribute import distribution_scope
+
+        # Keras's TensorFlow trainer keeps its strategy itself; the JAX trainer reads the
+        # current keras.distribution at fit time, so its scope is entered again here.
+        jax = keras.backend.backend() == "jax"
+        return distribution_scope(self._declar_distribution if jax else None)
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        with self._in_distribution():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        with self._in_distribution():
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        with self._in_distribution():
+            return super().predict(*args, **kwargs)
 
     @property
     def declar_spec(self) -> Spec:

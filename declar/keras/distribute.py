@@ -1,0 +1,67 @@
+"""The spec's `distribution:` section, handed to the engines Keras already uses.
+
+TensorFlow: `tf.distribute.MirroredStrategy` / `MultiWorkerMirroredStrategy`; the model is built
+and compiled in the strategy's scope, and Keras's TensorFlow trainer keeps the strategy for fit,
+evaluate and predict. JAX: `keras.distribution.DataParallel` / `ModelParallel` with the layout map
+given in the spec; variables are created in the distribution's scope, and `DeclarModel` enters the
+scope again around fit, evaluate and predict, where Keras's JAX trainer shards data and state.
+Nothing here schedules devices itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from declar.spec.checks import STRATEGIES
+
+
+def make_distribution(section: dict[str, Any]) -> Any:
+    """A tf.distribute strategy or a keras.distribution.Distribution for the section."""
+    backend = keras.backend.backend()
+    strategy = section["strategy"]
+    if strategy not in STRATEGIES.get(backend, ()):
+        raise ValueError(f"strategy '{strategy}' does not run on the {backend} backend "
+                         f"(it offers: {', '.join(STRATEGIES.get(backend, ())) or 'none'})")
+    count = section.get("devices")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if strategy == "multi_worker_mirrored":
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        devices = None
+        if count:
+            kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+            found = [d.name for d in tf.config.list_logical_devices(kind)]
+            if len(found) < count:
+                raise ValueError(f"the spec asks for {count} devices, this process has {len(found)} {kind} devices")
+            devices = found[:count]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    dist = keras.distribution
+    devices = dist.list_devices()
+    if count:
+        if len(devices) < count:
+            raise ValueError(f"the spec asks for {count} devices, this process has {len(devices)}")
+        devices = devices[:count]
+    if strategy == "data_parallel":
+        return dist.DataParallel(devices=devices)
+    mesh_spec = section["mesh"]
+    mesh = dist.DeviceMesh(shape=tuple(mesh_spec["shape"]), axis_names=list(mesh_spec["axis_names"]),
+                           devices=devices)
+    layout_map = dist.LayoutMap(mesh)
+    for pattern, axes in (section.get("layout_map") or {}).items():
+        layout_map[pattern] = tuple(axes)
+    return dist.ModelParallel(layout_map=layout_map, batch_dim_name=section.get("batch_dim_name"))
+
+
+@contextlib.contextmanager
+def distribution_scope(distribution: Any) -> Iterator[None]:
+    """Enter a strategy's or a distribution's scope (nothing for None)."""
+    if distribution is None:
+        yield
+        return
+    with distribution.scope():
+        yield

@@ -180,8 +180,3 @@ def update_readme(path: str) -> bool:
             f.write(new)
     return new != text
 
-
-if __name__ == "__main__":  # python -m declar.expr.ops README.md
-    import sys
-
-    print("updated" if update_readme(sys.argv[1]) else "up to date")

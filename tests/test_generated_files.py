@@ -1,0 +1,53 @@
+"""Files generated from code or from the installed Keras stay in sync with their source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_keras_catalog_matches_the_installed_keras():
+    """Fails when Keras adds, removes or renames layers or arguments: run `python -m declar.spec.catalog`."""
+    from declar.spec.catalog import CATALOG_FILE, render
+
+    committed = (ROOT / "declar" / "data" / CATALOG_FILE).read_text()
+    assert json.loads(committed) == json.loads(render())
+
+
+def test_spec_reference_is_generated_from_the_schema():
+    from declar.docs import spec_reference
+
+    assert (ROOT / "docs" / "spec-reference.md").read_text() == spec_reference(), "run `python -m declar.docs`"
+
+
+def test_packaged_schema_is_the_one_in_schemas():
+    from declar.spec.schema import schema
+
+    assert schema() == json.loads((ROOT / "schemas" / "declar.schema.json").read_text())
+
+
+def test_every_schema_property_has_a_description():
+    from declar.spec.schema import schema
+
+    missing = []
+
+    def visit(node, path):
+        if isinstance(node, dict):
+            for key, prop in (node.get("properties") or {}).items():
+                if isinstance(prop, dict) and "description" not in prop and "$ref" not in prop:
+                    missing.append(f"{path}.{key}")
+            for key, value in node.items():
+                visit(value, f"{path}.{key}")
+
+    visit(schema(), "$")
+    assert not missing, missing
+
+
+def test_every_example_spec_carries_the_schema_modeline():
+    for spec in sorted(ROOT.glob("specs/**/*.yaml")):
+        first = spec.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), spec
+        target = (spec.parent / first.split("=", 1)[1]).resolve()
+        assert target == (ROOT / "schemas" / "declar.schema.json").resolve(), spec

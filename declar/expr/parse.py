@@ -80,24 +80,30 @@ def check(text: str, context: Context, limits: Limits = DEFAULT_LIMITS) -> Check
         return Checked(text, None, frozenset(), (ExprProblem(
             1, f"expression is {len(text):,} characters, over the limit of {limits.max_expression_chars:,}",
             "split the computation, or raise Limits.max_expression_chars", "expression-too-long"),))
+    # Newlines (YAML block scalars) become spaces: same length, so columns stay right.
+    source = text.replace("\n", " ")
+    offset = len(source) - len(source.lstrip())
     try:
-        # Newlines (YAML block scalars) become spaces: same length, so columns stay right.
-        tree = ast.parse(text.replace("\n", " ").strip(), mode="eval")
+        tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as err:
-        col = err.offset or 1
+        # Python counts from 1 and may point one past the end ("1 +"); keep it inside the text.
+        end = len(source.strip()) or 1
+        col = min(err.offset if err.offset and err.offset > 0 else end, end) + offset
         return Checked(text, None, frozenset(), (ExprProblem(col, f"syntax error: {err.msg}", "", "expression-syntax"),))
     except (RecursionError, MemoryError, ValueError) as err:
         return Checked(text, None, frozenset(), (ExprProblem(1, f"expression cannot be parsed: {type(err).__name__}",
                                                              "simplify it", "expression-syntax"),))
-    walker = _Checker(context, limits, offset=len(text) - len(text.lstrip()))
+    walker = _Checker(context, limits, offset=offset, source=source.strip())
     walker.visit(tree, 0)
     problems = tuple(sorted(walker.problems, key=lambda p: p.col))
     return Checked(text, None if problems else tree, frozenset(walker.used), problems)
 
 
 class _Checker:
-    def __init__(self, context: Context, limits: Limits, offset: int):
+    def __init__(self, context: Context, limits: Limits, offset: int, source: str):
         self.context = context
+        self.encoded = source.encode("utf-8")  # ast counts columns in UTF-8 bytes
+        self.too_deep = False
         self.bound = frozenset(context.names)
         self.limits = limits
         self.offset = offset
@@ -105,13 +111,16 @@ class _Checker:
         self.used: set[str] = set()
 
     def refuse(self, node: ast.AST, message: str, hint: str = "", code: str = "expression") -> None:
-        col = getattr(node, "col_offset", 0) + 1 + self.offset
+        byte_col = getattr(node, "col_offset", 0)
+        col = len(self.encoded[:byte_col].decode("utf-8", "ignore")) + 1 + self.offset
         self.problems.append(ExprProblem(col, message, hint, code))
 
     def visit(self, node: ast.AST, depth: int, argument: bool = False) -> None:
-        if depth > self.limits.max_expression_depth:
-            self.refuse(node, f"expression nests deeper than {self.limits.max_expression_depth} levels",
-                        "split it, or raise Limits.max_expression_depth", "expression-too-deep")
+        if depth > self.limits.max_expression_depth and hasattr(node, "col_offset"):  # operators are leaves
+            if not self.too_deep:  # once per expression, at the first node too deep
+                self.too_deep = True
+                self.refuse(node, f"expression nests deeper than {self.limits.max_expression_depth} levels",
+                            "split it, or raise Limits.max_expression_depth", "expression-too-deep")
             return
         if not isinstance(node, _ALLOWED):
             kind = _REFUSED_NAMES.get(type(node), type(node).__name__)
@@ -195,9 +204,9 @@ class _Checker:
                 continue
             if kw.arg not in sig.params:
                 hint = did_you_mean(kw.arg, sig.params) or f"signature: {sig.render()}"
-                self.refuse(kw.value, f"{sig.name}() has no argument '{kw.arg}'", hint, "expression-arguments")
+                self.refuse(kw, f"{sig.name}() has no argument '{kw.arg}'", hint, "expression-arguments")
             elif kw.arg in filled:
-                self.refuse(kw.value, f"{sig.name}() got argument '{kw.arg}' twice", "", "expression-arguments")
+                self.refuse(kw, f"{sig.name}() got argument '{kw.arg}' twice", "", "expression-arguments")
             filled.add(kw.arg)
         missing = [p for p in sig.params[: sig.required] if p not in filled]
         if missing:
@@ -209,6 +218,10 @@ class _Checker:
         self.visit(node.slice, depth + 1)
 
     def visit_BinOp(self, node: ast.BinOp, depth: int, argument: bool) -> None:
+        if not isinstance(node.op, _BINOPS):
+            self.refuse(node, f"operator {type(node.op).__name__} is not allowed",
+                        "arithmetic is + - * / // % ** and @", "expression-refused")
+            return
         for side in (node.left, node.right):
             if isinstance(side, (ast.List, ast.Tuple)) and isinstance(node.op, (ast.Mult, ast.Add)):
                 self.refuse(side, "lists cannot be repeated or joined with * or +",

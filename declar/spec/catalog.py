@@ -156,8 +156,23 @@ def render() -> str:
     return json.dumps(generate(), indent=1, sort_keys=True) + "\n"
 
 
+LAYER_SCHEMA_FILE = "keras-layers.schema.json"
+
+
+def render_layer_schema() -> str:
+    """The layer-argument schema's content for the installed Keras (see declar.spec.layer_schema)."""
+    import keras
+
+    from declar.spec.layer_schema import generate as generate_layer_schema
+
+    layers = {n: getattr(keras.layers, n) for n in dir(keras.layers)
+              if not n.startswith("_") and isinstance(getattr(keras.layers, n), type)
+              and issubclass(getattr(keras.layers, n), keras.layers.Layer)}
+    return json.dumps(generate_layer_schema(layers, generate()), indent=1, sort_keys=True) + "\n"
+
+
 if __name__ == "__main__":  # python -m declar.spec.catalog
-    target = resources.files("declar.data").joinpath(CATALOG_FILE)
-    with resources.as_file(target) as path:
-        path.write_text(render(), "utf-8")
-        print(f"wrote {path}")
+    for name, content in ((CATALOG_FILE, render()), (LAYER_SCHEMA_FILE, render_layer_schema())):
+        with resources.as_file(resources.files("declar.data").joinpath(name)) as path:
+            path.resolve().write_text(content, "utf-8")
+            print(f"wrote {path.resolve()}")

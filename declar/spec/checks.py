@@ -19,6 +19,7 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.schema import layer_args_problems
 from declar.spec.model import BUILD_KEY, LayerTypeSpec, NodeSpec, ParamSpec, Spec
 from declar.spec.source import Document
 
@@ -35,17 +36,43 @@ def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem
 
 def expression_problem(doc: Document, path: JsonPath, checked_col: int, message: str, hint: str,
                        code: str) -> Problem:
-    """Locate a problem inside an expression: the string's position plus the column inside it."""
+    """Locate a problem inside an expression: the string's position plus the column inside it.
+
+    The expression may be quoted, or span several lines (plain, folded or literal scalars): the
+    source is walked alongside the expression, whitespace and line breaks matching loosely, to
+    find the file line and column of the expression's ``checked_col``.
+    """
     line, col = doc.source_map.position(path)
     text = _value_at(doc.data, path)
-    lines = doc.text.splitlines()
-    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
-    start = source_line[col - 1:]
-    if isinstance(text, str) and "\n" not in text and start.startswith(text):
-        return Problem(doc.file, line, col + checked_col - 1, path, message, hint, code)
-    if isinstance(text, str) and "\n" not in text and start[:1] in "'\"" and start[1:].startswith(text):
-        return Problem(doc.file, line, col + checked_col, path, message, hint, code)
+    found = _locate_in_source(doc.text, line, col, text, checked_col) if isinstance(text, str) else None
+    if found:
+        return Problem(doc.file, found[0], found[1], path, message, hint, code)
     return Problem(doc.file, line, col, path, f"{message} (column {checked_col} of the expression)", hint, code)
+
+
+def _locate_in_source(source: str, line: int, col: int, text: str, target: int) -> tuple[int, int] | None:
+    lines = source.splitlines(keepends=True)
+    if not 0 < line <= len(lines):
+        return None
+    pos = sum(len(ln) for ln in lines[: line - 1]) + col - 1
+    if source[pos:pos + 1] in ("|", ">"):  # block scalar: content starts on the next line
+        pos = source.find("\n", pos) + 1
+    elif source[pos:pos + 1] in ("'", '"'):
+        pos += 1
+    for i, char in enumerate(text):
+        if pos >= len(source):
+            return None
+        if char.isspace():
+            continue
+        while pos < len(source) and source[pos].isspace():
+            pos += 1
+        if pos >= len(source) or source[pos] != char:
+            return None  # escapes or folding we do not model: fall back to the string's start
+        if i == target - 1:
+            before = source[:pos]
+            return before.count("\n") + 1, pos - (before.rfind("\n") + 1) + 1
+        pos += 1
+    return None
 
 
 def _value_at(data: Any, path: JsonPath) -> Any:
@@ -332,6 +359,10 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
                           "unknown-layer", at_key=spec.sequential)
         return
     allowed, params, build_args = _accepted_args(spec, layer)
+    root = _root_layer(spec, layer)
+    base_args = {k: v for k, v in args.items() if k not in params and k != BUILD_KEY}
+    if base_args and root in catalog().layers:
+        yield from layer_args_problems(doc, args_path, root, base_args)
     for key, value in args.items():
         if key == BUILD_KEY:
             if not build_args and layer not in spec.layer_types:
@@ -358,13 +389,18 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
                           "missing-param", at_key=spec.sequential)
 
 
-def _required_base_args(spec: Spec, layer: str) -> tuple[str, ...]:
-    """Arguments without a default of the built-in Keras layer at the root of ``layer``."""
+def _root_layer(spec: Spec, layer: str) -> str:
+    """The built-in Keras layer (or `Layer`) at the root of a chain of custom types."""
     seen = set()
     while layer in spec.layer_types and layer not in seen:
         seen.add(layer)
         layer = spec.layer_types[layer].extends
-    return catalog().layers_required.get(layer, ())
+    return layer
+
+
+def _required_base_args(spec: Spec, layer: str) -> tuple[str, ...]:
+    """Arguments without a default of the built-in Keras layer at the root of ``layer``."""
+    return catalog().layers_required.get(_root_layer(spec, layer), ())
 
 
 def _accepted_args(spec: Spec, layer: str) -> tuple[set[str] | None, dict[str, ParamSpec], dict[str, ParamSpec]]:

@@ -176,7 +176,7 @@ def layer_type_from_data(name: str, raw: dict[str, Any]) -> LayerTypeSpec:
 
 
 def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:
-    source = next(s for s in ("value", "param", "file") if s in raw)
+    source = next((s for s in ("value", "param", "file") if s in raw), "value")  # checks report a missing one
     transform = tuple((raw.get("transform") or {}).items())
     return AssetSpec(name, raw["kind"], source, raw.get("value"), raw.get("param"), raw.get("file"),
                      raw.get("dtype"), transform)

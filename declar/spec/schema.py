@@ -25,29 +25,75 @@ SCHEMA_FILE = "declar.schema.json"
 
 
 @functools.cache
-def schema() -> dict[str, Any]:
-    """The spec format's JSON Schema (Draft 2020-12), as shipped in the package."""
-    return json.loads(resources.files("declar.data").joinpath(SCHEMA_FILE).read_text("utf-8"))
+def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
+    """The spec format's JSON Schema (Draft 2020-12), or another schema file shipped beside it."""
+    return json.loads(resources.files("declar.data").joinpath(name).read_text("utf-8"))
 
 
 @functools.cache
 def _validator() -> Draft202012Validator:
     # The schema has no recursive references, so they are inlined once: validation then never
     # resolves a $ref, which is most of jsonschema's time on a 1,000-layer spec.
-    resolved = _inline_refs(schema(), schema()["$defs"])
-    return Draft202012Validator(resolved)
+    # The layer-argument schema is left to `layer_args_problems` (one small validator per layer,
+    # only for the layers a spec uses), which keeps validation of a 1,000-layer spec fast.
+    return Draft202012Validator(_inline_refs(schema(), SCHEMA_FILE, follow_files=False))
 
 
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+LAYER_SCHEMA_FILE = "keras-layers.schema.json"
+
+
+@functools.cache
+def _layer_validator(layer: str) -> Draft202012Validator | None:
+    definition = schema(LAYER_SCHEMA_FILE)["$defs"].get(layer)
+    if definition is None:
+        return None
+    return Draft202012Validator(_inline_refs(definition, LAYER_SCHEMA_FILE))
+
+
+def layer_args_problems(doc: Document, path: tuple[Any, ...], layer: str, args: dict[str, Any]) -> list[Problem]:
+    """Type and enum problems of a built-in layer's arguments (unknown names are checked elsewhere)."""
+    validator = _layer_validator(layer)
+    if validator is None:
+        return []
+    properties = validator.schema.get("properties", {})
+    if all(_plainly_valid(properties.get(k, {}), v) for k, v in args.items()):
+        return []  # the common case, decided without jsonschema's machinery
+    return [p for error in validator.iter_errors(args) for p in _convert(doc, error, prefix=path)]
+
+
+def _plainly_valid(rule: dict[str, Any], value: Any) -> bool:
+    """True when ``value`` obviously satisfies ``rule``; False means "ask jsonschema"."""
+    if "anyOf" in rule:
+        return any(_plainly_valid(branch, value) for branch in rule["anyOf"])
+    if "enum" in rule and value not in rule["enum"]:
+        return False
+    kind = rule.get("type")
+    checks = {"boolean": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str),
+              "null": lambda v: v is None, "object": lambda v: isinstance(v, dict)}
+    if kind is not None and not any(checks.get(k, lambda v: False)(value) for k in
+                                    (kind if isinstance(kind, list) else [kind])):
+        return False
+    return set(rule) <= {"anyOf", "enum", "type", "default", "description"} or (
+        kind == "object" and isinstance(value, dict) and "class_name" in value)
+
+
+def _inline_refs(node: Any, document: str, follow_files: bool = True) -> Any:
+    """Replace every ``$ref`` (within a file, or to a sibling schema file) by its target."""
     if isinstance(node, dict):
         ref = node.get("$ref", "")
-        if ref.startswith("#/$defs/"):
-            target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-            rest = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$ref"}
-            return {**target, **rest}
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+        if ref:
+            target_doc, _, pointer = ref.partition("#")
+            if target_doc and not follow_files:
+                return {k: _inline_refs(v, document, follow_files) for k, v in node.items() if k != "$ref"}
+            target_doc = target_doc or document
+            target = schema(target_doc)
+            for part in pointer.strip("/").split("/"):
+                target = target[part]
+            rest = {k: _inline_refs(v, document, follow_files) for k, v in node.items() if k != "$ref"}
+            return {**_inline_refs(target, target_doc, follow_files), **rest}
+        return {k: _inline_refs(v, document, follow_files) for k, v in node.items() if k != "$defs"}
     if isinstance(node, list):
-        return [_inline_refs(v, defs) for v in node]
+        return [_inline_refs(v, document, follow_files) for v in node]
     return node
 
 
@@ -59,18 +105,23 @@ def schema_problems(doc: Document) -> list[Problem]:
     return problems
 
 
-def _convert(doc: Document, error: ValidationError) -> Iterator[Problem]:
-    path = tuple(error.absolute_path)
+def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()) -> Iterator[Problem]:
+    path = (*prefix, *error.absolute_path)
     validator = error.validator
     if validator in ("if", "then", "else") and error.context:
         for sub in error.context:
-            yield from _convert(doc, sub)
+            yield from _convert(doc, sub, prefix)
         return
     if validator in ("anyOf", "oneOf") and error.context:
-        # Report the branch that got furthest: the error deepest in the instance.
+        # A name that is not in a list of names: say so, with "did you mean".
+        enum = [e for e in error.context if e.validator == "enum" and isinstance(e.instance, str)]
+        if enum:
+            yield from _convert(doc, enum[0], prefix)
+            return
+        # Otherwise report the branch that got furthest: the error deepest in the instance.
         deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
-        if len(deepest.absolute_path) > len(path):
-            yield from _convert(doc, deepest)
+        if len(deepest.absolute_path) > len(error.absolute_path):
+            yield from _convert(doc, deepest, prefix)
             return
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
@@ -87,7 +138,7 @@ def _convert(doc: Document, error: ValidationError) -> Iterator[Problem]:
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
         # jsonschema reports a bad key at its parent object; point at the key itself.
         key = error.instance
-        parent_schema = _schema_at(list(error.absolute_schema_path)[:-2])
+        parent_schema = _schema_at(list(error.absolute_schema_path)[:-2]) if not prefix else {}
         yield doc.problem((*path, key), f"'{key}' is not a valid name here", _name_hint(parent_schema), "bad-name",
                           at_key=True)
         return
@@ -128,7 +179,10 @@ def _message(error: ValidationError) -> str:
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"expected {expected}, got {_json_type(value)} {shown}"
     if v == "enum":
-        return f"{shown} is not one of {', '.join(json.dumps(x) for x in error.validator_value)}"
+        choices = error.validator_value
+        if len(choices) > 6:
+            return f"{shown} is not one of the {len(choices)} accepted values"
+        return f"{shown} is not one of {', '.join(json.dumps(x) for x in choices)}"
     if v == "const":
         return f"expected {json.dumps(error.validator_value)}, got {shown}"
     if v == "pattern":

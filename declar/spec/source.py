@@ -81,9 +81,10 @@ class Document:
 
 
 class _Refused(Exception):
-    def __init__(self, node: yaml.Node, path: JsonPath, message: str, hint: str, code: str):
+    def __init__(self, node: yaml.Node, path: JsonPath, message: str, hint: str, code: str, alias_index: int = 0):
         super().__init__(message)
         self.problem_args = (node, path, message, hint, code)
+        self.alias_index = alias_index  # the alias being expanded when the limit was crossed, if any
 
 
 def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEFAULT_LIMITS
@@ -113,14 +114,25 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
+        # An unclosed quote or bracket is reported where it opened, not at the end of the file.
+        opened = err.context_mark if err.context and str(err.context).startswith("while scanning") else None
+        mark = opened or err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return [Problem(file, line, col, (), f"YAML syntax: {err.problem or err.context}",
+        what = f"{err.problem} ({err.context})" if opened else (err.problem or err.context)
+        return [Problem(file, line, col, (), f"YAML syntax: {what}",
                         "check indentation, colons and quotes around this place", "yaml-syntax")]
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        return [Problem(file, line, col, (), f"character #x{char:04x} is not allowed in YAML",
+                        "remove control characters; a spec is text", "yaml-character")]
     except yaml.YAMLError as err:
-        return [Problem(file, 1, 1, (), f"YAML: {err}", "", "yaml-syntax")]
+        return [Problem(file, 1, 1, (), f"YAML: {str(err).splitlines()[0]}", "", "yaml-syntax")]
     if len(nodes) != 1:
-        return [Problem(file, 1, 1, (), f"expected one YAML document, found {len(nodes)}",
+        at = _second_document_mark(text) if len(nodes) > 1 else None
+        return [Problem(file, at.line + 1 if at else 1, at.column + 1 if at else 1, (),
+                        f"expected one YAML document, found {len(nodes)}",
                         "remove the `---` separators" if nodes else "the file is empty", "yaml-documents")]
     source_map = SourceMap()
     builder = _Builder(source_map, limits)
@@ -128,7 +140,7 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
         data = builder.build(nodes[0], (), 0)
     except _Refused as refused:
         node, path, message, hint, code = refused.problem_args
-        mark = node.start_mark
+        mark = _alias_mark(text, refused.alias_index) if refused.alias_index else node.start_mark
         return [Problem(file, mark.line + 1, mark.column + 1, path, message, hint, code)]
     if builder.problems:
         return builder.problems_for(file)
@@ -142,6 +154,10 @@ class _Builder:
         self.source_map = source_map
         self.limits = limits
         self.count = 0
+        # Aliases: composed nodes are shared, so a node seen again is an alias being expanded.
+        self.seen: set[int] = set()
+        self.expanding = 0
+        self.alias_index = 0  # how many aliases of the document (outside expansions) were met
         self.pending: list[tuple[yaml.Node, JsonPath, str, str, str]] = []
         self.problems = False
 
@@ -158,11 +174,23 @@ class _Builder:
         if self.count > self.limits.max_yaml_nodes:
             raise _Refused(node, path, f"document expands to more than {self.limits.max_yaml_nodes:,} nodes",
                            "aliases (*name) multiply content; write the values out, or raise "
-                           "Limits.max_yaml_nodes", "yaml-too-large")
+                           "Limits.max_yaml_nodes", "yaml-too-large", self.alias_index if self.expanding else 0)
         if depth > self.limits.max_yaml_depth:
             raise _Refused(node, path, f"document nests deeper than {self.limits.max_yaml_depth} levels",
-                           "flatten the structure", "yaml-too-deep")
+                           "flatten the structure", "yaml-too-deep", self.alias_index if self.expanding else 0)
         self.source_map.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if id(node) in self.seen and not isinstance(node, yaml.ScalarNode):
+            if not self.expanding:
+                self.alias_index += 1
+            self.expanding += 1
+            try:
+                return self.build_new(node, path, depth)
+            finally:
+                self.expanding -= 1
+        self.seen.add(id(node))
+        return self.build_new(node, path, depth)
+
+    def build_new(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -222,6 +250,23 @@ class _Builder:
         if tag == _FLOAT:
             return _yaml_float(value)
         return value  # strings, and timestamps kept as the text the user wrote
+
+
+def _second_document_mark(text: str) -> yaml.Mark | None:
+    """Where the second document starts (its `---`), to point at the extra document."""
+    starts = [e.start_mark for e in yaml.parse(text, Loader=_Loader) if isinstance(e, yaml.DocumentStartEvent)]
+    return starts[1] if len(starts) > 1 else None
+
+
+def _alias_mark(text: str, index: int) -> yaml.Mark:
+    """Where the index-th alias (``*name``) of the document is; only needed to report a bomb."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count == index:
+                return event.start_mark
+    raise AssertionError("alias not found")  # pragma: no cover - the builder counted it
 
 
 def _yaml_int(text: str) -> int:

@@ -1,0 +1,132 @@
+"""The JSON Schema of every built-in Keras layer's arguments, generated from the installed Keras.
+
+``python -m declar.spec.catalog`` writes ``schemas/keras-layers.schema.json`` with it: for each
+layer, its arguments with descriptions (from the docstring's ``Args:`` section), defaults, and
+types or enums where they are certain (booleans, activations, initializers, regularizers,
+constraints, padding and data format). The spec schema refers to it, so editors complete and
+explain layer arguments, and `declar validate` reports a mistyped one at its line. Unknown
+arguments are left to the semantic check, which can say "did you mean".
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from typing import Any
+
+from declar.spec.catalog import COMMON_LAYER_ARGS
+
+SCHEMA_ID = "https://declar.dev/schemas/keras-layers.schema.json"
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments):\s*$")
+_ARG_LINE = re.compile(r"^(\s*)(\w+):\s*(.*)$")
+
+
+def docstring_args(doc: str | None) -> dict[str, str]:
+    """Argument descriptions from a Google-style docstring's ``Args:`` section."""
+    if not doc:
+        return {}
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    inside, indent, current = False, None, None
+    for line in lines:
+        if _ARGS_HEADER.match(line):
+            inside, indent, current = True, None, None
+            continue
+        if not inside:
+            continue
+        if line.strip() and indent is not None and len(line) - len(line.lstrip()) < indent:
+            inside = False  # a new section started
+            continue
+        match = _ARG_LINE.match(line)
+        if match and (indent is None or len(match.group(1)) == indent):
+            indent = len(match.group(1))
+            current = match.group(2)
+            out[current] = match.group(3).strip()
+        elif current and line.strip():
+            out[current] += " " + line.strip()
+    return {k: re.sub(r"\s+", " ", v)[:400] for k, v in out.items()}
+
+
+_KINDS = ("activation", "initializer", "regularizer", "constraint")
+
+
+def _shared_defs(catalog: dict[str, Any]) -> dict[str, Any]:
+    """One definition per kind of Keras object: a known name, {class_name, config}, or null."""
+    as_object = {"type": "object", "required": ["class_name"],
+                 "properties": {"class_name": {"type": "string"}, "config": {"type": "object"}}}
+    return {f"_{kind}": {"description": f"A Keras {kind}: a name, {{class_name, config}}, or null.",
+                         "anyOf": [{"type": "string", "enum": catalog[f"{kind}s"]}, as_object, {"type": "null"}]}
+            for kind in _KINDS}
+
+
+def _object_schema(kind: str) -> dict[str, Any]:
+    return {"$ref": f"#/$defs/_{kind}"}
+
+
+def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    default = param.default
+    if default is not param.empty:
+        try:
+            json.dumps(default)
+            schema["default"] = default
+        except (TypeError, ValueError):
+            pass
+    if name == "activation" or name.endswith("_activation"):
+        schema.update(_object_schema("activation"))
+    elif name.endswith("_initializer"):
+        schema.update(_object_schema("initializer"))
+    elif name.endswith("_regularizer"):
+        schema.update(_object_schema("regularizer"))
+    elif name.endswith("_constraint"):
+        schema.update(_object_schema("constraint"))
+    elif name == "padding" and isinstance(default, str):
+        modes = ["valid", "same", "causal"] if layer.endswith("1D") and "Conv" in layer else ["valid", "same"]
+        schema["enum"] = modes + [m.upper() for m in modes]  # Keras accepts either case
+    elif name == "data_format":
+        schema["enum"] = ["channels_last", "channels_first", None]
+    elif isinstance(default, bool):
+        schema["type"] = "boolean"
+    return schema
+
+
+def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]:
+    """The layer-argument schema for the given layer classes."""
+    defs: dict[str, Any] = {}
+    for name, cls in sorted(layers.items()):
+        docs = docstring_args(cls.__doc__)
+        properties: dict[str, Any] = {}
+        for pname, param in inspect.signature(cls.__init__).parameters.items():
+            if pname == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                continue
+            prop = _arg_schema(name, pname, param, catalog)
+            if docs.get(pname):
+                prop["description"] = docs[pname]
+            properties[pname] = prop
+        for common in COMMON_LAYER_ARGS:
+            properties.setdefault(common, {})
+        summary = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        required = [p for p, param in inspect.signature(cls.__init__).parameters.items()
+                    if p != "self" and param.default is param.empty
+                    and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL)]
+        entry: dict[str, Any] = {"type": ["object", "null"], "description": f"keras.layers.{name}: {summary}"[:300],
+                                 "properties": properties}
+        if required:
+            entry["x-required"] = required  # reported by declar's own check, with the layer's position
+        defs[name] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Arguments of the built-in Keras layers",
+        "description": f"Generated from Keras {catalog['keras_version']} by `python -m declar.spec.catalog`.",
+        "$defs": {
+            "sequentialItem": {
+                "description": "A layer of a Sequential model: `LayerName: {arguments}`.",
+                "type": "object",
+                "properties": {name: {"$ref": f"#/$defs/{name}"} for name in defs},
+            },
+            **_shared_defs(catalog),
+            **defs,
+        },
+    }

@@ -55,7 +55,7 @@ MODES: dict[str, dict[str, Any]] = {
         "build": {"sizes": [10], "reps": 1},
         "run": {"batch": 256, "features": 32, "units": [32, 32], "batch_size": 128, "reps": 1},
         "train": {"samples": 512, "features": 16, "hidden": 32, "outputs": 4, "batch_size": 128, "reps": 1},
-        "save_load": {"params": 2_000_000, "depth": 6, "reps": 1, "mem_reps": 1},
+        "save_load": {"params": 200_000, "depth": 6, "reps": 1, "mem_reps": 0},
         "scaling": {"layers": [3, 10], "params": [20_000, 60_000], "depth": 4, "reps": 1},
         "isolate": False,
     },
@@ -116,6 +116,17 @@ def pair(declar_side: Callable[[], float | None], keras_side: Callable[[], float
 def _discard(_: Any) -> None:
     """Drop a result (predict outputs, fit histories, loaded models) so the side is timed."""
     return None
+
+
+def finite(data: Any) -> Any:
+    """The results with NaN and infinities replaced by None, so the JSON is standard."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
 
 
 def judge(entry: dict[str, Any], kind: str, value: float) -> dict[str, Any]:
@@ -349,6 +360,16 @@ def section_save_load(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     models.clear()
     _fresh_keras()
 
+    entries = {"save": judge(save, *TARGETS["save"]), "load": judge(load, *TARGETS["load"])}
+    for entry in (save, load):
+        entry.update(params=params, width=width, depth=depth, archive_bytes=sizes)
+    load.update(same_weights=same, optimizer_variables=opt_vars)
+    if cfg["mem_reps"] > 0:
+        entries.update(_memory(cfg, work, paths, width, depth))
+    return {"entries": entries}
+
+
+def _memory(cfg: dict[str, Any], work: Path, paths: dict[str, Path], width: int, depth: int) -> dict[str, Any]:
     # Peak RSS: children of each kind, two at a time (memory is per process; time is not measured).
     mem_paths = {side: work / f"mem_{side}.keras" for side in ("declar", "keras")}
     for side in mem_paths:
@@ -376,10 +397,7 @@ def section_save_load(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
             "peak_mib": {side: _median(peaks[(side, op)]) / mib for side in ("declar", "keras")},
             "baseline_mib": {side: _median(peaks[(side, "baseline")]) / mib for side in ("declar", "keras")},
         }, *TARGETS[f"{op}_rss"])
-    for entry in (save, load):
-        entry.update(params=params, width=width, depth=depth, archive_bytes=sizes)
-    load.update(same_weights=same, optimizer_variables=opt_vars)
-    return {"entries": {"save": judge(save, *TARGETS["save"]), "load": judge(load, *TARGETS["load"]), **mem}}
+    return mem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["meta"]["total_seconds"] = time.perf_counter() - started
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(finite(results), indent=1, allow_nan=False))
     if all(s in results for s in SECTIONS):
         if args.results_md:
             args.results_md.write_text(markdown(results))

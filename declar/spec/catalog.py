@@ -32,6 +32,7 @@ class Catalog:
     layers_with_kwargs: frozenset[str]  # layers whose constructor forwards **kwargs to a base
     layers_required: dict[str, tuple[str, ...]]  # arguments without a default
     optimizers: dict[str, tuple[str, ...]]  # lower-case name -> argument names
+    optimizer_arg_types: dict[str, dict[str, str]]  # name -> argument -> "number" or "boolean" (from defaults)
     schedules: dict[str, tuple[str, ...]]
     losses: frozenset[str]
     metrics: frozenset[str]
@@ -52,6 +53,7 @@ def catalog() -> Catalog:
         layers_with_kwargs=frozenset(raw["layers_with_kwargs"]),
         layers_required={k: tuple(v) for k, v in raw["layers_required"].items()},
         optimizers={k: tuple(v) for k, v in raw["optimizers"].items()},
+        optimizer_arg_types=raw["optimizer_arg_types"],
         schedules={k: tuple(v) for k, v in raw["schedules"].items()},
         losses=frozenset(raw["losses"]),
         metrics=frozenset(raw["metrics"]),
@@ -69,6 +71,17 @@ COMMON_LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "input_shape", "i
 def _arg_names(cls: type) -> list[str]:
     params = inspect.signature(cls.__init__).parameters.values()
     return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def _arg_types(cls: type) -> dict[str, str]:
+    """Argument -> "number" or "boolean", where the default makes the type certain."""
+    out = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if isinstance(p.default, bool):
+            out[p.name] = "boolean"
+        elif isinstance(p.default, (int, float)) and p.name not in ("seed",):
+            out[p.name] = "number"
+    return out
 
 
 def _required(cls: type) -> list[str]:
@@ -129,6 +142,7 @@ def generate() -> dict[str, Any]:
         "layers_with_kwargs": sorted(n for n, c in layers.items() if _has_kwargs(c)),
         "layers_required": {n: _required(c) for n, c in sorted(layers.items()) if _required(c)},
         "optimizers": {n.lower(): _arg_names(c) for n, c in sorted(optimizers.items())},
+        "optimizer_arg_types": {n.lower(): _arg_types(c) for n, c in sorted(optimizers.items())},
         "schedules": {_snake(n): _arg_names(c) for n, c in sorted(schedules.items())},
         "losses": sorted(loss_names),
         "metrics": sorted(metric_names),

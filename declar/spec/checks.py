@@ -94,6 +94,7 @@ def _expression(doc: Document, path: JsonPath, text: str, context: Context, limi
 
 def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
     known = catalog().layers
+    yield from _check_extends_cycles(spec, doc)
     for name, lt in spec.layer_types.items():
         base = ("layers", name)
         if name in known:
@@ -102,11 +103,15 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
         if lt.extends not in known and lt.extends not in spec.layer_types and lt.extends != "Layer":
             hint = did_you_mean(lt.extends, [*known, *spec.layer_types])
             yield doc.problem((*base, "extends"), f"unknown layer type '{lt.extends}' to extend", hint, "unknown-layer")
-        yield from _check_extends_cycle(spec, doc, name)
-        declared = [p.name for p in (*lt.params, *lt.build_args)] + [v.name for v in lt.variables]
-        for dup in sorted({n for n in declared if declared.count(n) > 1}):
-            yield doc.problem(base, f"'{dup}' is declared twice among params, build_args and variables",
-                              "give each its own name", "duplicate-name")
+        first_group: dict[str, str] = {}
+        for group in ("params", "build_args", "variables"):
+            for member in (doc.data["layers"][name].get(group) or {}):
+                if member in first_group:
+                    yield doc.problem((*base, group, member), f"'{member}' is declared twice (also in "
+                                      f"{first_group[member]})", "give each its own name", "duplicate-name",
+                                      at_key=True)
+                else:
+                    first_group[member] = group
         reserved = {"inputs", "training", "input_shape", "base", BUILD_KEY, "name", "trainable", "dtype"}
         for group in ("params", "build_args", "variables", "assets"):
             for item in (doc.data["layers"][name].get(group) or {}):
@@ -122,17 +127,25 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
         yield from _check_call(doc, lt, limits)
 
 
-def _check_extends_cycle(spec: Spec, doc: Document, name: str) -> Iterator[Problem]:
-    seen, current = [name], spec.layer_types[name].extends
-    while current in spec.layer_types:
-        if current == name:
-            yield doc.problem(("layers", name, "extends"), f"layer type '{name}' extends itself through "
-                              + " -> ".join([*seen, current]), "break the cycle", "cycle")
-            return
-        if current in seen:
-            return  # the cycle is reported at its own types
-        seen.append(current)
-        current = spec.layer_types[current].extends
+def _check_extends_cycles(spec: Spec, doc: Document) -> Iterator[Problem]:
+    """Cycles of `extends`, at each of their types; every type is walked once (linear time)."""
+    done: set[str] = set()
+    for start in spec.layer_types:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        current = start
+        while current in spec.layer_types and current not in done and current not in on_chain:
+            chain.append(current)
+            on_chain.add(current)
+            current = spec.layer_types[current].extends
+        if current in on_chain:
+            cycle = chain[chain.index(current):]
+            for i, member in enumerate(cycle):  # every `extends` of the cycle is a place to break it
+                loop = [*cycle[i:], *cycle[:i], member]
+                shown = " -> ".join(loop if len(loop) <= 12 else [*loop[:10], "...", member])
+                yield doc.problem(("layers", member, "extends"), f"layer type '{member}' extends itself through "
+                                  f"{shown}", "break the cycle", "cycle")
+        done.update(chain)
 
 
 def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
@@ -151,13 +164,34 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
             if checked.tree is not None and "input_shape" not in checked.names:
                 yield from _check_constant_shape(doc, part_path, checked, lt, limits)
         if isinstance(v.shape, tuple):
-            for i, s in enumerate(v.shape):
-                if isinstance(s, int) and s < 0:
-                    yield doc.problem(path + ("shape", i), f"size {s} is negative", "", "bad-shape")
+            yield from _check_literal_shape(doc, path + ("shape",), v.shape, lt, limits)
         init = v.initializer
         if isinstance(init, str) and init not in init_params and init not in catalog().initializers:
             hint = did_you_mean(init, [*init_params, *catalog().initializers])
             yield doc.problem(path + ("initializer",), f"unknown initializer '{init}'", hint, "unknown-initializer")
+
+
+def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,
+                         limits: Limits) -> Iterator[Problem]:
+    """A list shape: each literal size is checked, and the whole when every item can be computed."""
+    env = {p.name: p.default for p in (*lt.params, *lt.build_args) if not p.required}
+    sizes: list[Any] = []
+    for i, item in enumerate(shape):
+        if isinstance(item, str):
+            checked = check(item, Context(names=env, functions=SHAPE_FUNCTIONS), limits)
+            try:
+                sizes.append(to_closure(checked.tree, shape_functions(), limits)(env) if checked.tree else None)
+            except (ExpressionError, TypeError, ValueError, ArithmeticError, KeyError):
+                sizes.append(None)
+            continue
+        problems = list(shape_errors([item], limits))
+        for message, hint in problems:
+            yield doc.problem((*path, i), message, hint, "bad-shape")
+        sizes.append(item if not problems else None)
+    if None not in sizes and all(isinstance(x, int) for x in sizes):
+        for message, hint in shape_errors(sizes, limits):
+            if "elements" in message:
+                yield doc.problem(path, message, hint, "bad-shape")
 
 
 def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: LayerTypeSpec,
@@ -183,8 +217,8 @@ def shape_errors(sizes: Iterable[Any], limits: Limits) -> Iterator[tuple[str, st
     sizes = list(sizes)
     total = 1
     for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, int):
-            yield f"shape size {s!r} is not an integer", "sizes must be whole numbers"
+        if isinstance(s, bool) or not isinstance(s, int):  # 4.0 too: JSON Schema calls it an integer
+            yield f"shape size {s!r} is not an integer", "sizes must be whole numbers, e.g. 4 not 4.0"
             return
         if s < 0:
             yield f"shape size {s} is negative", ""
@@ -310,17 +344,37 @@ def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
                           "use a graph (model: {nodes: ..., outputs: ...}) for several inputs", "sequential-inputs")
     input_names = {i.name for i in spec.inputs}
     node_names = {n.name for n in spec.nodes}
+    for inp in spec.inputs:
+        for i, size in enumerate(inp.shape):
+            if size is not None and not (isinstance(size, int) and not isinstance(size, bool)):
+                yield doc.problem(("inputs", inp.name, "shape", i), f"shape size {size!r} is not an integer",
+                                  "sizes must be whole numbers, e.g. 4 not 4.0", "bad-shape")
+        known = [s for s in inp.shape if isinstance(s, int)]
+        for message, hint in shape_errors(known, limits):
+            if "elements" in message:
+                yield doc.problem(("inputs", inp.name, "shape"), f"input '{inp.name}': {message} per example",
+                                  hint, "bad-shape")
     for clash in sorted(input_names & node_names):
-        yield doc.problem(("model", "nodes", clash), f"node '{clash}' has the name of an input", "rename one",
-                          "duplicate-name", at_key=True)
+        node = spec.node(clash)
+        path = (*node.path, "name") if spec.sequential and "name" in node.args else node.path
+        yield doc.problem(path, f"{'layer' if spec.sequential else 'node'} '{clash}' has the name of an input",
+                          "rename one", "duplicate-name", at_key=not spec.sequential)
+    if spec.sequential:
+        seen_names: set[str] = set()
+        for node in spec.nodes:
+            if node.name in seen_names and "name" in node.args:
+                yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
+                                  "Keras needs unique layer names", "duplicate-name")
+            seen_names.add(node.name)
+    budget = [_MAX_HINTED_REFS]
     for node in spec.nodes:
-        yield from _check_node(spec, doc, node, input_names, node_names)
+        yield from _check_node(spec, doc, node, input_names, node_names, budget)
     if not spec.sequential:
         yield from _check_graph(spec, doc, input_names, node_names)
 
 
-def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str]
-                ) -> Iterator[Problem]:
+def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
+                budget: list[int]) -> Iterator[Problem]:
     if not spec.sequential:
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares",
@@ -339,14 +393,22 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
             yield doc.problem((*node.path, "args", "name"), "in a graph the node's name is the layer's name",
                               "remove name, or rename the node", "node-name", at_key=True)
         for i, ref in enumerate(node.inputs):
+            ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
             if ref not in input_names and ref not in node_names:
-                ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
                 yield doc.problem(ref_path, f"'{ref}' is neither an input nor a node",
-                                  did_you_mean(ref, [*input_names, *node_names]), "unknown-ref")
-            elif ref == node.name:
-                yield doc.problem((*node.path, "inputs"), f"node '{ref}' takes itself as input", "", "cycle")
+                                  _hint_for_ref(ref, input_names, node_names, budget), "unknown-ref")
+            elif ref == node.name and ref not in input_names:
+                yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
     if node.layer is not None:
         yield from _check_layer_use(spec, doc, node)
+
+
+_MAX_HINTED_REFS = 100  # "did you mean" costs a comparison with every name; enough for any real typo
+
+
+def _hint_for_ref(ref: str, input_names: set[str], node_names: set[str], budget: list[int]) -> str:
+    budget[0] -= 1
+    return did_you_mean(ref, [*input_names, *node_names]) if budget[0] >= 0 else ""
 
 
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Problem]:
@@ -434,8 +496,9 @@ def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dic
 
 
 def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: set[str]) -> Iterator[Problem]:
-    deps = {n.name: [r for r in n.inputs if r in node_names] + ([n.shares] if n.shares in node_names else [])
-            for n in spec.nodes}
+    # Self-references are reported by _check_node; a name shared with an input means the input.
+    deps = {n.name: [r for r in n.inputs if r in node_names and r not in input_names and r != n.name]
+            + ([n.shares] if n.shares in node_names and n.shares != n.name else []) for n in spec.nodes}
     state: dict[str, int] = {}
     for start in deps:
         stack = [(start, iter(deps[start]))]
@@ -549,11 +612,20 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                                   did_you_mean(key, allowed), "unknown-arg", at_key=True)
             elif key == "learning_rate" and isinstance(value, dict):
                 yield from _check_schedule(doc, (*path, key), value)
+            else:
+                expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
+                if expected and not _PY_TYPES[expected](value):
+                    yield doc.problem((*path, key), f"optimizer argument '{key}' expects {expected}, got "
+                                      f"{type(value).__name__} {value!r}"[:160], "", "param-type")
 
 
 def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
     schedules = catalog().schedules
     name = raw.get("name")
+    if name is None:
+        yield doc.problem(path, "a learning-rate schedule needs a name", f"schedules: {', '.join(schedules)}",
+                          "unknown-schedule")
+        return
     if name not in schedules:
         yield doc.problem((*path, "name") if "name" in raw else path, f"unknown learning-rate schedule {name!r}",
                           did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}", "unknown-schedule")

@@ -56,7 +56,8 @@ def _shared_defs(catalog: dict[str, Any]) -> dict[str, Any]:
     as_object = {"type": "object", "required": ["class_name"],
                  "properties": {"class_name": {"type": "string"}, "config": {"type": "object"}}}
     return {f"_{kind}": {"description": f"A Keras {kind}: a name, {{class_name, config}}, or null.",
-                         "anyOf": [{"type": "string", "enum": catalog[f"{kind}s"]}, as_object, {"type": "null"}]}
+                         "anyOf": [{"type": "string", "enum": catalog[f"{kind}s"], "x-kind": kind}, as_object,
+                                   {"type": "null"}]}
             for kind in _KINDS}
 
 
@@ -64,7 +65,8 @@ def _object_schema(kind: str) -> dict[str, Any]:
     return {"$ref": f"#/$defs/_{kind}"}
 
 
-def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[str, Any]) -> dict[str, Any]:
+def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[str, Any], description: str
+                ) -> dict[str, Any]:
     schema: dict[str, Any] = {}
     default = param.default
     if default is not param.empty:
@@ -88,7 +90,13 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
         schema["enum"] = ["channels_last", "channels_first", None]
     elif isinstance(default, bool):
         schema["type"] = "boolean"
+    elif default is param.empty and _INTEGER_DOC.match(description):
+        schema["type"] = "integer"  # "units: Positive integer, ..." and the like
     return schema
+
+
+# A docstring that starts by saying the argument is one integer (not "int or tuple of ints").
+_INTEGER_DOC = re.compile(r"^(positive |non-negative )?(integer|int)\b(?!.{0,40}\b(tuple|list|or)\b)", re.I)
 
 
 def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +108,7 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
         for pname, param in inspect.signature(cls.__init__).parameters.items():
             if pname == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
                 continue
-            prop = _arg_schema(name, pname, param, catalog)
+            prop = _arg_schema(name, pname, param, catalog, docs.get(pname, ""))
             if docs.get(pname):
                 prop["description"] = docs[pname]
             properties[pname] = prop

@@ -118,10 +118,21 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
         if enum:
             yield from _convert(doc, enum[0], prefix)
             return
-        # Otherwise report the branch that got furthest: the error deepest in the instance.
-        deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
-        if len(deepest.absolute_path) > len(error.absolute_path):
-            yield from _convert(doc, deepest, prefix)
+        # A value of the right JSON type: report what is wrong inside the branch for that type
+        # (an unknown key in an object, say) rather than "not valid under any of the schemas".
+        kind = _json_type(error.instance)
+        branches = error.validator_value if isinstance(error.validator_value, list) else []
+        matching = [i for i, b in enumerate(branches) if isinstance(b, dict) and _accepts_type(b, kind)]
+        if len(matching) == 1:
+            inner = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == matching[0]]
+            if inner:
+                for sub in inner:
+                    yield from _convert(doc, sub, prefix)
+                return
+        if not matching:
+            expected = list(dict.fromkeys(t for b in branches if isinstance(b, dict) for t in _types_of(b)))
+            yield doc.problem(path, f"expected {' or '.join(expected)}, got {kind} {json.dumps(error.instance)}"[:160],
+                              error.schema.get("description", "")[:120], "schema-type")
             return
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
@@ -177,7 +188,11 @@ def _message(error: ValidationError) -> str:
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"expected {expected}, got {_json_type(value)} {shown}"
+        key = error.absolute_path[-1] if error.absolute_path else None
+        where = f"{key}: " if isinstance(key, str) else ""
+        return f"{where}expected {expected}, got {_json_type(value)} {shown}"
+    if v == "enum" and error.schema.get("x-kind"):
+        return f"unknown {error.schema['x-kind']} '{value}'"
     if v == "enum":
         choices = error.validator_value
         if len(choices) > 6:
@@ -198,6 +213,16 @@ def _hint(error: ValidationError) -> str:
     if error.validator == "const" and error.absolute_path and error.absolute_path[-1] == "declar":
         return "this declar reads format version 1"
     return error.schema.get("description", "")[:120] if error.validator == "type" else ""
+
+
+def _types_of(branch: dict[str, Any]) -> list[str]:
+    kind = branch.get("type")
+    return [kind] if isinstance(kind, str) else list(kind or [])
+
+
+def _accepts_type(branch: dict[str, Any], kind: str) -> bool:
+    kinds = _types_of(branch)
+    return not kinds or kind in kinds or (kind == "integer" and "number" in kinds)
 
 
 def _json_type(value: Any) -> str:

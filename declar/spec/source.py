@@ -105,7 +105,8 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
             text = source.decode("utf-8")
         except UnicodeDecodeError as err:
             line = source[: err.start].count(b"\n") + 1
-            col = err.start - (source.rfind(b"\n", 0, err.start) + 1) + 1
+            line_start = source.rfind(b"\n", 0, err.start) + 1
+            col = len(source[line_start: err.start].decode("utf-8", "replace")) + 1  # characters, not bytes
             return [Problem(file, line, col, (), f"file is not valid UTF-8 (byte 0x{source[err.start]:02x})",
                             "save the spec as UTF-8", "encoding")]
     else:

@@ -19,5 +19,6 @@ from declar.spec.model import Spec
 
 _keras_hook.install()
 
-__all__ = ["BuildError", "DataError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "fit", "inspect", "load",
+__all__ = ["BuildError", "DataError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "fit",
+           "inspect", "load",
            "load_spec", "save", "validate"]

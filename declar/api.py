@@ -41,9 +41,8 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
     from declar._keras_hook import register
 
     register()
-    from declar.keras.model import DeclarModel, ModelBuildError
-
     from declar.keras.distribute import distribution_scope, make_distribution
+    from declar.keras.model import DeclarModel, ModelBuildError
 
     parsed = load_spec(spec, limits)
     distribution = None
@@ -131,9 +130,9 @@ def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
     return [i.name for i in spec.inputs], list(spec.output_names)
 
 
-def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str], out_path: str | os.PathLike[str],
-        *, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0, verbose: int | str = "auto"
-        ) -> keras.callbacks.History:
+def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str],
+        out_path: str | os.PathLike[str], *, epochs: int = 1, batch_size: int = 32,
+        validation_split: float = 0.0, verbose: int | str = "auto") -> keras.callbacks.History:
     """Train a spec (built fresh) or an archive (resumed where it stopped) on an .npz file, then save.
 
     The .npz arrays are named after the model's inputs and outputs (see `data_names`); shuffling is

@@ -73,7 +73,7 @@ def validate(
     if format is OutputFormat.json:
         typer.echo(json.dumps([p.as_dict() for ps in results.values() for p in ps], indent=1))
     else:
-        for name, problems in results.items():
+        for _name, problems in results.items():
             for p in problems:
                 typer.echo(p.render())
         count = sum(len(p) for p in results.values())

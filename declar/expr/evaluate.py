@@ -109,7 +109,7 @@ class _Builder:
 
     def build_Compare(self, node: ast.Compare) -> Closure:
         first = self.build(node.left)
-        rest = [(_COMPARE_OPS[type(op)], self.build(c)) for op, c in zip(node.ops, node.comparators)]
+        rest = [(_COMPARE_OPS[type(op)], self.build(c)) for op, c in zip(node.ops, node.comparators, strict=False)]
         if len(rest) == 1:
             (apply, right), = rest
             return lambda env: apply(first(env), right(env))

@@ -89,7 +89,8 @@ def check(text: str, context: Context, limits: Limits = DEFAULT_LIMITS) -> Check
         # Python counts from 1 and may point one past the end ("1 +"); keep it inside the text.
         end = len(source.strip()) or 1
         col = min(err.offset if err.offset and err.offset > 0 else end, end) + offset
-        return Checked(text, None, frozenset(), (ExprProblem(col, f"syntax error: {err.msg}", "", "expression-syntax"),))
+        problem = ExprProblem(col, f"syntax error: {err.msg}", "", "expression-syntax")
+        return Checked(text, None, frozenset(), (problem,))
     except (RecursionError, MemoryError, ValueError) as err:
         return Checked(text, None, frozenset(), (ExprProblem(1, f"expression cannot be parsed: {type(err).__name__}",
                                                              "simplify it", "expression-syntax"),))

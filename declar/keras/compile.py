@@ -25,7 +25,7 @@ def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -
     arg_names = tuple(args)
 
     def function(*values: Any) -> Any:
-        return closure(dict(zip(arg_names, values)))
+        return closure(dict(zip(arg_names, values, strict=False)))
 
     function.__name__ = name
     return function

@@ -94,7 +94,7 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
     if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
         outputs: Any = tensors[spec.outputs[0]]
     elif isinstance(spec.data["model"]["outputs"], dict):
-        outputs = {name: tensors[ref] for name, ref in zip(spec.output_names, spec.outputs)}
+        outputs = {name: tensors[ref] for name, ref in zip(spec.output_names, spec.outputs, strict=False)}
     else:
         outputs = [tensors[ref] for ref in spec.outputs]
     return inputs, outputs

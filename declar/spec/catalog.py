@@ -122,7 +122,8 @@ def generate() -> dict[str, Any]:
     schedules.pop("LearningRateSchedule", None)
 
     def functions(module: Any) -> list[str]:
-        return sorted(n for n in dir(module) if not n.startswith("_") and n[0].islower() and callable(getattr(module, n)))
+        return sorted(n for n in dir(module)
+                      if not n.startswith("_") and n[0].islower() and callable(getattr(module, n)))
 
     loss_names = set(functions(keras.losses)) - {"get", "serialize", "deserialize"}
     loss_names |= {_snake(n) for n in public(keras.losses, keras.losses.Loss)} - {"loss"}

@@ -19,8 +19,8 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
-from declar.spec.schema import layer_args_problems
 from declar.spec.model import BUILD_KEY, LayerTypeSpec, NodeSpec, ParamSpec, Spec
+from declar.spec.schema import layer_args_problems
 from declar.spec.source import Document
 
 Check = Callable[[Spec, Document, Limits], Iterator[Problem]]
@@ -156,19 +156,19 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
     init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
     for v in lt.variables:
         path = ("layers", lt.name, "variables", v.name)
-        parts = [(path + ("shape",), v.shape)] if isinstance(v.shape, str) else [
-            (path + ("shape", i), s) for i, s in enumerate(v.shape) if isinstance(s, str)]
+        parts = [((*path, "shape"), v.shape)] if isinstance(v.shape, str) else [
+            ((*path, "shape", i), s) for i, s in enumerate(v.shape) if isinstance(s, str)]
         for part_path, text in parts:
             checked, problems = _expression(doc, part_path, text, context, limits)
             yield from problems
             if checked.tree is not None and "input_shape" not in checked.names:
                 yield from _check_constant_shape(doc, part_path, checked, lt, limits)
         if isinstance(v.shape, tuple):
-            yield from _check_literal_shape(doc, path + ("shape",), v.shape, lt, limits)
+            yield from _check_literal_shape(doc, (*path, "shape"), v.shape, lt, limits)
         init = v.initializer
         if isinstance(init, str) and init not in init_params and init not in catalog().initializers:
             hint = did_you_mean(init, [*init_params, *catalog().initializers])
-            yield doc.problem(path + ("initializer",), f"unknown initializer '{init}'", hint, "unknown-initializer")
+            yield doc.problem((*path, "initializer"), f"unknown initializer '{init}'", hint, "unknown-initializer")
 
 
 def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,
@@ -240,16 +240,16 @@ def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec) -> Iterator[Prob
                               + (f", got {', '.join(sources)}" if sources else ""), "", "asset-source")
             continue
         if asset.dtype and asset.kind != "array":
-            yield doc.problem(path + ("dtype",), "dtype applies only to array assets", "", "asset-kind")
+            yield doc.problem((*path, "dtype"), "dtype applies only to array assets", "", "asset-kind")
         if asset.transform and asset.kind != "text":
-            yield doc.problem(path + ("transform",), "transform applies only to text assets", "", "asset-kind")
+            yield doc.problem((*path, "transform"), "transform applies only to text assets", "", "asset-kind")
         if asset.source == "value":
-            yield from _check_asset_value(doc, path + ("value",), asset.kind, asset.value)
+            yield from _check_asset_value(doc, (*path, "value"), asset.kind, asset.value)
         elif asset.source == "param" and asset.param not in params:
             hint = did_you_mean(asset.param or "", params) or "declare it under params"
-            yield doc.problem(path + ("param",), f"unknown parameter '{asset.param}'", hint, "unknown-param")
+            yield doc.problem((*path, "param"), f"unknown parameter '{asset.param}'", hint, "unknown-param")
         elif asset.source == "file":
-            yield from _check_asset_file(spec, doc, path + ("file",), asset.file or "")
+            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "")
 
 
 def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -428,7 +428,8 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
     for key, value in args.items():
         if key == BUILD_KEY:
             if not build_args and layer not in spec.layer_types:
-                yield doc.problem((*args_path, key), f"'{layer}' has no build arguments", "", "unknown-arg", at_key=True)
+                yield doc.problem((*args_path, key), f"'{layer}' has no build arguments", "", "unknown-arg",
+                                  at_key=True)
             yield from _check_named_values(doc, (*args_path, key), value, build_args, f"build argument of {layer}")
         elif key in params:
             yield from _check_value(doc, (*args_path, key), params[key], value)
@@ -443,8 +444,8 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
                               at_key=spec.sequential)
     for missing in [p for p in params.values() if p.required and p.name not in args]:
-        yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "", "missing-param",
-                          at_key=spec.sequential)
+        yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
+                          "missing-param", at_key=spec.sequential)
     given_build = args.get(BUILD_KEY) or {}
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
@@ -512,7 +513,7 @@ def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: s
                 state[name] = 2
                 stack.pop()
             elif state.get(child) == 1:
-                cycle = [n for n, _ in stack][[n for n, _ in stack].index(child):] + [child]
+                cycle = [*[n for n, _ in stack][[n for n, _ in stack].index(child):], child]
                 yield doc.problem(("model", "nodes", child), "cycle in the graph: " + " -> ".join(cycle),
                                   "a node cannot depend on itself", "cycle", at_key=True)
                 state[name] = 2
@@ -628,7 +629,8 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
         return
     if name not in schedules:
         yield doc.problem((*path, "name") if "name" in raw else path, f"unknown learning-rate schedule {name!r}",
-                          did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}", "unknown-schedule")
+                          did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}",
+                          "unknown-schedule")
         return
     for key in raw:
         if key != "name" and key not in schedules[name]:

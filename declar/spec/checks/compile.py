@@ -1,0 +1,110 @@
+"""Spec functions and compile settings: optimizer, schedules, losses and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from declar.expr.parse import Context
+from declar.limits import Limits
+from declar.problems import JsonPath, Problem, did_you_mean
+from declar.spec.catalog import catalog
+from declar.spec.checks.locate import checked_expression
+from declar.spec.checks.values import PY_TYPES
+from declar.spec.model import Spec
+from declar.spec.source import Document
+
+
+def check_functions(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+    for f in spec.functions.values():
+        context = Context(names=f.args, kind=f"function {f.name}")
+        yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits)[1]
+
+
+def check_compile(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+    if not spec.compile:
+        return
+    cfg, base = spec.compile, ("compile",)
+    yield from _check_optimizer(doc, cfg["optimizer"])
+    outputs = list(spec.output_names)
+    for key, known in (("loss", catalog().losses), ("metrics", catalog().metrics),
+                       ("weighted_metrics", catalog().metrics), ("loss_weights", None)):
+        if key not in cfg:
+            continue
+        value = cfg[key]
+        if isinstance(value, dict):
+            for out, item in value.items():
+                if out not in outputs:
+                    yield doc.problem((*base, key, out), f"'{out}' is not an output of the model",
+                                      did_you_mean(out, outputs) or f"outputs: {', '.join(outputs)}", "unknown-output",
+                                      at_key=True)
+                yield from _check_names(spec, doc, (*base, key, out), item, known)
+        elif isinstance(value, list) and key in ("loss", "loss_weights"):
+            if len(value) != len(outputs):
+                yield doc.problem((*base, key), f"{key} lists {len(value)} entries for {len(outputs)} outputs",
+                                  f"outputs: {', '.join(outputs)}", "per-output")
+            yield from _check_names(spec, doc, (*base, key), value, known)
+        else:
+            yield from _check_names(spec, doc, (*base, key), value, known)
+
+
+def _check_names(spec: Spec, doc: Document, path: JsonPath, value: Any, known: frozenset[str] | None
+                 ) -> Iterator[Problem]:
+    if known is None:
+        return
+    items = [(path, value)] if isinstance(value, str) else [((*path, i), v) for i, v in enumerate(value)] \
+        if isinstance(value, list) else []
+    for item_path, name in items:
+        if not isinstance(name, str):
+            yield doc.problem(item_path, f"expected a name, got {name!r}", "", "schema-type")
+        elif name in spec.functions:
+            if len(spec.functions[name].args) != 2:
+                yield doc.problem(item_path, f"function '{name}' is used as a loss or metric, so it takes "
+                                  f"(y_true, y_pred); it declares {len(spec.functions[name].args)} args", "",
+                                  "function-args")
+        elif name not in known:
+            hint = did_you_mean(name, [*known, *spec.functions]) or "define it under functions:"
+            yield doc.problem(item_path, f"unknown loss or metric '{name}'", hint, "unknown-function")
+
+
+def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
+    path = ("compile", "optimizer")
+    optimizers = catalog().optimizers
+    name = raw if isinstance(raw, str) else raw.get("name")
+    if not isinstance(name, str) or name.lower() not in optimizers:
+        yield doc.problem(path if isinstance(raw, str) else (*path, "name"), f"unknown optimizer {name!r}",
+                          did_you_mean(str(name).lower(), optimizers), "unknown-optimizer")
+        return
+    if isinstance(raw, dict):
+        allowed = set(optimizers[name.lower()])
+        for key, value in raw.items():
+            if key == "name":
+                continue
+            if key not in allowed:
+                yield doc.problem((*path, key), f"optimizer '{name}' has no argument '{key}'",
+                                  did_you_mean(key, allowed), "unknown-arg", at_key=True)
+            elif key == "learning_rate" and isinstance(value, dict):
+                yield from _check_schedule(doc, (*path, key), value)
+            else:
+                expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
+                if expected and not PY_TYPES[expected](value):
+                    yield doc.problem((*path, key), f"optimizer argument '{key}' expects {expected}, got "
+                                      f"{type(value).__name__} {value!r}"[:160], "", "param-type")
+
+
+def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
+    schedules = catalog().schedules
+    name = raw.get("name")
+    if name is None:
+        yield doc.problem(path, "a learning-rate schedule needs a name", f"schedules: {', '.join(schedules)}",
+                          "unknown-schedule")
+        return
+    if name not in schedules:
+        yield doc.problem((*path, "name") if "name" in raw else path, f"unknown learning-rate schedule {name!r}",
+                          did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}",
+                          "unknown-schedule")
+        return
+    for key in raw:
+        if key != "name" and key not in schedules[name]:
+            yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'",
+                              did_you_mean(key, schedules[name]), "unknown-arg", at_key=True)

@@ -1,0 +1,205 @@
+"""Custom layer types: extends, members, variables and their shapes, assets, the call expression."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
+from declar.expr.ops import SHAPE_FUNCTIONS
+from declar.expr.parse import Checked, Context, check
+from declar.limits import Limits
+from declar.problems import JsonPath, Problem, did_you_mean
+from declar.spec.catalog import catalog
+from declar.spec.checks.locate import checked_expression, expression_problem
+from declar.spec.checks.values import check_value, shape_errors
+from declar.spec.model import BUILD_KEY, LayerTypeSpec, Spec
+from declar.spec.source import Document
+
+
+def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+    known = catalog().layers
+    yield from _check_extends_cycles(spec, doc)
+    for name, lt in spec.layer_types.items():
+        base = ("layers", name)
+        if name in known:
+            yield doc.problem(base, f"custom layer type '{name}' has the name of a built-in Keras layer",
+                              "choose another name", "shadowed-layer", at_key=True)
+        if lt.extends not in known and lt.extends not in spec.layer_types and lt.extends != "Layer":
+            hint = did_you_mean(lt.extends, [*known, *spec.layer_types])
+            yield doc.problem((*base, "extends"), f"unknown layer type '{lt.extends}' to extend", hint, "unknown-layer")
+        first_group: dict[str, str] = {}
+        for group in ("params", "build_args", "variables"):
+            for member in (doc.data["layers"][name].get(group) or {}):
+                if member in first_group:
+                    yield doc.problem((*base, group, member), f"'{member}' is declared twice (also in "
+                                      f"{first_group[member]})", "give each its own name", "duplicate-name",
+                                      at_key=True)
+                else:
+                    first_group[member] = group
+        reserved = {"inputs", "training", "input_shape", "base", BUILD_KEY, "name", "trainable", "dtype"}
+        for group in ("params", "build_args", "variables", "assets"):
+            for item in (doc.data["layers"][name].get(group) or {}):
+                if item in reserved:
+                    yield doc.problem((*base, group, item), f"'{item}' is a reserved name", "choose another name",
+                                      "reserved-name", at_key=True)
+        for group, params in (("params", lt.params), ("build_args", lt.build_args)):
+            for p in params:
+                if not p.required:
+                    yield from check_value(doc, (*base, group, p.name, "default"), p, p.default)
+        yield from _check_variables(spec, doc, lt, limits)
+        yield from _check_assets(spec, doc, lt)
+        yield from _check_call(doc, lt, limits)
+
+
+def _check_extends_cycles(spec: Spec, doc: Document) -> Iterator[Problem]:
+    """Cycles of `extends`, at each of their types; every type is walked once (linear time)."""
+    done: set[str] = set()
+    for start in spec.layer_types:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        current = start
+        while current in spec.layer_types and current not in done and current not in on_chain:
+            chain.append(current)
+            on_chain.add(current)
+            current = spec.layer_types[current].extends
+        if current in on_chain:
+            cycle = chain[chain.index(current):]
+            for i, member in enumerate(cycle):  # every `extends` of the cycle is a place to break it
+                loop = [*cycle[i:], *cycle[:i], member]
+                shown = " -> ".join(loop if len(loop) <= 12 else [*loop[:10], "...", member])
+                yield doc.problem(("layers", member, "extends"), f"layer type '{member}' extends itself through "
+                                  f"{shown}", "break the cycle", "cycle")
+        done.update(chain)
+
+
+def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
+    names = {p.name for p in (*lt.params, *lt.build_args)} | {"input_shape"}
+    if lt.extends != "Layer":
+        names.add("output_shape")  # the extended layer's output shape
+    context = Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
+    init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
+    for v in lt.variables:
+        path = ("layers", lt.name, "variables", v.name)
+        parts = [((*path, "shape"), v.shape)] if isinstance(v.shape, str) else [
+            ((*path, "shape", i), s) for i, s in enumerate(v.shape) if isinstance(s, str)]
+        for part_path, text in parts:
+            checked, problems = checked_expression(doc, part_path, text, context, limits)
+            yield from problems
+            if checked.tree is not None and "input_shape" not in checked.names:
+                yield from _check_constant_shape(doc, part_path, checked, lt, limits)
+        if isinstance(v.shape, tuple):
+            yield from _check_literal_shape(doc, (*path, "shape"), v.shape, lt, limits)
+        init = v.initializer
+        if isinstance(init, str) and init not in init_params and init not in catalog().initializers:
+            hint = did_you_mean(init, [*init_params, *catalog().initializers])
+            yield doc.problem((*path, "initializer"), f"unknown initializer '{init}'", hint, "unknown-initializer")
+
+
+def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,
+                         limits: Limits) -> Iterator[Problem]:
+    """A list shape: each literal size is checked, and the whole when every item can be computed."""
+    env = {p.name: p.default for p in (*lt.params, *lt.build_args) if not p.required}
+    sizes: list[Any] = []
+    for i, item in enumerate(shape):
+        if isinstance(item, str):
+            checked = check(item, Context(names=env, functions=SHAPE_FUNCTIONS), limits)
+            try:
+                sizes.append(to_closure(checked.tree, shape_functions(), limits)(env) if checked.tree else None)
+            except (ExpressionError, TypeError, ValueError, ArithmeticError, KeyError):
+                sizes.append(None)
+            continue
+        problems = list(shape_errors([item], limits))
+        for message, hint in problems:
+            yield doc.problem((*path, i), message, hint, "bad-shape")
+        sizes.append(item if not problems else None)
+    if None not in sizes and all(isinstance(x, int) for x in sizes):
+        for message, hint in shape_errors(sizes, limits):
+            if "elements" in message:
+                yield doc.problem(path, message, hint, "bad-shape")
+
+
+def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: LayerTypeSpec,
+                          limits: Limits) -> Iterator[Problem]:
+    """A shape that does not depend on the input is computed now, with the parameter defaults."""
+    env = {p.name: p.default for p in (*lt.params, *lt.build_args) if not p.required}
+    if not checked.names <= set(env):
+        return
+    try:
+        value = to_closure(checked.tree, shape_functions(), limits)(env)  # type: ignore[arg-type]
+    except ExpressionError as err:
+        yield expression_problem(doc, path, err.col, str(err), "", "bad-shape")
+        return
+    except (TypeError, ValueError, ArithmeticError) as err:
+        yield expression_problem(doc, path, 1, f"shape cannot be computed: {err}", "", "bad-shape")
+        return
+    sizes = value if isinstance(value, (list, tuple)) else [value]
+    yield from (doc.problem(path, m, h, "bad-shape") for m, h in shape_errors(sizes, limits))
+
+
+def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec) -> Iterator[Problem]:
+    params = {p.name: p for p in lt.params}
+    for asset in lt.assets:
+        path = ("layers", lt.name, "assets", asset.name)
+        raw = doc.data["layers"][lt.name]["assets"][asset.name]
+        sources = [s for s in ("value", "param", "file") if s in raw]
+        if len(sources) != 1:
+            yield doc.problem(path, f"asset '{asset.name}' needs exactly one of value, param or file"
+                              + (f", got {', '.join(sources)}" if sources else ""), "", "asset-source")
+            continue
+        if asset.dtype and asset.kind != "array":
+            yield doc.problem((*path, "dtype"), "dtype applies only to array assets", "", "asset-kind")
+        if asset.transform and asset.kind != "text":
+            yield doc.problem((*path, "transform"), "transform applies only to text assets", "", "asset-kind")
+        if asset.source == "value":
+            yield from _check_asset_value(doc, (*path, "value"), asset.kind, asset.value)
+        elif asset.source == "param" and asset.param not in params:
+            hint = did_you_mean(asset.param or "", params) or "declare it under params"
+            yield doc.problem((*path, "param"), f"unknown parameter '{asset.param}'", hint, "unknown-param")
+        elif asset.source == "file":
+            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "")
+
+
+def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
+    if kind == "text" and not isinstance(value, str):
+        yield doc.problem(path, "a text asset's value must be a string", "", "asset-value")
+    if kind == "array" and not _is_numeric_array(value):
+        yield doc.problem(path, "an array asset's value must be a (nested) list of numbers", "", "asset-value")
+
+
+def _is_numeric_array(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_numeric_array(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str) -> Iterator[Problem]:
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+        yield doc.problem(path, f"asset path '{name}' leaves the spec's directory",
+                          "give a path relative to the spec, without ..", "asset-path")
+        return
+    if spec.from_archive:
+        return  # the content is in the archive's assets
+    if spec.base_dir is None:
+        yield doc.problem(path, "a spec given as text cannot name asset files", "load the spec from its file",
+                          "asset-path")
+        return
+    root = os.path.realpath(spec.base_dir)
+    full = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, full]) != root:
+        yield doc.problem(path, f"asset path '{name}' resolves outside the spec's directory (symbolic link?)",
+                          "", "asset-path")
+    elif not os.path.isfile(full):
+        yield doc.problem(path, f"asset file '{name}' does not exist", f"looked in {root}", "asset-file")
+
+
+def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
+    names = {"inputs", "training"} | {p.name for p in (*lt.params, *lt.build_args)} | {v.name for v in lt.variables}
+    names |= {a.name for a in lt.assets if a.kind == "array"}
+    context = Context(names=names, allow_base=lt.extends != "Layer", kind=f"call of {lt.name}")
+    path = ("layers", lt.name, "call")
+    if "call" in doc.data["layers"][lt.name]:
+        yield from checked_expression(doc, path, lt.call, context, limits)[1]
+    elif lt.extends == "Layer" and not lt.variables:
+        pass  # an identity layer is allowed, if odd

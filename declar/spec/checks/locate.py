@@ -1,0 +1,66 @@
+"""Where a problem inside a string (an expression) is in the file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from declar.expr.parse import Checked, Context, check
+from declar.limits import Limits
+from declar.problems import JsonPath, Problem
+from declar.spec.source import Document
+
+
+def expression_problem(doc: Document, path: JsonPath, checked_col: int, message: str, hint: str,
+                       code: str) -> Problem:
+    """Locate a problem inside an expression: the string's position plus the column inside it.
+
+    The expression may be quoted, or span several lines (plain, folded or literal scalars): the
+    source is walked alongside the expression, whitespace and line breaks matching loosely, to
+    find the file line and column of the expression's ``checked_col``.
+    """
+    line, col = doc.source_map.position(path)
+    text = _value_at(doc.data, path)
+    found = _locate_in_source(doc.text, line, col, text, checked_col) if isinstance(text, str) else None
+    if found:
+        return Problem(doc.file, found[0], found[1], path, message, hint, code)
+    return Problem(doc.file, line, col, path, f"{message} (column {checked_col} of the expression)", hint, code)
+
+
+def _locate_in_source(source: str, line: int, col: int, text: str, target: int) -> tuple[int, int] | None:
+    lines = source.splitlines(keepends=True)
+    if not 0 < line <= len(lines):
+        return None
+    pos = sum(len(ln) for ln in lines[: line - 1]) + col - 1
+    if source[pos:pos + 1] in ("|", ">"):  # block scalar: content starts on the next line
+        pos = source.find("\n", pos) + 1
+    elif source[pos:pos + 1] in ("'", '"'):
+        pos += 1
+    for i, char in enumerate(text):
+        if pos >= len(source):
+            return None
+        if char.isspace():
+            continue
+        while pos < len(source) and source[pos].isspace():
+            pos += 1
+        if pos >= len(source) or source[pos] != char:
+            return None  # escapes or folding we do not model: fall back to the string's start
+        if i == target - 1:
+            before = source[:pos]
+            return before.count("\n") + 1, pos - (before.rfind("\n") + 1) + 1
+        pos += 1
+    return None
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def checked_expression(doc: Document, path: JsonPath, text: str, context: Context, limits: Limits
+                ) -> tuple[Checked, list[Problem]]:
+    checked = check(text, context, limits)
+    return checked, [expression_problem(doc, path, p.col, p.message, p.hint, p.code) for p in checked.problems]

@@ -1,0 +1,221 @@
+"""Inputs, nodes and the graph: references, names, layer arguments, cycles, unused nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from declar.limits import Limits
+from declar.problems import JsonPath, Problem, did_you_mean
+from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors
+from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec
+from declar.spec.schema import layer_args_problems
+from declar.spec.source import Document
+
+
+def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+    if len(spec.nodes) > limits.max_layers:
+        yield doc.problem(("model",), f"model has {len(spec.nodes):,} layers, over the limit of {limits.max_layers:,}",
+                          "raise Limits.max_layers", "too-many-layers")
+        return
+    if spec.sequential and len(spec.inputs) != 1:
+        yield doc.problem(("inputs",), f"a Sequential model has one input, this spec declares {len(spec.inputs)}",
+                          "use a graph (model: {nodes: ..., outputs: ...}) for several inputs", "sequential-inputs")
+    input_names = {i.name for i in spec.inputs}
+    node_names = {n.name for n in spec.nodes}
+    for inp in spec.inputs:
+        for i, size in enumerate(inp.shape):
+            if size is not None and not (isinstance(size, int) and not isinstance(size, bool)):
+                yield doc.problem(("inputs", inp.name, "shape", i), f"shape size {size!r} is not an integer",
+                                  "sizes must be whole numbers, e.g. 4 not 4.0", "bad-shape")
+        known = [s for s in inp.shape if isinstance(s, int)]
+        for message, hint in shape_errors(known, limits):
+            if "elements" in message:
+                yield doc.problem(("inputs", inp.name, "shape"), f"input '{inp.name}': {message} per example",
+                                  hint, "bad-shape")
+    for clash in sorted(input_names & node_names):
+        node = spec.node(clash)
+        path = (*node.path, "name") if spec.sequential and "name" in node.args else node.path
+        yield doc.problem(path, f"{'layer' if spec.sequential else 'node'} '{clash}' has the name of an input",
+                          "rename one", "duplicate-name", at_key=not spec.sequential)
+    if spec.sequential:
+        seen_names: set[str] = set()
+        for node in spec.nodes:
+            if node.name in seen_names and "name" in node.args:
+                yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
+                                  "Keras needs unique layer names", "duplicate-name")
+            seen_names.add(node.name)
+    budget = [_MAX_HINTED_REFS]
+    for node in spec.nodes:
+        yield from _check_node(spec, doc, node, input_names, node_names, budget)
+    if not spec.sequential:
+        yield from _check_graph(spec, doc, input_names, node_names)
+
+
+def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
+                budget: list[int]) -> Iterator[Problem]:
+    if not spec.sequential:
+        if (node.layer is None) == (node.shares is None):
+            yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares",
+                              "layer: creates a layer; shares: reuses another node's layer", "node-layer")
+            return
+        if node.shares is not None:
+            if node.args:
+                yield doc.problem((*node.path, "args"), "a node that shares a layer takes no args",
+                                  "the arguments belong to the node that creates the layer", "node-layer")
+            target = next((n for n in spec.nodes if n.name == node.shares), None)
+            if target is None or target.layer is None:
+                hint = did_you_mean(node.shares, [n.name for n in spec.nodes if n.layer])
+                yield doc.problem((*node.path, "shares"), f"'{node.shares}' is not a node that creates a layer",
+                                  hint, "unknown-node")
+        if "name" in node.args:
+            yield doc.problem((*node.path, "args", "name"), "in a graph the node's name is the layer's name",
+                              "remove name, or rename the node", "node-name", at_key=True)
+        for i, ref in enumerate(node.inputs):
+            ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
+            if ref not in input_names and ref not in node_names:
+                yield doc.problem(ref_path, f"'{ref}' is neither an input nor a node",
+                                  _hint_for_ref(ref, input_names, node_names, budget), "unknown-ref")
+            elif ref == node.name and ref not in input_names:
+                yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
+    if node.layer is not None:
+        yield from _check_layer_use(spec, doc, node)
+
+
+_MAX_HINTED_REFS = 100  # "did you mean" costs a comparison with every name; enough for any real typo
+
+
+def _hint_for_ref(ref: str, input_names: set[str], node_names: set[str], budget: list[int]) -> str:
+    budget[0] -= 1
+    return did_you_mean(ref, [*input_names, *node_names]) if budget[0] >= 0 else ""
+
+
+def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Problem]:
+    layer, args = node.layer or "", node.args
+    args_path = node.path if spec.sequential else (*node.path, "args")
+    known = catalog().layers
+    if layer not in known and layer not in spec.layer_types:
+        type_path = node.path if spec.sequential else (*node.path, "layer")
+        yield doc.problem(type_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
+                          "unknown-layer", at_key=spec.sequential)
+        return
+    allowed, params, build_args = _accepted_args(spec, layer)
+    root = _root_layer(spec, layer)
+    base_args = {k: v for k, v in args.items() if k not in params and k != BUILD_KEY}
+    if base_args and root in catalog().layers:
+        yield from layer_args_problems(doc, args_path, root, base_args)
+    for key, value in args.items():
+        if key == BUILD_KEY:
+            if not build_args and layer not in spec.layer_types:
+                yield doc.problem((*args_path, key), f"'{layer}' has no build arguments", "", "unknown-arg",
+                                  at_key=True)
+            yield from _check_named_values(doc, (*args_path, key), value, build_args, f"build argument of {layer}")
+        elif key in params:
+            yield from check_value(doc, (*args_path, key), params[key], value)
+        elif key == "dtype" and value is not None and value not in DTYPE_POLICIES:
+            yield doc.problem((*args_path, key), f"unknown dtype policy {value!r}",
+                              did_you_mean(str(value), DTYPE_POLICIES), "unknown-dtype")
+        elif allowed is not None and key not in allowed:
+            hint = did_you_mean(key, sorted(allowed | set(params)))
+            yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
+    for missing in _required_base_args(spec, layer):
+        if missing not in args:
+            yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
+                              at_key=spec.sequential)
+    for missing in [p for p in params.values() if p.required and p.name not in args]:
+        yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
+                          "missing-param", at_key=spec.sequential)
+    given_build = args.get(BUILD_KEY) or {}
+    for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
+        yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
+                          "missing-param", at_key=spec.sequential)
+
+
+def _root_layer(spec: Spec, layer: str) -> str:
+    """The built-in Keras layer (or `Layer`) at the root of a chain of custom types."""
+    seen = set()
+    while layer in spec.layer_types and layer not in seen:
+        seen.add(layer)
+        layer = spec.layer_types[layer].extends
+    return layer
+
+
+def _required_base_args(spec: Spec, layer: str) -> tuple[str, ...]:
+    """Arguments without a default of the built-in Keras layer at the root of ``layer``."""
+    return catalog().layers_required.get(_root_layer(spec, layer), ())
+
+
+def _accepted_args(spec: Spec, layer: str) -> tuple[set[str] | None, dict[str, ParamSpec], dict[str, ParamSpec]]:
+    """(arguments the underlying Keras layer takes or None if any, declared params, build args)."""
+    params: dict[str, ParamSpec] = {}
+    build_args: dict[str, ParamSpec] = {}
+    seen = set()
+    while layer in spec.layer_types and layer not in seen:
+        seen.add(layer)
+        lt = spec.layer_types[layer]
+        params.update({p.name: p for p in lt.params if p.name not in params})
+        build_args.update({p.name: p for p in lt.build_args if p.name not in build_args})
+        layer = lt.extends
+    if layer == "Layer":
+        return set(COMMON_LAYER_ARGS), params, build_args
+    if layer in catalog().layers:
+        return set(catalog().layers[layer]) | set(COMMON_LAYER_ARGS), params, build_args
+    return None, params, build_args
+
+
+def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dict[str, ParamSpec], what: str
+                        ) -> Iterator[Problem]:
+    if not isinstance(given, dict):
+        return
+    for key, value in given.items():
+        if key not in declared:
+            yield doc.problem((*path, key), f"unknown {what} '{key}'", did_you_mean(key, declared), "unknown-arg",
+                              at_key=True)
+        else:
+            yield from check_value(doc, (*path, key), declared[key], value)
+
+
+def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: set[str]) -> Iterator[Problem]:
+    # Self-references are reported by _check_node; a name shared with an input means the input.
+    deps = {n.name: [r for r in n.inputs if r in node_names and r not in input_names and r != n.name]
+            + ([n.shares] if n.shares in node_names and n.shares != n.name else []) for n in spec.nodes}
+    state: dict[str, int] = {}
+    for start in deps:
+        stack = [(start, iter(deps[start]))]
+        state[start] = state.get(start, 0) or 1
+        if state[start] == 2:
+            continue
+        while stack:
+            name, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[name] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                cycle = [*[n for n, _ in stack][[n for n, _ in stack].index(child):], child]
+                yield doc.problem(("model", "nodes", child), "cycle in the graph: " + " -> ".join(cycle),
+                                  "a node cannot depend on itself", "cycle", at_key=True)
+                state[name] = 2
+                stack.pop()
+            elif state.get(child) is None:
+                state[child] = 1
+                stack.append((child, iter(deps[child])))
+    outputs_path = ("model", "outputs")
+    raw_outputs = doc.data["model"]["outputs"]
+    for i, ref in enumerate(spec.outputs):
+        if ref not in node_names:
+            path = outputs_path if isinstance(raw_outputs, str) else (
+                (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, spec.output_names[i]))
+            yield doc.problem(path, f"output '{ref}' is not a node", did_you_mean(ref, node_names), "unknown-ref")
+    used = set()
+    frontier = [o for o in spec.outputs if o in node_names]
+    while frontier:
+        name = frontier.pop()
+        if name not in used:
+            used.add(name)
+            frontier.extend(deps.get(name, []))
+    for node in spec.nodes:
+        if node.name not in used and all(o in node_names for o in spec.outputs):
+            yield doc.problem(node.path, f"node '{node.name}' does not lead to any output",
+                              "remove it, or add it to outputs", "unused-node", at_key=True)

@@ -184,3 +184,50 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 __all__ = ["BuildError", "DataError", "Spec", "SpecError", "build", "data_names", "fit", "inspect", "load", "load_spec",
            "save"]
+
+
+# -- versions of a model: diff and weight transfer ---------------------------------------------
+
+if TYPE_CHECKING:
+    from declar.diff import SpecDiff
+    from declar.transfer import TransferReport
+
+
+def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None) -> SpecDiff:
+    """The semantic difference of two specs or .keras archives (see `declar.diff`).
+
+    ``build`` (default: when Keras is installed) adds parameter counts and output shapes.
+
+    Example:
+        >>> import declar.api
+        >>> d = declar.api.diff("specs/examples/versions/classifier_v1.yaml",
+        ...                     "specs/examples/versions/classifier_v2.yaml", build=False)
+        >>> [item.render() for item in d.nodes][:2]
+        ['> hidden -> bottleneck (Dense)', '+ norm (LayerNormalization): {inputs: bottleneck}']
+    """
+    from declar.diff import diff as diff_versions
+
+    return diff_versions(old, new, build=build)
+
+
+def transfer_weights(model: keras.Model, old_model: keras.Model) -> TransferReport:
+    """Copy into ``model`` the weights of every layer of ``old_model`` with the same name and shapes.
+
+    The other layers keep their seeded initial weights; the `TransferReport` says which were
+    carried, which are new and which did not fit (and why).
+    """
+    from declar.transfer import transfer_weights as transfer
+
+    return transfer(model, old_model)
+
+
+def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_path: str | os.PathLike[str]
+             ) -> TransferReport:
+    """Build ``spec``, copy the fitting weights of the archive ``weights_from``, save to ``out_path``."""
+    model = build(spec)
+    report = transfer_weights(model, load(weights_from, compile=False))
+    save(model, out_path)
+    return report
+
+
+__all__ += ["diff", "transfer", "transfer_weights"]

@@ -261,5 +261,144 @@ def inspect(
     typer.echo("  " + info["source"].rstrip().replace("\n", "\n  "))
 
 
+
+# -- versions, pictures and new specs: diff, transfer, plot, init -----------------------------
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+DIFF_INVALID = 3
+"""`declar diff`'s exit code for an input it cannot read or check (1 means "different")."""
+
+
+def _fail_with(err: Exception, code: int) -> NoReturn:
+    """Print a declar error the way `_fail` does, with another exit code."""
+    try:
+        _fail(err)
+    except typer.Exit:
+        raise typer.Exit(code=code) from None
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="The old version: a spec file or a .keras archive.")],
+    new: Annotated[Path, typer.Argument(help="The new version: a spec file or a .keras archive.")],
+    format: Annotated[DiffFormat, typer.Option("--format", help="text, json, or markdown (for a pull request "
+                                                "comment).")] = DiffFormat.text,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Build both (when Keras is installed) to "
+                                        "compare parameter counts and output shapes; --no-build stays "
+                                        "Keras-free.")] = True,
+) -> None:
+    """Show what changed between two versions of a model, for code review.
+
+    Nodes added, removed, renamed or changed (each argument old -> new), custom layer types,
+    functions, inputs, outputs, compile settings and other settings; with Keras, parameter counts
+    and output shapes. Comments and formatting do not count.
+
+    Exit codes, like diff(1): 0 when the versions are the same, 1 when they differ, 2 on a usage
+    error, 3 when an input cannot be read or is not a valid spec (its problems are printed as
+    file:line:col, as by `declar validate`).
+    """
+    from declar.api import BuildError
+    from declar.archive import ArchiveError
+    from declar.diff import diff as diff_versions
+    from declar.diff import keras_available
+    from declar.problems import SpecError
+
+    use_keras = build and keras_available()
+    if build and not use_keras:
+        typer.echo("note: Keras is not installed; parameter counts and shapes are not compared", err=True)
+    try:
+        result = diff_versions(old, new, build=use_keras)
+    except (SpecError, BuildError, ArchiveError) as err:
+        _fail_with(err, DIFF_INVALID)
+    if format is DiffFormat.json:
+        typer.echo(json.dumps(result.as_dict(), indent=1, ensure_ascii=False))
+    elif format is DiffFormat.markdown:
+        typer.echo(result.render_markdown(), nl=False)
+    else:
+        typer.echo(result.render_text())
+    if not result.equal:
+        raise typer.Exit(code=1)
+
+
+@app.command("transfer")
+def transfer_command(
+    spec: Annotated[Path, typer.Argument(help="The new version's spec file.")],
+    out: Annotated[Path, typer.Argument(help="The .keras archive to write (replaced atomically).")],
+    weights_from: Annotated[Path, typer.Option("--weights-from", help="The old version's .keras archive.")],
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Build a new version of a spec with the trained weights of an old version's archive.
+
+    Every layer whose name, number of weights and weight shapes are the same in both gets the old
+    weights; the others keep the initial weights of the new spec's seed. Prints what was carried,
+    what is new and what did not fit (and why). The optimizer starts fresh.
+    """
+    import declar.api
+    from declar.archive import ArchiveError
+
+    try:
+        report = declar.api.transfer(spec, weights_from, out)
+    except (declar.api.SpecError, declar.api.BuildError, ArchiveError) as err:
+        _fail(err)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"out": str(out), **report.as_dict()}, indent=1))
+        return
+    typer.echo(report.render())
+    typer.echo(f"wrote {out}")
+
+
+@app.command("plot")
+def plot_command(
+    source: Annotated[Path, typer.Argument(help="A spec file or a .keras archive.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="model.png, .svg or .pdf (needs Graphviz's dot), or "
+                                      "model.dot (DOT text, needs nothing).")],
+    shapes: Annotated[bool, typer.Option("--shapes/--no-shapes", help="Build the model (needs Keras) to show "
+                                         "output shapes and parameter counts.")] = True,
+) -> None:
+    """Draw the model's graph: layer names and types, custom layer types in another colour."""
+    from declar.api import BuildError
+    from declar.archive import ArchiveError
+    from declar.diff import is_archive, keras_available, read_spec
+    from declar.plot import PlotError, check_can_write, to_dot, write
+    from declar.problems import SpecError
+
+    try:
+        check_can_write(out)
+        spec = read_spec(source)
+        model = None
+        if shapes and keras_available():
+            import declar
+
+            model = (declar.load(source, compile=False) if is_archive(source)
+                     else declar.build(spec, compile=False, distribute=False))
+        write(to_dot(spec, model), out)
+    except (SpecError, BuildError, ArchiveError, PlotError) as err:
+        _fail(err)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("init")
+def init_command(
+    name: Annotated[str, typer.Argument(help="The model's name (a Python identifier).")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="The spec file to write (default NAME.declar.yaml"
+                                             "); an existing file is never overwritten.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="URL or path for the editor's $schema modeline "
+                                               "(default: the schema's published $id).")] = None,
+) -> None:
+    """Write a starter spec that validates and builds, with the editor's schema modeline."""
+    from declar.starter import StarterError, write_starter
+
+    try:
+        path = write_starter(name, out, schema=schema)
+    except StarterError as err:
+        _fail(err)
+    typer.echo(f"wrote {path}")
+
 if __name__ == "__main__":  # pragma: no cover
     app()

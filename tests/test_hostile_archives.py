@@ -121,6 +121,17 @@ class TestConfigTampering:
         message = refused(rewrite(archives["custom_build"], tmp_path / "a.keras", config), "cannot load")
         assert "unknown layer type 'Dens'" in message
 
+    @pytest.mark.parametrize(("layer", "args", "fragment"), [
+        ("Lambda", {"function": "os.system"}, "layer 'Lambda' runs a Python function"),
+        ("TFSMLayer", {"filepath": "/tmp/model"}, "layer 'TFSMLayer' loads a SavedModel from a path"),
+        ("TextVectorization", {"vocabulary": "/etc/passwd"}, "'vocabulary' as a string is a file path"),
+    ])
+    def test_layers_that_run_code_or_read_paths_are_refused(self, archives, tmp_path, layer, args, fragment):
+        config = config_of(archives["custom_build"])
+        config["config"]["spec"]["model"].insert(0, {layer: args})
+        config["config"]["sha256"] = None
+        refused(rewrite(archives["custom_build"], tmp_path / "a.keras", config), fragment)
+
     def test_unknown_key_in_the_embedded_spec_is_refused(self, archives, tmp_path):
         config = config_of(archives["custom_build"])
         config["config"]["spec"]["backdoor"] = {"module": "os"}

@@ -13,6 +13,7 @@ from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression, expression_problem
+from declar.spec.checks.nodes import UNSAFE_LAYERS
 from declar.spec.checks.values import check_value, shape_errors
 from declar.spec.model import BUILD_KEY, LayerTypeSpec, Spec
 from declar.spec.source import Document
@@ -26,7 +27,10 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
         if name in known:
             yield doc.problem(base, f"custom layer type '{name}' has the name of a built-in Keras layer",
                               "choose another name", "shadowed-layer", at_key=True)
-        if lt.extends not in known and lt.extends not in spec.layer_types and lt.extends != "Layer":
+        if lt.extends in UNSAFE_LAYERS:
+            yield doc.problem((*base, "extends"), f"layer '{lt.extends}' {UNSAFE_LAYERS[lt.extends]}; declar refuses "
+                              "it", "extend Layer and write the computation in call", "unsafe-layer")
+        elif lt.extends not in known and lt.extends not in spec.layer_types and lt.extends != "Layer":
             hint = did_you_mean(lt.extends, [*known, *spec.layer_types])
             yield doc.problem((*base, "extends"), f"unknown layer type '{lt.extends}' to extend", hint, "unknown-layer")
         first_group: dict[str, str] = {}

@@ -91,6 +91,19 @@ def _hint_for_ref(ref: str, input_names: set[str], node_names: set[str], budget:
     return did_you_mean(ref, [*input_names, *node_names]) if budget[0] >= 0 else ""
 
 
+# Built-in layers that would run Python code or load a model from a path named in the spec: a spec
+# or an archive from a stranger must not be able to do either.
+UNSAFE_LAYERS = {
+    "Lambda": "runs a Python function",
+    "TFSMLayer": "loads a SavedModel from a path",
+    "TorchModuleWrapper": "wraps a Python module",
+    "JaxLayer": "wraps Python functions",
+    "FlaxLayer": "wraps a Python module",
+}
+# Arguments that Keras reads as a file path when given a string: only a list is accepted.
+PATH_ARGS = {"TextVectorization": ("vocabulary",), "StringLookup": ("vocabulary",), "IntegerLookup": ("vocabulary",)}
+
+
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
     args_path = node.path if spec.sequential else (*node.path, "args")
@@ -102,6 +115,16 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
         return
     allowed, params, build_args = _accepted_args(spec, layer)
     root = _root_layer(spec, layer)
+    if root in UNSAFE_LAYERS:
+        type_path = node.path if spec.sequential else (*node.path, "layer")
+        yield doc.problem(type_path, f"layer '{root}' {UNSAFE_LAYERS[root]}; declar refuses it",
+                          "write a custom layer type with a call expression instead", "unsafe-layer",
+                          at_key=spec.sequential)
+        return
+    for arg in PATH_ARGS.get(root, ()):
+        if isinstance(args.get(arg), str):
+            yield doc.problem((*args_path, arg), f"'{arg}' as a string is a file path, which declar never reads",
+                              "give the list itself", "path-argument")
     base_args = {k: v for k, v in args.items() if k not in params and k != BUILD_KEY}
     if base_args and root in catalog().layers:
         yield from layer_args_problems(doc, args_path, root, base_args)

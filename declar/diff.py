@@ -1,0 +1,517 @@
+"""A semantic diff of two versions of a model, for code review (`declar diff OLD NEW`).
+
+Each side is a spec file or a .keras archive (whose embedded spec is checked like a file). The
+diff compares what the specs *say*, never how they are written: comments, key order and
+formatting do not count. It reports nodes added, removed, renamed (same layer type and
+arguments, another name) and changed (each argument, old -> new), custom layer types, functions,
+inputs, outputs, compile settings and the remaining top-level settings (name, seed,
+dtype_policy, distribution...). With Keras installed, `compare_builds` adds the parameter count
+and output shape of every node that changed, and the totals.
+
+Sequential specs are aligned by content (like `diff(1)` aligns lines), because inserting a layer
+renames every later unnamed layer of its type (`dense_1` becomes `dense_2`); graph nodes are
+matched by name, then unmatched ones with the same layer and arguments are paired as renames.
+
+Nothing here imports Keras unless `compare_builds` is called.
+
+Example:
+    >>> from declar.spec.load import load_spec
+    >>> old = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n")
+    >>> new = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\n")
+    >>> [c.render() for c in diff_specs(old, new).nodes]
+    ['~ dense (Dense): units: 1 -> 2']
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from declar.spec.model import NodeSpec, Spec
+
+MISSING = "(unset)"
+# Top-level keys that have their own section; every other key is compared as "settings".
+_SECTIONS = {"inputs", "layers", "model", "compile", "functions"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed value: a dotted key inside the thing compared, rendered old -> new."""
+
+    key: str
+    old: Any
+    new: Any
+
+    def render(self) -> str:
+        return f"{self.key}: {show(self.old)} -> {show(self.new)}"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a section: ``kind`` is added, removed, renamed or changed."""
+
+    kind: str
+    name: str
+    detail: str = ""
+    """The layer type of a node, the extended layer of a custom type."""
+    old_name: str | None = None
+    """For a rename, the name in the old version."""
+    changes: tuple[Change, ...] = ()
+    value: Any = None
+    """For an added or removed entry, what it is (its arguments, definition or value)."""
+
+    def render(self) -> str:
+        what = f" ({self.detail})" if self.detail else ""
+        if self.kind == "added":
+            return f"+ {self.name}{what}" + (f": {show(self.value)}" if self.value not in (None, {}) else "")
+        if self.kind == "removed":
+            return f"- {self.name}{what}" + (f": {show(self.value)}" if self.value not in (None, {}) else "")
+        changes = "; ".join(c.render() for c in self.changes)
+        if self.kind == "renamed":
+            return f"> {self.old_name} -> {self.name}{what}" + (f": {changes}" if changes else "")
+        return f"~ {self.name}{what}: {changes}"
+
+
+@dataclass(frozen=True)
+class NodeBuild:
+    """Parameter count and output shape of one node after building, in the old and new versions."""
+
+    name: str
+    old_params: int | None
+    new_params: int | None
+    old_shape: str | None
+    new_shape: str | None
+
+    def render(self) -> str:
+        if self.old_params is None:
+            return f"{self.name}: added, {_count(self.new_params)} params, output {self.new_shape}"
+        if self.new_params is None:
+            return f"{self.name}: removed, {_count(self.old_params)} params, output {self.old_shape}"
+        parts = []
+        if self.old_params != self.new_params:
+            parts.append(f"params {_count(self.old_params)} -> {_count(self.new_params)}")
+        if self.old_shape != self.new_shape:
+            parts.append(f"output {self.old_shape or MISSING} -> {self.new_shape or MISSING}")
+        return f"{self.name}: {', '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class BuildDiff:
+    old_params: int
+    new_params: int
+    old_output: str
+    new_output: str
+    nodes: tuple[NodeBuild, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.nodes) or self.old_params != self.new_params or self.old_output != self.new_output
+
+
+@dataclass
+class SpecDiff:
+    """Everything that differs between two specs; empty sections when they say the same thing."""
+
+    old: str
+    new: str
+    settings: list[Change] = field(default_factory=list)
+    inputs: list[Item] = field(default_factory=list)
+    nodes: list[Item] = field(default_factory=list)
+    outputs: list[Change] = field(default_factory=list)
+    layer_types: list[Item] = field(default_factory=list)
+    functions: list[Item] = field(default_factory=list)
+    compile: list[Change] = field(default_factory=list)
+    build: BuildDiff | None = None
+    renames: dict[str, str] = field(default_factory=dict)
+    """New node name -> old node name, for nodes matched under another name."""
+
+    SECTIONS = ("settings", "inputs", "nodes", "outputs", "layer_types", "functions", "compile")
+    TITLES = {"settings": "settings", "inputs": "inputs", "nodes": "nodes", "outputs": "outputs",
+              "layer_types": "custom layer types", "functions": "functions", "compile": "compile"}
+
+    @property
+    def equal(self) -> bool:
+        return not any(getattr(self, s) for s in self.SECTIONS) and not (self.build and self.build.changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"old": self.old, "new": self.new, "equal": self.equal}
+        for section in self.SECTIONS:
+            out[section] = [_plain(asdict(x)) for x in getattr(self, section)]
+        out["build"] = _plain(asdict(self.build)) if self.build else None
+        return out
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def render_text(self) -> str:
+        lines = [f"--- {self.old}", f"+++ {self.new}"]
+        if self.equal:
+            lines.append("no semantic differences")
+            return "\n".join(lines)
+        for section in self.SECTIONS:
+            entries = getattr(self, section)
+            if entries:
+                lines.append(f"{self.TITLES[section]}:")
+                lines += [f"  {_text_entry(e)}" for e in entries]
+        if self.build:
+            b = self.build
+            lines.append(f"parameters: {_count(b.old_params)} -> {_count(b.new_params)} "
+                         f"({_delta(b.old_params, b.new_params)})")
+            if b.old_output != b.new_output:
+                lines.append(f"output shape: {b.old_output} -> {b.new_output}")
+            lines += [f"  {n.render()}" for n in b.nodes]
+        return "\n".join(lines)
+
+    def render_markdown(self) -> str:
+        lines = [f"### declar diff: `{self.old}` → `{self.new}`", ""]
+        if self.equal:
+            lines.append("No semantic differences.")
+            return "\n".join(lines)
+        for section in self.SECTIONS:
+            entries = getattr(self, section)
+            if not entries:
+                continue
+            lines += [f"**{self.TITLES[section].capitalize()}**", ""]
+            if isinstance(entries[0], Change):
+                lines += ["| setting | old | new |", "|---|---|---|"]
+                lines += [f"| `{c.key}` | {_md(c.old)} | {_md(c.new)} |" for c in entries]
+            else:
+                lines += ["| | name | what changed |", "|---|---|---|"]
+                for e in entries:
+                    mark = {"added": "➕ added", "removed": "➖ removed", "renamed": "🔀 renamed",
+                            "changed": "✏️ changed"}[e.kind]
+                    name = f"`{e.old_name}` → `{e.name}`" if e.kind == "renamed" else f"`{e.name}`"
+                    if e.detail:
+                        name += f" ({e.detail})"
+                    if e.changes:
+                        what = "<br>".join(f"`{c.key}`: {_md(c.old)} → {_md(c.new)}" for c in e.changes)
+                    else:
+                        what = _md(e.value) if e.value not in (None, {}) else ""
+                    lines.append(f"| {mark} | {name} | {what} |")
+            lines.append("")
+        if self.build:
+            b = self.build
+            lines += ["**Parameters and output shapes**", "", "| node | params | output shape |", "|---|---|---|"]
+            for n in b.nodes:
+                params = (f"{_count(n.old_params)} → {_count(n.new_params)}" if n.old_params != n.new_params
+                          else _count(n.new_params))
+                shape = (f"`{n.old_shape or MISSING}` → `{n.new_shape or MISSING}`" if n.old_shape != n.new_shape
+                         else f"`{n.new_shape}`")
+                lines.append(f"| `{n.name}` | {params} | {shape} |")
+            output = (f"`{b.old_output}` → `{b.new_output}`" if b.old_output != b.new_output else f"`{b.new_output}`")
+            lines.append(f"| **total** | {_count(b.old_params)} → {_count(b.new_params)} "
+                         f"({_delta(b.old_params, b.new_params)}) | {output} |")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _text_entry(entry: Item | Change) -> str:
+    return entry.render() if isinstance(entry, Item) else f"~ {entry.render()}"
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """A value as compact, YAML-like flow text (``{name: adam, learning_rate: 0.001}``)."""
+    if value is MISSING:
+        return MISSING
+    if isinstance(value, str):
+        return json.dumps(value) if (not value or value != value.strip() or any(c in value for c in ",:{}[]#\"'\n")
+                                     or value in ("true", "false", "null")) else value
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _md(value: Any) -> str:
+    return f"`{show(value)}`".replace("|", "\\|")
+
+
+def _count(n: int | None) -> str:
+    return MISSING if n is None else f"{n:,}"
+
+
+def _delta(old: int, new: int) -> str:
+    return f"{new - old:+,}" if old != new else "unchanged"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: the MISSING marker becomes null, tuples become lists."""
+    if value is MISSING:
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def changes(old: Any, new: Any, prefix: str = "") -> tuple[Change, ...]:
+    """Changed dotted keys between two values: mappings are compared key by key, anything else whole.
+
+    A name and a mapping with that name (``adam`` and ``{name: adam, learning_rate: 0.01}``) are
+    compared as ``{name: adam}`` and the mapping, so only the added arguments show.
+    """
+    if isinstance(old, str) and isinstance(new, dict) and new.get("name") == old:
+        old = {"name": old}
+    elif isinstance(new, str) and isinstance(old, dict) and old.get("name") == new:
+        new = {"name": new}
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[Change] = []
+        for k in [*old, *(k for k in new if k not in old)]:
+            found += changes(old.get(k, MISSING), new.get(k, MISSING), f"{prefix}.{k}" if prefix else str(k))
+        return tuple(found)
+    return () if old == new else (Change(prefix or "value", old, new),)
+
+
+# -- the diff ------------------------------------------------------------------------------
+
+
+def diff_specs(old: Spec, new: Spec, old_label: str | None = None, new_label: str | None = None) -> SpecDiff:
+    """The semantic difference between two checked specs (see the module docstring)."""
+    result = SpecDiff(old_label or old.source_file, new_label or new.source_file)
+    a, b = old.data, new.data
+    for key in [*a, *(k for k in b if k not in a)]:
+        if key not in _SECTIONS:
+            result.settings += changes(a.get(key, MISSING), b.get(key, MISSING), key)
+    result.inputs = _keyed_items(a.get("inputs") or {}, b.get("inputs") or {}, lambda v: "")
+    result.layer_types = _keyed_items(a.get("layers") or {}, b.get("layers") or {},
+                                      lambda v: f"extends {v.get('extends')}" if isinstance(v, dict) else "")
+    result.functions = _keyed_items(a.get("functions") or {}, b.get("functions") or {}, lambda v: "")
+    result.compile = list(changes(a.get("compile") or {}, b.get("compile") or {}, ""))
+    result.nodes, result.renames = _node_items(old, new)
+    if old.sequential != new.sequential:
+        result.settings.append(Change("model", "sequential list" if old.sequential else "graph",
+                                      "sequential list" if new.sequential else "graph"))
+    old_outputs = dict(zip(old.output_names, old.outputs, strict=True))
+    new_outputs = dict(zip(new.output_names, new.outputs, strict=True))
+    if not (old.sequential and new.sequential):
+        renamed_outputs = {n: result.renames.get(v, v) for n, v in new_outputs.items()}
+        if old_outputs != renamed_outputs or list(old_outputs) != list(new_outputs):
+            result.outputs = list(changes(_outputs_data(old), _outputs_data(new), "outputs"))
+    return result
+
+
+def _outputs_data(spec: Spec) -> Any:
+    return spec.data["model"]["outputs"] if not spec.sequential else spec.outputs[0]
+
+
+def _keyed_items(old: dict[str, Any], new: dict[str, Any], detail: Any) -> list[Item]:
+    items = [Item("removed", k, detail(v), value=v) for k, v in old.items() if k not in new]
+    for k, v in new.items():
+        if k not in old:
+            items.append(Item("added", k, detail(v), value=v))
+        elif old[k] != v:
+            items.append(Item("changed", k, detail(v), changes=changes(old[k], v)))
+    return items
+
+
+def _node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a node says, apart from its name (and, in a sequential spec, its implied input)."""
+    data: dict[str, Any] = {}
+    if node.layer is not None:
+        data["layer"] = node.layer
+    args = {k: v for k, v in node.args.items() if k != "name"}
+    if args:
+        data["args"] = args
+    if node.shares is not None:
+        data["shares"] = node.shares
+    if not spec.sequential:
+        raw = spec.data["model"]["nodes"][node.name]
+        data["inputs"] = raw["inputs"]
+        if "description" in raw:
+            data["description"] = raw["description"]
+    return data
+
+
+def _signature(data: dict[str, Any]) -> str:
+    from declar.spec.model import canonical_json
+
+    return canonical_json({k: v for k, v in data.items() if k not in ("inputs", "description")})
+
+
+def _detail(node: NodeSpec) -> str:
+    return node.layer if node.layer is not None else f"shares {node.shares}"
+
+
+def _node_items(old: Spec, new: Spec) -> tuple[list[Item], dict[str, str]]:
+    old_data = {n.name: _node_data(old, n) for n in old.nodes}
+    new_data = {n.name: _node_data(new, n) for n in new.nodes}
+    if old.sequential and new.sequential:
+        pairs = _align_sequence(old, new, old_data, new_data)
+    else:
+        pairs = _match_by_name(old, new, old_data, new_data)
+    renames = {n: o for o, n in pairs if o is not None and n is not None and o != n}
+    items: list[Item] = []
+    old_nodes = {n.name: n for n in old.nodes}
+    new_nodes = {n.name: n for n in new.nodes}
+    for o, n in pairs:
+        if n is None:
+            items.append(Item("removed", o, _detail(old_nodes[o]), value=_shown_node(old_data[o])))
+        elif o is None:
+            items.append(Item("added", n, _detail(new_nodes[n]), value=_shown_node(new_data[n])))
+        else:
+            before, after = dict(old_data[o]), _rename_refs(new_data[n], renames)
+            found = tuple(Change(c.key.removeprefix("args."), c.old, c.new) for c in changes(before, after))
+            if o != n:
+                items.append(Item("renamed", n, _detail(new_nodes[n]), old_name=o, changes=found))
+            elif found:
+                items.append(Item("changed", n, _detail(new_nodes[n]), changes=found))
+    return items, renames
+
+
+def _shown_node(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "layer"}
+
+
+def _rename_refs(data: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """A new node's references written with old names, so a renamed input is not a rewiring."""
+    out = dict(data)
+    if "inputs" in out:
+        refs = out["inputs"]
+        out["inputs"] = [renames.get(r, r) for r in refs] if isinstance(refs, list) else renames.get(refs, refs)
+    if "shares" in out:
+        out["shares"] = renames.get(out["shares"], out["shares"])
+    return out
+
+
+def _match_by_name(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
+                   ) -> list[tuple[str | None, str | None]]:
+    """Graph nodes: same name, then unmatched nodes with equal layer and arguments as renames."""
+    removed = [n.name for n in old.nodes if n.name not in new_data]
+    pairs: list[tuple[str | None, str | None]] = []
+    for node in new.nodes:
+        if node.name in old_data:
+            pairs.append((node.name, node.name))
+            continue
+        sig = _signature(new_data[node.name])
+        partner = next((o for o in removed if _signature(old_data[o]) == sig), None)
+        if partner is not None:
+            removed.remove(partner)
+        pairs.append((partner, node.name))
+    return [(o, None) for o in removed] + pairs
+
+
+def _align_sequence(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
+                    ) -> list[tuple[str | None, str | None]]:
+    """Sequential layers aligned by content; replaced runs pair layers of the same type in order."""
+    a = [n.name for n in old.nodes]
+    b = [n.name for n in new.nodes]
+    matcher = difflib.SequenceMatcher(a=[_signature(old_data[x]) for x in a],
+                                      b=[_signature(new_data[x]) for x in b], autojunk=False)
+    pairs: list[tuple[str | None, str | None]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pairs += list(zip(a[i1:i2], b[j1:j2], strict=True))
+            continue
+        left = list(a[i1:i2])
+        for name in b[j1:j2]:
+            # prefer the same name and layer, then the first unmatched layer of the same type
+            layer = new_data[name].get("layer")
+            same = [o for o in left if old_data[o].get("layer") == layer]
+            partner = next((o for o in same if o == name), same[0] if same else None)
+            if partner is not None:
+                pairs += [(o, None) for o in left[:left.index(partner)]]
+                left = left[left.index(partner) + 1:]
+            pairs.append((partner, name))
+        pairs += [(o, None) for o in left]
+    return pairs
+
+
+# -- builds (Keras) ------------------------------------------------------------------------
+
+
+def build_summary(model: Any) -> tuple[dict[str, tuple[int, str]], int, str]:
+    """Per layer (params, output shape), total params and the model's output shape."""
+    rows = {}
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        shape = str(tuple(layer.output.shape)) if hasattr(layer, "output") else ""
+        rows[layer.name] = (layer.count_params(), shape)
+    output = model.output_shape
+    if isinstance(output, dict):
+        output = {k: output[k] for k in sorted(output)}
+    return rows, model.count_params(), str(output)
+
+
+def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDiff:
+    """Add parameter counts and output shapes of both built models to ``result``."""
+    old_rows, old_total, old_out = build_summary(old_model)
+    new_rows, new_total, new_out = build_summary(new_model)
+    renamed_from = result.renames
+    nodes = []
+    seen_old = set()
+    for name, (params, shape) in new_rows.items():
+        old_name = renamed_from.get(name, name)
+        before = old_rows.get(old_name)
+        if before is not None:
+            seen_old.add(old_name)
+        label = name if old_name == name or before is None else f"{old_name} -> {name}"
+        if before is None or before != (params, shape):
+            nodes.append(NodeBuild(label, before[0] if before else None, params, before[1] if before else None,
+                                   shape))
+    for name, (params, shape) in old_rows.items():
+        if name not in seen_old:
+            nodes.append(NodeBuild(name, params, None, shape, None))
+    result.build = BuildDiff(old_total, new_total, old_out, new_out, tuple(nodes))
+    return result.build
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+def is_archive(path: str | os.PathLike[str]) -> bool:
+    return os.fspath(path).endswith(".keras")
+
+
+def read_spec(path: str | os.PathLike[str]) -> Spec:
+    """The checked Spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
+
+    Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
+    """
+    if is_archive(path):
+        from declar.archive import inspect_archive
+        from declar.spec.load import spec_from_data
+
+        info = inspect_archive(path)
+        return spec_from_data(info["spec"], sha256=info["sha256"], name=f"{path} (embedded spec)")
+    from declar.spec.load import load_spec
+
+    return load_spec(Path(path))
+
+
+def keras_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("keras") is not None
+
+
+def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec, *, build: bool | None = None
+         ) -> SpecDiff:
+    """Diff two specs or archives; with ``build`` (default: when Keras is installed) compare builds too.
+
+    Archives are loaded (`declar.load`) for the build comparison, specs are built from their seed.
+    """
+    specs = [x if isinstance(x, Spec) else read_spec(x) for x in (old, new)]
+    labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
+    result = diff_specs(specs[0], specs[1], labels[0], labels[1])
+    if build is None:
+        build = keras_available()
+    if build:
+        import declar
+
+        models = [declar.load(x, compile=False) if not isinstance(x, Spec) and is_archive(x)
+                  else declar.build(s, compile=False, distribute=False) for x, s in zip((old, new), specs, strict=True)]
+        compare_builds(result, models[0], models[1])
+    return result
+
+
+__all__ = ["BuildDiff", "Change", "Item", "NodeBuild", "SpecDiff", "compare_builds", "diff", "diff_specs",
+           "read_spec"]

@@ -1,0 +1,100 @@
+"""A starter spec for `declar init NAME`: valid, buildable, with the editor's schema modeline.
+
+The first line, ``# yaml-language-server: $schema=...``, turns on completion and hover docs in
+editors with the YAML language server. It points at the schema's published ``$id`` URL when the
+schema has one; otherwise at the schema file shipped inside the installed package, by a path
+relative to the new file (so it works in a checkout; `--schema` overrides both).
+
+Example:
+    >>> from declar.spec.load import validate
+    >>> validate(starter_spec("my_model", schema_ref="declar.schema.json"))
+    []
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+TEMPLATE = """\
+# yaml-language-server: $schema={schema_ref}
+# A starter declar spec. Check it with `declar validate {file}`, see its layers with
+# `declar build {file}`, write a model archive with `declar save {file} {name}.keras`.
+declar: 1
+name: {name}
+description: A small binary classifier to start from.
+seed: 42                      # same spec and seed, same initial weights, in every process
+inputs:
+  features: {{shape: [16]}}     # one input of 16 numbers per example (batch size left out)
+layers:                       # custom layer types, used in `model:` like Keras's own
+  FeatureScale:
+    extends: Layer
+    description: A learned scale per feature, initialized to 1.
+    variables:
+      gain: {{shape: "[input_shape[-1]]", initializer: ones}}
+    call: inputs * gain
+model:                        # a list is a sequential model; see the docs for graphs
+  - FeatureScale: {{}}
+  - Dense: {{units: 32, activation: relu}}
+  - Dropout: {{rate: 0.1}}
+  - Dense: {{units: 1, activation: sigmoid}}
+compile:
+  optimizer: {{name: adam, learning_rate: 0.001}}
+  loss: binary_crossentropy
+  metrics: [binary_accuracy]
+"""
+
+
+class StarterError(ValueError):
+    """The starter spec cannot be written (bad name, file exists)."""
+
+
+def schema_ref(out: str | os.PathLike[str] | None = None) -> str:
+    """The schema's published ``$id``, else the packaged schema's path relative to ``out``'s directory."""
+    from declar.spec.schema import schema
+
+    published = schema().get("$id")
+    if isinstance(published, str) and published:
+        return published
+    packaged = Path(str(resources.files("declar.data").joinpath("declar.schema.json"))).resolve()
+    base = Path(out).resolve().parent if out is not None else Path.cwd()
+    try:
+        return Path(os.path.relpath(packaged, base)).as_posix()
+    except ValueError:  # another drive on Windows
+        return packaged.as_uri()
+
+
+def starter_spec(name: str, *, file: str = "spec.yaml", schema_ref: str) -> str:
+    """The text of a starter spec for a model called ``name``."""
+    if not IDENTIFIER.match(name):
+        suggestion = re.sub(r"\W", "_", name)
+        suggestion = suggestion if IDENTIFIER.match(suggestion) else "my_model"
+        raise StarterError(f"the model name {name!r} must be a Python identifier of at most 64 characters "
+                           f"(letters, digits, _; not starting with a digit), e.g. {suggestion!r}")
+    return TEMPLATE.format(name=name, file=file, schema_ref=schema_ref)
+
+
+def default_path(name: str) -> Path:
+    """``NAME.declar.yaml``: the pre-commit hook's ``files`` pattern matches it anywhere."""
+    return Path(f"{name}.declar.yaml")
+
+
+def write_starter(name: str, out: str | os.PathLike[str] | None = None, *, schema: str | None = None) -> Path:
+    """Write the starter spec (never over an existing file) and return its path."""
+    path = Path(out) if out is not None else default_path(name)
+    text = starter_spec(name, file=str(path), schema_ref=schema or schema_ref(path))
+    if not path.parent.is_dir():
+        raise StarterError(f"{path}: directory {path.parent} does not exist")
+    try:
+        with open(path, "x", encoding="utf-8") as f:  # "x": fails if the file exists, even in a race
+            f.write(text)
+    except FileExistsError:
+        raise StarterError(f"{path} already exists; not overwriting it (choose another name with -o)") from None
+    return path
+
+
+__all__ = ["StarterError", "schema_ref", "starter_spec", "write_starter"]

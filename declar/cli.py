@@ -47,14 +47,30 @@ def main(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
 
 
+def _print_problems(problems: list[Any], err: bool = False) -> None:
+    """``file:line:col: error: message (hint)`` lines; coloured by rich on a terminal, plain otherwise."""
+    stream = sys.stderr if err else sys.stdout
+    if problems and stream.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console(stderr=err, highlight=False)
+        for p in problems:
+            hint = f" [dim]({escape(p.hint)})[/dim]" if p.hint else ""
+            where = f"[bold]{escape(p.file)}:{p.line}:{p.col}:[/bold]"
+            console.print(f"{where} [red]error:[/red] {escape(p.message)}{hint}", soft_wrap=True)
+        return
+    for p in problems:
+        typer.echo(p.render(), err=err)
+
+
 def _fail(err: Exception) -> NoReturn:
     """Print a declar error (located problems, or one message) and exit 1."""
     if _state["traceback"]:
         raise err
     problems = getattr(err, "problems", None)
     if problems:
-        for p in problems:
-            typer.echo(p.render(), err=True)
+        _print_problems(problems, err=True)
     else:
         typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=1)
@@ -73,9 +89,7 @@ def validate(
     if format is OutputFormat.json:
         typer.echo(json.dumps([p.as_dict() for ps in results.values() for p in ps], indent=1))
     else:
-        for _name, problems in results.items():
-            for p in problems:
-                typer.echo(p.render())
+        _print_problems([p for problems in results.values() for p in problems])
         count = sum(len(p) for p in results.values())
         bad = sum(1 for p in results.values() if p)
         summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {len(files)} file{'s' * (len(files) != 1)}"

@@ -11,7 +11,7 @@ as soon as keras is imported, so ``import declar; keras.models.load_model("m.ker
 
 from declar import _keras_hook
 from declar._version import __version__
-from declar.api import BuildError, DataError, build, fit, inspect, load, save
+from declar.api import BuildError, DataError, build, diff, fit, inspect, load, save, transfer_weights
 from declar.limits import Limits
 from declar.problems import Problem, SpecError
 from declar.spec.load import load_spec, validate
@@ -19,6 +19,5 @@ from declar.spec.model import Spec
 
 _keras_hook.install()
 
-__all__ = ["BuildError", "DataError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "fit",
-           "inspect", "load",
-           "load_spec", "save", "validate"]
+__all__ = ["BuildError", "DataError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "diff", "fit",
+           "inspect", "load", "load_spec", "save", "transfer_weights", "validate"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from declar.limits import DEFAULT_LIMITS, Limits
+from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.problems import Problem, SpecError
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.model import Spec
@@ -42,7 +42,6 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
 
     register()
     from declar.keras.distribute import distribution_scope, make_distribution
-    from declar.keras.model import DeclarModel, ModelBuildError
 
     parsed = load_spec(spec, limits)
     distribution = None
@@ -51,17 +50,28 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
             distribution = make_distribution(parsed.data["distribution"])
         except (ValueError, RuntimeError) as err:
             raise BuildError([_locate(parsed, ("distribution",), str(err))]) from err
-    with distribution_scope(distribution):
-        try:
-            model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
-        except ModelBuildError as err:
-            raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
-        if compile and parsed.compile:
-            try:
-                model.compile_from_spec()
-            except (ValueError, TypeError, KeyError) as err:
-                raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
+    token = current_limits.set(limits)
+    try:
+        with distribution_scope(distribution):
+            model = _construct(parsed, compile)
+    finally:
+        current_limits.reset(token)
     model.attach_distribution(distribution)
+    return model
+
+
+def _construct(parsed: Spec, compile: bool) -> keras.Model:
+    from declar.keras.model import DeclarModel, ModelBuildError
+
+    try:
+        model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
+    except ModelBuildError as err:
+        raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
+    if compile and parsed.compile:
+        try:
+            model.compile_from_spec()
+        except (ValueError, TypeError, KeyError) as err:
+            raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
     return model
 
 
@@ -91,7 +101,8 @@ def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[st
     atomic_save(model, out_path)
 
 
-def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool = False) -> keras.Model:
+def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool = False,
+         limits: Limits = DEFAULT_LIMITS) -> keras.Model:
     """Load an archive strictly: safe_mode on, and lost state (skipped optimizer variables,
     a model that cannot be built, compile not restored) is an error, not a warning. The model
     loads on one device unless ``distribute`` applies the embedded spec's ``distribution:``.
@@ -104,9 +115,18 @@ def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool
         'custom_build_model'
     """
     from declar._keras_hook import register
-    from declar.archive import strict_load
 
     register()
+    token = current_limits.set(limits)
+    try:
+        return _load(path, compile, distribute)
+    finally:
+        current_limits.reset(token)
+
+
+def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> keras.Model:
+    from declar.archive import strict_load
+
     if not distribute:
         return strict_load(path, compile=compile)
     from declar.archive import inspect_archive
@@ -182,19 +202,15 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     return inspect_archive(path)
 
 
-__all__ = ["BuildError", "DataError", "Spec", "SpecError", "build", "data_names", "fit", "inspect", "load", "load_spec",
-           "save"]
-
-
 # -- versions of a model: diff and weight transfer ---------------------------------------------
 
 if TYPE_CHECKING:
-    from declar.diff import SpecDiff
+    from declar.compare import SpecDiff
     from declar.transfer import TransferReport
 
 
 def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None) -> SpecDiff:
-    """The semantic difference of two specs or .keras archives (see `declar.diff`).
+    """The semantic difference of two specs or .keras archives (see `declar.compare`).
 
     ``build`` (default: when Keras is installed) adds parameter counts and output shapes.
 
@@ -205,7 +221,7 @@ def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None =
         >>> [item.render() for item in d.nodes][:2]
         ['> hidden -> bottleneck (Dense)', '+ norm (LayerNormalization): {inputs: bottleneck}']
     """
-    from declar.diff import diff as diff_versions
+    from declar.compare import diff as diff_versions
 
     return diff_versions(old, new, build=build)
 
@@ -230,4 +246,5 @@ def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_
     return report
 
 
-__all__ += ["diff", "transfer", "transfer_weights"]
+__all__ = ["BuildError", "DataError", "Spec", "SpecError", "build", "data_names", "diff", "fit", "inspect", "load",
+           "load_spec", "save", "transfer", "transfer_weights"]

@@ -319,8 +319,8 @@ def diff_command(
     """
     from declar.api import BuildError
     from declar.archive import ArchiveError
-    from declar.diff import diff as diff_versions
-    from declar.diff import keras_available
+    from declar.compare import diff as diff_versions
+    from declar.compare import keras_available
     from declar.problems import SpecError
 
     use_keras = build and keras_available()
@@ -378,7 +378,7 @@ def plot_command(
     """Draw the model's graph: layer names and types, custom layer types in another colour."""
     from declar.api import BuildError
     from declar.archive import ArchiveError
-    from declar.diff import is_archive, keras_available, read_spec
+    from declar.compare import is_archive, keras_available, read_spec
     from declar.plot import PlotError, check_can_write, to_dot, write
     from declar.problems import SpecError
 

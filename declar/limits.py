@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 
 
@@ -39,3 +40,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+# The limits of the build or load in progress: Keras builds layers deep inside its own calls, where
+# no argument of ours can reach; declar.build and declar.load set this around them.
+current_limits: contextvars.ContextVar[Limits] = contextvars.ContextVar("declar_limits", default=DEFAULT_LIMITS)

@@ -12,8 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,9 +72,30 @@ def format_path(path: JsonPath) -> str:
     return out
 
 
+# Each hint compares a word with every candidate; a file with thousands of bad references would
+# otherwise take quadratic time. Hints stop once this many comparisons were made in one
+# validation (see `hint_budget`): about 0.2 s of work, hundreds of hints in any real spec.
+MAX_HINT_COMPARISONS = 30_000
+_hints_left: contextvars.ContextVar[int] = contextvars.ContextVar("declar_hints_left", default=MAX_HINT_COMPARISONS)
+
+
+@contextlib.contextmanager
+def hint_budget(comparisons: int = MAX_HINT_COMPARISONS) -> Iterator[None]:
+    """Spend at most ``comparisons`` on "did you mean" hints inside the block (one validation)."""
+    token = _hints_left.set(comparisons)
+    try:
+        yield
+    finally:
+        _hints_left.reset(token)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A "did you mean" hint, or an empty string when nothing is close."""
+    """A "did you mean" hint, or an empty string when nothing is close (or the budget is spent)."""
     pool = list(choices)
+    left = _hints_left.get()
+    if left < len(pool):
+        return ""
+    _hints_left.set(left - len(pool))
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in pool}

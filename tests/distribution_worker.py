@@ -18,8 +18,9 @@ if mode == "train" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import declar  # noqa: E402
 import keras  # noqa: E402
+
+import declar  # noqa: E402
 
 rng = np.random.default_rng(0)
 x = rng.random((32, 6)).astype("float32")

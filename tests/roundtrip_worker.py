@@ -99,8 +99,9 @@ def guide_facts(model):
 
 
 def save_side(jobs, out):
-    import declar
     import keras
+
+    import declar
 
     for job in jobs:
         name, spec = job["name"], job["spec"]
@@ -126,8 +127,9 @@ def save_side(jobs, out):
 
 
 def load_side(jobs, out):
-    import declar  # noqa: F401  (the only declar import a user needs)
     import keras
+
+    import declar  # noqa: F401  (the only declar import a user needs)
 
     for job in jobs:
         name = job["name"]
@@ -146,7 +148,7 @@ def load_side(jobs, out):
         reloaded = keras.models.load_model(again)
         record["config_equal"] = reloaded.get_config() == model.get_config()
         record["weights_equal_again"] = all(
-            np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.weights, reloaded.weights)
+            np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.weights, reloaded.weights, strict=False)
         ) and len(model.weights) == len(reloaded.weights)
         if job.get("resume"):
             with warnings.catch_warnings(record=True) as caught:
@@ -165,8 +167,9 @@ def load_side(jobs, out):
 
 def predict_side(jobs, out):
     """Load archives saved on another backend and record predictions under this backend's name."""
-    import declar  # noqa: F401
     import keras
+
+    import declar  # noqa: F401
 
     backend = keras.backend.backend()
     for job in jobs:

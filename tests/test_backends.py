@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import BACKENDS, EXAMPLE_SPECS, run_worker
 
 OTHER_BACKENDS = [b for b in BACKENDS if b != "tensorflow"]

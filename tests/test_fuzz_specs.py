@@ -520,8 +520,6 @@ def test_random_text_gives_only_problems(text):
 
 # -- known bugs, found by this fuzzer ------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: an integer literal over 4,300 digits makes validate raise "
-                   "ValueError (Python's int/str conversion limit in source._yaml_int) instead of a Problem")
 @pytest.mark.parametrize("literal", ["9" * 5000, "0x" + "f" * 5000, "1" + ":59" * 3000])
 def test_integer_literal_over_python_digit_limit(literal):
     text = f"declar: 1\nname: m\nseed: {literal}\ninputs: {{x: {{shape: [3]}}}}\nmodel: [{{Dense: {{units: 1}}}}]\n"
@@ -529,8 +527,6 @@ def test_integer_literal_over_python_digit_limit(literal):
     assert problems and problems[0].line == 3
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a str with a lone surrogate (e.g. from surrogateescape decoding) "
-                   "makes validate raise UnicodeEncodeError in source.parse_yaml instead of a Problem")
 def test_lone_surrogate_in_text():
     problems = declar.validate("declar: 1\nname: m\ud800\n")
     assert problems and (problems[0].line, problems[0].col) == (2, 8)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLE_SPECS, RESUME_SPECS
 
 LOST_STATE = ("Skipping variable loading", "cannot be built automatically", "was not called as part of model loading")

@@ -45,7 +45,8 @@ _COMPARE_OPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
 _UNARY_OPS: dict[type, Callable[[Any], Any]] = {
-    ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+    # Unary + is the identity: TensorFlow tensors have no __pos__.
+    ast.USub: operator.neg, ast.UAdd: lambda value: value, ast.Not: operator.not_,
 }
 
 
@@ -54,17 +55,22 @@ def _is_number(value: Any) -> bool:
 
 
 def _guarded(op: type, col: int, limits: Limits) -> Callable[[Any, Any], Any]:
+    if op not in _PLAIN_OPS:  # the checker refuses these first; this is the second lock
+        raise ExpressionError(f"operator {op.__name__} is not allowed", col)
     plain = _PLAIN_OPS[op]
 
     def apply(left: Any, right: Any) -> Any:
         if isinstance(left, (list, tuple, str)) or isinstance(right, (list, tuple, str)):
             raise ExpressionError("arithmetic on a list, tuple or string is not allowed", col)
         if _is_number(left) and _is_number(right):
+            bits = 0
             if op is ast.Pow and isinstance(left, int) and isinstance(right, int) and right > 0:
                 bits = max(abs(left), 2).bit_length() * right
-                if bits > limits.max_power_bits:
-                    raise ExpressionError(f"{left} ** {right} would have about {bits:,} bits, "
-                                          f"over the limit of {limits.max_power_bits:,}", col)
+            elif op is ast.Mult and isinstance(left, int) and isinstance(right, int):
+                bits = abs(left).bit_length() + abs(right).bit_length()
+            if bits > limits.max_power_bits:
+                raise ExpressionError(f"the result would have about {bits:,} bits, over the limit of "
+                                      f"{limits.max_power_bits:,}", col)
             try:
                 return plain(left, right)
             except (ArithmeticError, ValueError, TypeError) as err:
@@ -104,6 +110,8 @@ class _Builder:
         return lambda env: apply(left(env), right(env))
 
     def build_UnaryOp(self, node: ast.UnaryOp) -> Closure:
+        if type(node.op) not in _UNARY_OPS:
+            raise ExpressionError(f"{type(node.op).__name__} is not allowed", node.col_offset + 1)
         operand, apply = self.build(node.operand), _UNARY_OPS[type(node.op)]
         return lambda env: apply(operand(env))
 

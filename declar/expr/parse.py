@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -84,7 +85,9 @@ def check(text: str, context: Context, limits: Limits = DEFAULT_LIMITS) -> Check
     source = text.replace("\n", " ")
     offset = len(source) - len(source.lstrip())
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: we report our own
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as err:
         # Python counts from 1 and may point one past the end ("1 +"); keep it inside the text.
         end = len(source.strip()) or 1
@@ -167,7 +170,11 @@ class _Checker:
 
     def visit_Call(self, node: ast.Call, depth: int, argument: bool) -> None:
         if not isinstance(node.func, ast.Name):
-            self.visit(node.func, depth + 1)
+            found = len(self.problems)
+            self.visit(node.func, depth + 1)  # `x.numpy()`, `(lambda: x)()`: say what is wrong with the callee
+            if len(self.problems) == found:  # `x[0](1)`, `sum(x)(1)`: a value is not a function
+                self.refuse(node, "only functions of the table can be called", "`declar ops` lists them",
+                            "expression-refused")
             return
         name = node.func.id
         if name == "base" and self.context.allow_base:

@@ -253,8 +253,9 @@ def _as_shape(input_shape: Any) -> Any:
 
 
 def _limits() -> Any:
-    from declar.limits import DEFAULT_LIMITS
-    return DEFAULT_LIMITS
+    from declar.limits import current_limits
+
+    return current_limits.get()
 
 
 def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:

@@ -19,6 +19,7 @@ import keras
 from declar._version import __version__
 from declar.keras.compile import compile_arguments
 from declar.keras.layer import DeclarLayer
+from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, NodeSpec, Spec
 
 
@@ -117,7 +118,7 @@ class DeclarModel(keras.Model):
         from declar.spec.load import spec_from_data
 
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
-        parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256)
+        parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
         with seeded(parsed.seed):
             inputs, outputs = construct_graph(parsed, asset_root)
         single_input = len(inputs) == 1

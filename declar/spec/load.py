@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.problems import Problem, SpecError, sort_problems
+from declar.problems import Problem, SpecError, hint_budget, sort_problems
 from declar.spec.checks import semantic_problems
 from declar.spec.model import Spec
 from declar.spec.schema import schema_problems
@@ -38,6 +38,11 @@ def _read(source: SpecSource, limits: Limits) -> tuple[str | bytes, str, str | N
 
 def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec | None, list[Problem]]:
     """Load and check a spec: (the Spec, []) when valid, else (None, every problem, sorted)."""
+    with hint_budget():
+        return _check_spec(source, limits)
+
+
+def _check_spec(source: SpecSource, limits: Limits) -> tuple[Spec | None, list[Problem]]:
     read = _read(source, limits)
     if isinstance(read, Problem):
         return None, [read]

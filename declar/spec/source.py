@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MAX_INT_CHARS = 100  # far above any real size or seed; Python refuses str->int past 4,300 digits
 
 # A pure-Python resolver tells us which tag a scalar would get *implicitly*; anything else on a
 # node was written explicitly (`!!python/object`, `!foo`, `!!binary`) and is refused.
@@ -73,6 +75,11 @@ class Document:
     data: Any
     source_map: SourceMap
 
+    @functools.cached_property
+    def line_starts(self) -> list[int]:
+        """Offset in ``text`` where each line starts (computed once, for locating inside strings)."""
+        return [0, *(i + 1 for i, ch in enumerate(self.text) if ch == "\n")]
+
     def problem(self, path: JsonPath, message: str, hint: str = "", code: str = "invalid",
                 at_key: bool = False, col_offset: int = 0) -> Problem:
         """A `Problem` located at ``path`` of this document."""
@@ -96,6 +103,14 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
         file: the name used in problem locations.
         limits: size, node and depth bounds.
     """
+    if isinstance(source, str):
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError as err:
+            line = source[: err.start].count("\n") + 1
+            col = err.start - (source.rfind("\n", 0, err.start) + 1) + 1
+            return [Problem(file, line, col, (), "text holds a lone surrogate, which is not a character",
+                            "save the spec as UTF-8", "encoding")]
     size = len(source.encode("utf-8") if isinstance(source, str) else source)
     if size > limits.max_file_bytes:
         return [Problem(file, 1, 1, (), f"file is {size:,} bytes, over the limit of {limits.max_file_bytes:,}",
@@ -247,6 +262,10 @@ class _Builder:
         if tag == _BOOL:
             return value.lower() in ("true", "yes", "on", "y")
         if tag == _INT:
+            if len(value) > _MAX_INT_CHARS:
+                self.note(node, path, f"integer literal has {len(value):,} characters", "no spec needs such a number",
+                          "yaml-number")
+                return None
             return _yaml_int(value)
         if tag == _FLOAT:
             return _yaml_float(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from declar.expr.parse import Checked, Context, check
@@ -20,17 +21,17 @@ def expression_problem(doc: Document, path: JsonPath, checked_col: int, message:
     """
     line, col = doc.source_map.position(path)
     text = _value_at(doc.data, path)
-    found = _locate_in_source(doc.text, line, col, text, checked_col) if isinstance(text, str) else None
+    found = _locate_in_source(doc, line, col, text, checked_col) if isinstance(text, str) else None
     if found:
         return Problem(doc.file, found[0], found[1], path, message, hint, code)
     return Problem(doc.file, line, col, path, f"{message} (column {checked_col} of the expression)", hint, code)
 
 
-def _locate_in_source(source: str, line: int, col: int, text: str, target: int) -> tuple[int, int] | None:
-    lines = source.splitlines(keepends=True)
-    if not 0 < line <= len(lines):
+def _locate_in_source(doc: Document, line: int, col: int, text: str, target: int) -> tuple[int, int] | None:
+    source, starts = doc.text, doc.line_starts
+    if not 0 < line <= len(starts):
         return None
-    pos = sum(len(ln) for ln in lines[: line - 1]) + col - 1
+    pos = starts[line - 1] + col - 1
     if source[pos:pos + 1] in ("|", ">"):  # block scalar: content starts on the next line
         pos = source.find("\n", pos) + 1
     elif source[pos:pos + 1] in ("'", '"'):
@@ -45,8 +46,8 @@ def _locate_in_source(source: str, line: int, col: int, text: str, target: int) 
         if pos >= len(source) or source[pos] != char:
             return None  # escapes or folding we do not model: fall back to the string's start
         if i == target - 1:
-            before = source[:pos]
-            return before.count("\n") + 1, pos - (before.rfind("\n") + 1) + 1
+            at_line = bisect.bisect_right(starts, pos)
+            return at_line, pos - starts[at_line - 1] + 1
         pos += 1
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from declar.limits import Limits
@@ -46,15 +47,15 @@ def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
                                   "Keras needs unique layer names", "duplicate-name")
             seen_names.add(node.name)
-    budget = [_MAX_HINTED_REFS]
+    infos = layer_infos(spec)
     for node in spec.nodes:
-        yield from _check_node(spec, doc, node, input_names, node_names, budget)
+        yield from _check_node(spec, doc, node, input_names, node_names, infos)
     if not spec.sequential:
         yield from _check_graph(spec, doc, input_names, node_names)
 
 
 def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
-                budget: list[int]) -> Iterator[Problem]:
+                infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     if not spec.sequential:
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares",
@@ -76,19 +77,11 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
             ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
             if ref not in input_names and ref not in node_names:
                 yield doc.problem(ref_path, f"'{ref}' is neither an input nor a node",
-                                  _hint_for_ref(ref, input_names, node_names, budget), "unknown-ref")
+                                  did_you_mean(ref, [*input_names, *node_names]), "unknown-ref")
             elif ref == node.name and ref not in input_names:
                 yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
     if node.layer is not None:
-        yield from _check_layer_use(spec, doc, node)
-
-
-_MAX_HINTED_REFS = 100  # "did you mean" costs a comparison with every name; enough for any real typo
-
-
-def _hint_for_ref(ref: str, input_names: set[str], node_names: set[str], budget: list[int]) -> str:
-    budget[0] -= 1
-    return did_you_mean(ref, [*input_names, *node_names]) if budget[0] >= 0 else ""
+        yield from _check_layer_use(spec, doc, node, infos)
 
 
 # Built-in layers that would run Python code or load a model from a path named in the spec: a spec
@@ -104,7 +97,7 @@ UNSAFE_LAYERS = {
 PATH_ARGS = {"TextVectorization": ("vocabulary",), "StringLookup": ("vocabulary",), "IntegerLookup": ("vocabulary",)}
 
 
-def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Problem]:
+def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
     args_path = node.path if spec.sequential else (*node.path, "args")
     known = catalog().layers
@@ -113,8 +106,8 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
         yield doc.problem(type_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
                           "unknown-layer", at_key=spec.sequential)
         return
-    allowed, params, build_args = _accepted_args(spec, layer)
-    root = _root_layer(spec, layer)
+    info = infos[layer] if layer in infos else _builtin_info(layer)
+    allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
     if root in UNSAFE_LAYERS:
         type_path = node.path if spec.sequential else (*node.path, "layer")
         yield doc.problem(type_path, f"layer '{root}' {UNSAFE_LAYERS[root]}; declar refuses it",
@@ -142,7 +135,7 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
         elif allowed is not None and key not in allowed:
             hint = did_you_mean(key, sorted(allowed | set(params)))
             yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
-    for missing in _required_base_args(spec, layer):
+    for missing in info.required:
         if missing not in args:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
                               at_key=spec.sequential)
@@ -155,36 +148,43 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec) -> Iterator[Prob
                           "missing-param", at_key=spec.sequential)
 
 
-def _root_layer(spec: Spec, layer: str) -> str:
-    """The built-in Keras layer (or `Layer`) at the root of a chain of custom types."""
-    seen = set()
-    while layer in spec.layer_types and layer not in seen:
-        seen.add(layer)
-        layer = spec.layer_types[layer].extends
-    return layer
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a use of a layer type may pass: resolved once per type along its `extends` chain."""
+
+    root: str  # the built-in layer (or `Layer`) at the root of the chain
+    allowed: frozenset[str] | None  # arguments the root takes; None when unknown
+    params: dict[str, ParamSpec]
+    build_args: dict[str, ParamSpec]
+    required: tuple[str, ...]  # arguments of the root without a default
 
 
-def _required_base_args(spec: Spec, layer: str) -> tuple[str, ...]:
-    """Arguments without a default of the built-in Keras layer at the root of ``layer``."""
-    return catalog().layers_required.get(_root_layer(spec, layer), ())
+def layer_infos(spec: Spec) -> dict[str, LayerInfo]:
+    """LayerInfo of every custom type, each chain walked once (linear in the number of types)."""
+    infos: dict[str, LayerInfo] = {}
+    for start in spec.layer_types:
+        chain: list[str] = []  # walked without recursion: chains may be thousands of types long
+        name = start
+        while name in spec.layer_types and name not in infos and name not in chain:
+            chain.append(name)
+            name = spec.layer_types[name].extends
+        info = infos.get(name) or _builtin_info(name if name not in spec.layer_types else "")
+        for member in reversed(chain):
+            lt = spec.layer_types[member]
+            info = LayerInfo(info.root, info.allowed, {**info.params, **{p.name: p for p in lt.params}},
+                             {**info.build_args, **{p.name: p for p in lt.build_args}}, info.required)
+            infos[member] = info
+    return infos
 
 
-def _accepted_args(spec: Spec, layer: str) -> tuple[set[str] | None, dict[str, ParamSpec], dict[str, ParamSpec]]:
-    """(arguments the underlying Keras layer takes or None if any, declared params, build args)."""
-    params: dict[str, ParamSpec] = {}
-    build_args: dict[str, ParamSpec] = {}
-    seen = set()
-    while layer in spec.layer_types and layer not in seen:
-        seen.add(layer)
-        lt = spec.layer_types[layer]
-        params.update({p.name: p for p in lt.params if p.name not in params})
-        build_args.update({p.name: p for p in lt.build_args if p.name not in build_args})
-        layer = lt.extends
+def _builtin_info(layer: str) -> LayerInfo:
     if layer == "Layer":
-        return set(COMMON_LAYER_ARGS), params, build_args
-    if layer in catalog().layers:
-        return set(catalog().layers[layer]) | set(COMMON_LAYER_ARGS), params, build_args
-    return None, params, build_args
+        allowed: frozenset[str] | None = frozenset(COMMON_LAYER_ARGS)
+    elif layer in catalog().layers:
+        allowed = frozenset(catalog().layers[layer]) | frozenset(COMMON_LAYER_ARGS)
+    else:
+        allowed = None
+    return LayerInfo(layer, allowed, {}, {}, catalog().layers_required.get(layer, ()))
 
 
 def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dict[str, ParamSpec], what: str

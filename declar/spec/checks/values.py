@@ -27,7 +27,10 @@ def shape_errors(sizes: Iterable[Any], limits: Limits) -> Iterator[tuple[str, st
             return
         total *= s
     if total > limits.max_variable_elements:
-        yield (f"shape {sizes} has {total:,} elements, over the limit of {limits.max_variable_elements:,}",
+        # Python cannot print integers of more than 4,300 digits; such shapes are shown by magnitude.
+        shown = f"{total:,}" if total.bit_length() < 1000 else f"about 2**{total.bit_length() - 1}"
+        listed = str(sizes) if all(s.bit_length() < 1000 for s in sizes) else f"of {len(sizes)} huge sizes"
+        yield (f"shape {listed} has {shown} elements, over the limit of {limits.max_variable_elements:,}",
                "raise Limits.max_variable_elements if this is intended")
 
 

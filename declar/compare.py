@@ -196,10 +196,15 @@ class SpecDiff:
             b = self.build
             lines += ["**Parameters and output shapes**", "", "| node | params | output shape |", "|---|---|---|"]
             for n in b.nodes:
+                if n.old_params is None or n.new_params is None:
+                    kind = "added" if n.old_params is None else "removed"
+                    count = n.new_params if n.old_params is None else n.old_params
+                    shape = n.new_shape if n.old_params is None else n.old_shape
+                    lines.append(f"| `{n.name}` ({kind}) | {_count(count)} | `{shape}` |")
+                    continue
                 params = (f"{_count(n.old_params)} → {_count(n.new_params)}" if n.old_params != n.new_params
                           else _count(n.new_params))
-                shape = (f"`{n.old_shape or MISSING}` → `{n.new_shape or MISSING}`" if n.old_shape != n.new_shape
-                         else f"`{n.new_shape}`")
+                shape = (f"`{n.old_shape}` → `{n.new_shape}`" if n.old_shape != n.new_shape else f"`{n.new_shape}`")
                 lines.append(f"| `{n.name}` | {params} | {shape} |")
             output = (f"`{b.old_output}` → `{b.new_output}`" if b.old_output != b.new_output else f"`{b.new_output}`")
             lines.append(f"| **total** | {_count(b.old_params)} → {_count(b.new_params)} "

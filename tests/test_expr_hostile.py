@@ -334,7 +334,7 @@ def _evaluate(text: str, env: dict[str, object] | None = None) -> object:
     "3 ** 2000 * 1.0",
     "3 ** 2000 * 3 ** 2000",
     "(3**2000 * 3**2000 * 3**2000 * 3**2000 * 3**2000) ** 2",
-    _balanced_product("9223372036854775807", 64),  # 64 literals of 63 bits, 6 levels deep
+    _balanced_product("9223372036854775807", 70),  # 70 literals of 63 bits, 7 levels deep
     "1 / 0",
     "1 // 0",
     "1 % 0",
@@ -379,3 +379,12 @@ def test_shape_prod_refuses_repetition_and_non_integers() -> None:
     checked = check("prod(s)", context)
     with pytest.raises(ExpressionError):
         to_closure(checked.tree, shape_functions())({"s": "abc"})
+
+
+def test_shape_prod_is_guarded_like_multiplication() -> None:
+    # Regression: prod() multiplied what `*` refuses (200 such factors built a 634,000-bit int).
+    context = Context(functions=SHAPE_FUNCTIONS, kind="shape")
+    checked = check("prod([3**2000, 3**2000])", context)
+    assert checked.tree is not None
+    with pytest.raises(ExpressionError):
+        to_closure(checked.tree, shape_functions())({})

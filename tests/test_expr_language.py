@@ -8,7 +8,6 @@ with the equivalent numpy computation, values and dtype kind.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -267,11 +266,7 @@ def test_refusal_column_counts_characters_not_bytes() -> None:
 
 @pytest.mark.parametrize("text", [
     "1if flag else 2",  # "invalid decimal literal" SyntaxWarning
-    pytest.param('cast(x, "\\d")', marks=pytest.mark.xfail(
-        sys.version_info < (3, 12), strict=True,
-        reason="BUG: check() silences only SyntaxWarning; on Python < 3.12 an invalid escape in a string "
-               "argument is a DeprecationWarning from ast.parse ('<unknown>:1: invalid escape sequence')"),
-        id="invalid-escape"),
+    pytest.param('cast(x, "\\d")', id="invalid-escape"),  # a DeprecationWarning before Python 3.12
 ])
 def test_check_emits_no_warnings(text: str) -> None:
     with warnings.catch_warnings(record=True) as caught:

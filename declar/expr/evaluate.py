@@ -192,10 +192,21 @@ class _Builder:
         return lambda env: function(*[a(env) for a in args], **{k: v(env) for k, v in kwargs.items()})
 
 
-def shape_functions() -> dict[str, Callable[..., Any]]:
+def shape_functions(limits: Limits = DEFAULT_LIMITS) -> dict[str, Callable[..., Any]]:
     """The plain-Python functions of shape expressions (see ops.SHAPE_FUNCTIONS)."""
     def prod(sizes: Any) -> int:
         if not isinstance(sizes, (list, tuple)) or not all(isinstance(s, int) for s in sizes):
             raise ExpressionError("prod() takes a list of integer sizes")
+        bits = sum(abs(s).bit_length() for s in sizes)
+        if bits > limits.max_power_bits:  # checked before computing, like `*` and `**`
+            raise ExpressionError(f"the product would have about {bits:,} bits, over the limit of "
+                                  f"{limits.max_power_bits:,}")
         return math.prod(sizes)
-    return {"max": max, "min": min, "prod": prod}
+
+    def larger(a: Any, b: Any) -> Any:
+        return max(a, b)
+
+    def smaller(a: Any, b: Any) -> Any:
+        return min(a, b)
+
+    return {"max": larger, "min": smaller, "prod": prod}

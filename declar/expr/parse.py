@@ -87,6 +87,7 @@ def check(text: str, context: Context, limits: Limits = DEFAULT_LIMITS) -> Check
     try:
         with warnings.catch_warnings():  # "invalid decimal literal" and the like: we report our own
             warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # "invalid escape sequence" before 3.12
             tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as err:
         # Python counts from 1 and may point one past the end ("1 +"); keep it inside the text.

@@ -128,7 +128,7 @@ class DeclarLayer(keras.layers.Layer):
                 raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': "
                                       f"{checked.problems[0].message}")
             try:
-                value = to_closure(checked.tree, shape_functions())(env)
+                value = to_closure(checked.tree, shape_functions(_limits()), _limits())(env)
             except (ExpressionError, TypeError, ValueError, ArithmeticError) as err:
                 raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': shape "
                                       f"{part!r} cannot be computed for input shape {env['input_shape']}: {err}"

@@ -110,7 +110,7 @@ def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], 
         if isinstance(item, str):
             checked = check(item, Context(names=env, functions=SHAPE_FUNCTIONS), limits)
             try:
-                sizes.append(to_closure(checked.tree, shape_functions(), limits)(env) if checked.tree else None)
+                sizes.append(to_closure(checked.tree, shape_functions(limits), limits)(env) if checked.tree else None)
             except (ExpressionError, TypeError, ValueError, ArithmeticError, KeyError):
                 sizes.append(None)
             continue
@@ -131,7 +131,7 @@ def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: L
     if not checked.names <= set(env):
         return
     try:
-        value = to_closure(checked.tree, shape_functions(), limits)(env)  # type: ignore[arg-type]
+        value = to_closure(checked.tree, shape_functions(limits), limits)(env)  # type: ignore[arg-type]
     except ExpressionError as err:
         yield expression_problem(doc, path, err.col, str(err), "", "bad-shape")
         return

@@ -53,7 +53,7 @@ def main() -> None:
         seq = args.what == "build-sequential"
         text = (W.sequential_spec if seq else W.graph_spec)(size)
         hand = W.hand_sequential if seq else W.hand_graph
-        fn = (lambda: declar.build(text)) if args.side == "declar" else (lambda: hand(size))  # noqa: E731
+        fn = (lambda: declar.build(text)) if args.side == "declar" else (lambda: hand(size))
     else:
         width = W.wide_width(size, 6)
         model = R._wide_model(args.side, width, 6, compiled=True, train=True)

@@ -10,6 +10,8 @@ reports the median of each side and the median of the per-repetition ratios decl
 bench/README.md for what each figure means.
 """
 
+# The closures handed to pair() are called within their loop iteration, so B023 does not apply.
+# ruff: noqa: B023
 from __future__ import annotations
 
 import argparse
@@ -25,9 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -108,7 +111,7 @@ def pair(declar_side: Callable[[], float | None], keras_side: Callable[[], float
             value = side()
             elapsed = time.perf_counter() - start
             samples.append(float(value) if value is not None else elapsed)
-    ratios = [d / k if k else float("nan") for d, k in zip(d_samples, k_samples)]
+    ratios = [d / k if k else float("nan") for d, k in zip(d_samples, k_samples, strict=False)]
     return {"declar": _median(d_samples), "keras": _median(k_samples), "ratio": _median(ratios), "unit": unit,
             "reps": reps, "declar_samples": d_samples, "keras_samples": k_samples, "ratios": ratios}
 
@@ -218,8 +221,9 @@ def section_build(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 def section_run(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
-    import declar
     import numpy as np
+
+    import declar
 
     d_model = declar.build(W.run_spec(cfg["features"], cfg["units"]))
     k_model = W.hand_run(cfg["features"], cfg["units"])
@@ -240,8 +244,9 @@ def section_run(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 def section_train(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
-    import declar
     import numpy as np
+
+    import declar
 
     d_model = declar.build(W.train_spec(cfg["features"], cfg["hidden"], cfg["outputs"]))
     k_model = W.hand_train(cfg["features"], cfg["hidden"], cfg["outputs"])
@@ -367,7 +372,8 @@ def section_save_load(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 
     load = pair(lambda: load_side("declar"), lambda: load_side("keras"), cfg["reps"],
                 setup=lambda side: (loaded.pop(side, None), _fresh_keras()))
-    same = all(np.array_equal(a, b) for a, b in zip(loaded["declar"].get_weights(), loaded["keras"].get_weights()))
+    pairs_of_weights = zip(loaded["declar"].get_weights(), loaded["keras"].get_weights(), strict=True)
+    same = all(np.array_equal(a, b) for a, b in pairs_of_weights)
     opt_vars = {s: len(m.optimizer.variables) for s, m in loaded.items()}
     loaded.clear()
     models.clear()
@@ -427,7 +433,7 @@ def fit_exponent(sizes: list[float], times: list[float]) -> float:
     ys = [math.log(t) for t in times]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     den = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else float("nan")
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / den if den else float("nan")
 
 
 def section_scaling(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
@@ -435,7 +441,7 @@ def section_scaling(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 
     def builder(side: str, axis: str, size: float) -> Callable[[], Any]:
         if axis == "layers":
-            text, hand = W.sequential_spec(int(size)), (lambda: W.hand_sequential(int(size)))
+            text, hand = W.sequential_spec(int(size)), (lambda: W.hand_functional_chain(int(size)))
         else:
             width = W.wide_width(size, cfg["depth"])
             text = W.wide_spec(width, cfg["depth"], compiled=False)
@@ -444,6 +450,13 @@ def section_scaling(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 
     entries: dict[str, Any] = {}
     curves: dict[str, Any] = {}
+    # Untimed warm-up of both sides (imports, first layer creation, first save and load).
+    warm = work / "scaling_warm.keras"
+    for side in ("declar", "keras"):
+        _save(side, builder(side, "layers", 3)(), warm)
+        _load(side, warm)
+        warm.unlink()
+    _fresh_keras()
     for axis in ("layers", "params"):
         for size in cfg[axis]:
             models: dict[str, Any] = {}
@@ -505,6 +518,16 @@ def run_section(name: str, cfg: dict[str, Any], work: Path, isolate: bool) -> di
     return result
 
 
+def git_state() -> dict[str, Any]:
+    """The commit of the declar tree measured, and which files under declar/ differ from it."""
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=str(ROOT)).stdout.strip()
+        except OSError:
+            return ""
+    return {"commit": git("rev-parse", "HEAD"), "modified": git("status", "--short", "--", "declar").splitlines()}
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                             "cores": os.cpu_count()}
@@ -562,7 +585,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Python {mach.get('python')}, {mach.get('platform')}",
         f"- keras {mach.get('keras')} (backend {mach.get('backend')}), tensorflow {mach.get('tensorflow')}, "
         f"numpy {mach.get('numpy')}, declar {mach.get('declar')}",
-        f"- temporary files on {mach.get('tmp_filesystem', '?')}", "",
+        f"- temporary files on {mach.get('tmp_filesystem', '?')}",
+        f"- declar tree: commit {m.get('declar_git', {}).get('commit', '?')[:12]}, "
+        f"{len(m.get('declar_git', {}).get('modified', []))} files under declar/ modified in the working tree", "",
         "```", "$ free -g", mach.get("free_g", ""), "```", "",
         "## Medians and ratios", "",
         "Each row is one pair, measured side by side (alternating sides) in this run; *ratio* is the median of "
@@ -605,7 +630,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     exps = results["scaling"]["exponents"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = {"build": "tab:blue", "save": "tab:orange", "load": "tab:green"}
-    for ax, axis in zip(axes, ("layers", "params")):
+    for ax, axis in zip(axes, ("layers", "params"), strict=False):
         for op, c in curves[axis].items():
             for side, style in (("declar", "-o"), ("keras", "--x")):
                 ax.plot(c["sizes"], c[side], style, color=colors[op],
@@ -656,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"meta": {"mode": mode_name, "date": datetime.datetime.now().astimezone().isoformat(
         timespec="seconds"), "config": {k: v for k, v in config.items() if k != "isolate"}, "isolated": isolate,
-        "recursion_limit": RECURSION_LIMIT, "machine": machine()}}
+        "recursion_limit": RECURSION_LIMIT, "machine": machine(), "declar_git": git_state()}}
     work = Path(tempfile.mkdtemp(prefix="declar-bench-"))
     try:
         for name in args.only or SECTIONS:

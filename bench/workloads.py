@@ -92,6 +92,22 @@ def hand_sequential(n_layers: int, *, width: int = WIDTH, input_dim: int = INPUT
                              *[keras.layers.Dense(width, activation="relu") for _ in range(n_layers)]])
 
 
+def hand_functional_chain(n_layers: int, *, width: int = WIDTH, input_dim: int = INPUT_DIM) -> Any:
+    """The Sequential spec's architecture as a functional model (what declar builds for it).
+
+    Used for layer-count scaling: `keras.models.load_model` of a `keras.Sequential` re-adds layers
+    one by one and grows quadratically (~400 s for 1,000 layers on the reference machine), which
+    measures Keras's Sequential loader rather than anything declar does.
+    """
+    import keras
+
+    x = keras.Input((input_dim,))
+    y = x
+    for _ in range(n_layers):
+        y = keras.layers.Dense(width, activation="relu")(y)
+    return keras.Model(x, y)
+
+
 def hand_graph(n_layers: int, *, width: int = WIDTH) -> Any:
     import keras
 
@@ -178,7 +194,7 @@ def hand_train(features: int, hidden: int, outputs: int) -> Any:
 
 def wide_width(params: float, depth: int) -> int:
     """Width w such that ``depth`` Dense(w) layers on a w-wide input hold about ``params`` parameters."""
-    return max(2, int(round(math.sqrt(params / depth))))
+    return max(2, round(math.sqrt(params / depth)))
 
 
 def wide_spec(width: int, depth: int, *, compiled: bool) -> str:

@@ -50,13 +50,20 @@ def test_fifty_killed_saves_leave_the_old_or_the_new_archive(two_archives, tmp_p
     old_digest, new_digest = digest(old), digest(new)
     rng = random.Random(1234)
     outcomes = {"old": 0, "new": 0}
+    # How long one uninterrupted save takes on this machine now: kills are spread over 1.3 times
+    # that, so some land before the rename and some after, however loaded the machine is.
+    probe = tmp_path / "probe.keras"
+    probe.write_bytes(old.read_bytes())
+    started = time.monotonic()
+    subprocess.run([sys.executable, str(WORKER), str(new), str(probe)], check=True, capture_output=True, env=ENV)
+    duration = time.monotonic() - started
     for trial in range(50):
         target = tmp_path / f"target{trial}.keras"
         target.write_bytes(old.read_bytes())
         proc = subprocess.Popen([sys.executable, str(WORKER), str(new), str(target)], stdout=subprocess.PIPE,
                                 text=True, env=ENV)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "start"
-        time.sleep(rng.uniform(0.0, 0.25))  # the slow write takes about 0.2 s
+        time.sleep(rng.uniform(0.0, 1.3 * duration))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         found = digest(target)

@@ -8,8 +8,6 @@ right after the ``keras`` package finishes importing.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
 import threading
 from types import ModuleType
@@ -31,11 +29,13 @@ def register() -> None:
     import declar.keras.model  # noqa: F401
 
 
-class _AfterKerasLoader(importlib.abc.Loader):
-    def __init__(self, wrapped: importlib.abc.Loader):
+class _AfterKerasLoader:
+    """Wraps keras's own loader; a loader needs only these two methods (no ABC, for import speed)."""
+
+    def __init__(self, wrapped: Any):
         self.wrapped = wrapped
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: Any) -> ModuleType | None:
         return self.wrapped.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -43,17 +43,16 @@ class _AfterKerasLoader(importlib.abc.Loader):
         register()
 
 
-class _KerasFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+class _KerasFinder:
+    """A meta path finder (find_spec is all the import system asks of one)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != "keras":
             return None
         sys.meta_path.remove(self)  # find the real spec, once
-        try:
-            from importlib.util import find_spec
+        from importlib.util import find_spec
 
-            spec = find_spec(fullname)
-        finally:
-            pass
+        spec = find_spec(fullname)
         if spec is not None and spec.loader is not None:
             spec.loader = _AfterKerasLoader(spec.loader)
         return spec

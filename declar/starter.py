@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from pathlib import Path
+
+from declar.data import DATA_DIR
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -60,7 +61,7 @@ def schema_ref(out: str | os.PathLike[str] | None = None) -> str:
     published = schema().get("$id")
     if isinstance(published, str) and published:
         return published
-    packaged = Path(str(resources.files("declar.data").joinpath("declar.schema.json"))).resolve()
+    packaged = (DATA_DIR / "declar.schema.json").resolve()
     base = Path(out).resolve().parent if out is not None else Path.cwd()
     try:
         return Path(os.path.relpath(packaged, base)).as_posix()

@@ -17,8 +17,9 @@ import functools
 import inspect
 import json
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
+
+from declar.data import DATA_DIR
 
 CATALOG_FILE = "keras_catalog.json"
 
@@ -45,7 +46,7 @@ class Catalog:
 @functools.cache
 def catalog() -> Catalog:
     """Load the catalog shipped with the package (no keras import)."""
-    text = resources.files("declar.data").joinpath(CATALOG_FILE).read_text("utf-8")
+    text = (DATA_DIR / CATALOG_FILE).read_text("utf-8")
     raw = json.loads(text)
     return Catalog(
         keras_version=raw["keras_version"],
@@ -188,6 +189,6 @@ def render_layer_schema() -> str:
 
 if __name__ == "__main__":  # python -m declar.spec.catalog
     for name, content in ((CATALOG_FILE, render()), (LAYER_SCHEMA_FILE, render_layer_schema())):
-        with resources.as_file(resources.files("declar.data").joinpath(name)) as path:
-            path.resolve().write_text(content, "utf-8")
-            print(f"wrote {path.resolve()}")
+        path = (DATA_DIR / name).resolve()  # through the symlink, into schemas/ for the schemas
+        path.write_text(content, "utf-8")
+        print(f"wrote {path}")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from declar.data import DATA_DIR
 from declar.problems import Problem, did_you_mean
 from declar.spec.source import Document
 
@@ -27,7 +27,7 @@ SCHEMA_FILE = "declar.schema.json"
 @functools.cache
 def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
     """The spec format's JSON Schema (Draft 2020-12), or another schema file shipped beside it."""
-    return json.loads(resources.files("declar.data").joinpath(name).read_text("utf-8"))
+    return json.loads((DATA_DIR / name).read_text("utf-8"))
 
 
 @functools.cache
@@ -69,11 +69,12 @@ def _plainly_valid(rule: dict[str, Any], value: Any) -> bool:
         return False
     kind = rule.get("type")
     checks = {"boolean": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str),
-              "null": lambda v: v is None, "object": lambda v: isinstance(v, dict)}
+              "null": lambda v: v is None, "object": lambda v: isinstance(v, dict),
+              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)}
     if kind is not None and not any(checks.get(k, lambda v: False)(value) for k in
                                     (kind if isinstance(kind, list) else [kind])):
         return False
-    return set(rule) <= {"anyOf", "enum", "type", "default", "description"} or (
+    return set(rule) <= {"anyOf", "enum", "type", "default", "description", "x-kind"} or (
         kind == "object" and isinstance(value, dict) and "class_name" in value)
 
 

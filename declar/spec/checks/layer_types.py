@@ -200,7 +200,6 @@ def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str) -> I
 
 def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
     names = {"inputs", "training"} | {p.name for p in (*lt.params, *lt.build_args)} | {v.name for v in lt.variables}
-    names |= {a.name for a in lt.assets if a.kind == "array"}
     context = Context(names=names, allow_base=lt.extends != "Layer", kind=f"call of {lt.name}")
     path = ("layers", lt.name, "call")
     if "call" in doc.data["layers"][lt.name]:

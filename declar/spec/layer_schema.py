@@ -90,9 +90,23 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
         schema["enum"] = ["channels_last", "channels_first", None]
     elif isinstance(default, bool):
         schema["type"] = "boolean"
-    elif default is param.empty and _INTEGER_DOC.match(description):
+    elif _FRACTION_DOC.match(description):
+        schema.update(type="number", minimum=0, maximum=1)  # "rate: Float between 0 and 1"
+    elif _SIZES_DOC.match(description):  # kernel_size, strides, dilation_rate, pool_size
+        positive = {"type": "integer", "minimum": 1}
+        schema["anyOf"] = [positive, {"type": "array", "items": positive}]
+    elif default is param.empty and (_INTEGER_DOC.match(description) or (name in _COUNTS and
+                                     re.match(r"^int\b", description, re.I))):
         schema["type"] = "integer"  # "units: Positive integer, ..." and the like
+        if description.lower().startswith("positive") or name in _COUNTS:
+            schema["minimum"] = 1
     return schema
+
+
+# Sizes that Keras requires to be at least 1 when they are plain integers.
+_COUNTS = frozenset({"units", "filters", "input_dim", "output_dim"})
+_FRACTION_DOC = re.compile(r"^float between 0 and 1\b", re.I)
+_SIZES_DOC = re.compile(r"^int or tuple(/list)? of \d+ integers?\b", re.I)
 
 
 # A docstring that starts by saying the argument is one integer (not "int or tuple of ints").

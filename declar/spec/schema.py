@@ -70,11 +70,20 @@ def _plainly_valid(rule: dict[str, Any], value: Any) -> bool:
     kind = rule.get("type")
     checks = {"boolean": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str),
               "null": lambda v: v is None, "object": lambda v: isinstance(v, dict),
-              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)}
+              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "array": lambda v: isinstance(v, list)}
     if kind is not None and not any(checks.get(k, lambda v: False)(value) for k in
                                     (kind if isinstance(kind, list) else [kind])):
         return False
-    return set(rule) <= {"anyOf", "enum", "type", "default", "description", "x-kind"} or (
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ("minimum" in rule or "maximum" in rule) and not (
+            number and rule.get("minimum", value) <= value <= rule.get("maximum", value)):
+        return False
+    if "items" in rule and not (isinstance(value, list) and all(_plainly_valid(rule["items"], v) for v in value)):
+        return False
+    return set(rule) <= {"anyOf", "enum", "type", "default", "description", "x-kind", "minimum", "maximum",
+                         "items"} or (
         kind == "object" and isinstance(value, dict) and "class_name" in value)
 
 
@@ -132,7 +141,9 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
                 return
         if not matching:
             expected = list(dict.fromkeys(t for b in branches if isinstance(b, dict) for t in _types_of(b)))
-            yield doc.problem(path, f"expected {' or '.join(expected)}, got {kind} {json.dumps(error.instance)}"[:160],
+            key = f"{path[-1]}: " if path and isinstance(path[-1], str) and prefix else ""
+            got = f"{key}expected {' or '.join(expected)}, got {kind} {json.dumps(error.instance)}"
+            yield doc.problem(path, got[:160],
                               error.schema.get("description", "")[:120], "schema-type")
             return
     if validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -204,7 +215,9 @@ def _message(error: ValidationError) -> str:
     if v == "pattern":
         return f"{shown} is not a valid name"
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return f"{shown} is out of range ({v} {error.validator_value})"
+        key = error.absolute_path[-1] if error.absolute_path else None
+        where = f"{key}: " if isinstance(key, str) else ""
+        return f"{where}{shown} is out of range ({v} {error.validator_value})"
     return error.message
 
 

@@ -209,13 +209,23 @@ def save(
     spec: Annotated[Path, typer.Argument(help="The spec file.")],
     out: Annotated[Path, typer.Argument(help="The .keras archive to write (replaced atomically).")],
     verify: Annotated[bool, typer.Option("--verify", help="Reload in a fresh process and compare.")] = False,
+    weights_from: Annotated[Path | None, typer.Option(
+        "--weights-from", help="Carry the fitting weights of an older version's archive (as `declar transfer`).")
+    ] = None,
 ) -> None:
     """Build, compile (when the spec says how) and write a self-contained .keras archive."""
     import declar
+    import declar.api
     from declar.archive import ArchiveError
 
+    if weights_from is not None and verify:
+        raise typer.BadParameter("--verify compares with a fresh build, which carried weights are not",
+                                 param_hint="--weights-from")
     try:
-        declar.save(spec, out)
+        if weights_from is not None:
+            typer.echo(declar.api.transfer(spec, weights_from, out).render())
+        else:
+            declar.save(spec, out)
     except (declar.SpecError, declar.BuildError, ArchiveError) as err:
         _fail(err)
     typer.echo(f"wrote {out}")

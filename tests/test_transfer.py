@@ -96,3 +96,18 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     assert "no such archive" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "v2.keras").exists()
     assert runner.invoke(app, ["transfer", str(V2), str(tmp_path / "v2.keras")]).exit_code == 2
+
+
+def test_save_weights_from_is_the_same_transfer(trained_v1, tmp_path):
+    out = tmp_path / "v2.keras"
+    result = runner.invoke(app, ["save", str(V2), str(out), "--weights-from", str(trained_v1)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "carried: encoder" and result.output.splitlines()[-1] == f"wrote {out}"
+    loaded, old = declar.load(out), declar.load(trained_v1, compile=False)
+    assert same(weights(loaded, "encoder"), weights(old, "encoder"))
+
+
+def test_save_refuses_verify_with_weights_from(trained_v1, tmp_path):
+    result = runner.invoke(app, ["save", str(V2), str(tmp_path / "v2.keras"), "--weights-from", str(trained_v1),
+                                 "--verify"])
+    assert result.exit_code == 2 and not (tmp_path / "v2.keras").exists()

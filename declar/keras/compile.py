@@ -14,7 +14,7 @@ import keras
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
-from declar.spec.model import Spec
+from declar.spec.model import Spec, snake_case
 
 
 def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:
@@ -75,11 +75,6 @@ def _by_lower_name(module: Any, base: type) -> dict[str, type]:
             if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base)}
 
 
-def _snake(name: str) -> str:
-    from declar.spec.model import snake_case
-    return snake_case(name)
-
-
 def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
     """An optimizer from ``"adam"`` or ``{name: sgd, learning_rate: ..., momentum: ...}``."""
     classes = _by_lower_name(keras.optimizers, keras.optimizers.Optimizer)
@@ -90,7 +85,7 @@ def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
     args["name"] = raw["name"].lower()
     if isinstance(args.get("learning_rate"), dict):
         schedule = dict(args["learning_rate"])
-        schedules = {_snake(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)
+        schedules = {snake_case(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)
                      if not n.startswith("_")}
         args["learning_rate"] = schedules[schedule.pop("name")](**schedule)
     return classes[raw["name"].lower()](**args)

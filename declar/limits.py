@@ -34,9 +34,20 @@ class Limits:
     max_expression_depth: int = 32
     """Nesting depth of one expression's tree; stops parser and evaluator recursion attacks."""
     max_variable_elements: int = 500_000_000
-    """Elements of one declared variable or input (500M float32 = 2 GB)."""
+    """Elements of one variable of any layer, of one input per example, or of one tensor an expression
+    makes per example (500M float32 = 2 GB)."""
+    max_model_elements: int = 1_000_000_000
+    """Elements of all the variables of one model together (1G float32 = 4 GB), checked before each
+    variable is allocated."""
     max_power_bits: int = 4_096
     """Constant folding refuses ``a ** b`` whose result would exceed this many bits."""
+    max_asset_bytes: int = 256_000_000
+    """One asset: its file at build, its archive member at load, and its text after transforms."""
+    max_archive_config_bytes: int = 64_000_000
+    """The config.json and metadata.json members of an archive, checked from the zip directory
+    before they are read."""
+    max_data_bytes: int = 8_000_000_000
+    """The arrays of one data file given to `declar fit`, expanded, checked before they are read."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,8 +91,10 @@ def hint_budget(comparisons: int = MAX_HINT_COMPARISONS) -> Iterator[None]:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A "did you mean" hint, or an empty string when nothing is close (or the budget is spent)."""
-    pool = list(choices)
     left = _hints_left.get()
+    if isinstance(choices, Sized) and left < len(choices):
+        return ""  # before copying the candidates: a spent budget costs nothing per hint
+    pool = list(choices)
     if left < len(pool):
         return ""
     _hints_left.set(left - len(pool))

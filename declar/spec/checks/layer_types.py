@@ -21,6 +21,7 @@ from declar.spec.source import Document
 
 def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
     known = catalog().layers
+    extendable: list[str] = []  # the hint's candidates, built once: per type it made validation quadratic
     yield from _check_extends_cycles(spec, doc)
     for name, lt in spec.layer_types.items():
         base = ("layers", name)
@@ -31,7 +32,8 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
             yield doc.problem((*base, "extends"), f"layer '{lt.extends}' {UNSAFE_LAYERS[lt.extends]}; declar refuses "
                               "it", "extend Layer and write the computation in call", "unsafe-layer")
         elif lt.extends not in known and lt.extends not in spec.layer_types and lt.extends != "Layer":
-            hint = did_you_mean(lt.extends, [*known, *spec.layer_types])
+            extendable = extendable or [*known, *spec.layer_types]
+            hint = did_you_mean(lt.extends, extendable)
             yield doc.problem((*base, "extends"), f"unknown layer type '{lt.extends}' to extend", hint, "unknown-layer")
         first_group: dict[str, str] = {}
         for group in ("params", "build_args", "variables"):

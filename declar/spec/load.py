@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from declar.limits import DEFAULT_LIMITS, Limits
@@ -26,14 +27,61 @@ def _read(source: SpecSource, limits: Limits) -> tuple[str | bytes, str, str | N
     if isinstance(source, os.PathLike) or ("\n" not in source and source.endswith((".yaml", ".yml"))):
         path = Path(source)
         try:
-            size = path.stat().st_size
-            if size > limits.max_file_bytes:
-                return Problem(str(source), 1, 1, (), f"file is {size:,} bytes, over the limit of "
-                               f"{limits.max_file_bytes:,}", "raise Limits.max_file_bytes", "file-too-large")
-            return path.read_bytes(), str(source), str(path.parent.resolve())
+            content = read_regular_file(path, limits.max_file_bytes)
+        except SpecFileRefused as refused:
+            return Problem(str(source), 1, 1, (), str(refused), refused.hint, refused.code)
         except OSError as err:
             return Problem(str(source), 1, 1, (), f"cannot read the spec: {err.strerror or err}", "", "file")
+        return content, str(source), str(path.parent.resolve())
     return source, "<string>", None
+
+
+class SpecFileRefused(OSError):
+    """A spec path that is not a regular file of an allowed size (refused before reading it)."""
+
+    def __init__(self, message: str, hint: str, code: str):
+        super().__init__(message)
+        self.hint, self.code = hint, code
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; anything else raises before it is read.
+
+    The file is opened first and the *opened* descriptor is examined (a check of the path could be
+    raced, and a symbolic link to /dev/zero reports the size 0); the open does not block on a FIFO,
+    and at most ``max_bytes + 1`` bytes are read, so a file that grows meanwhile is still refused.
+
+    Example:
+        >>> try:
+        ...     read_regular_file("/dev/zero", 100)
+        ... except SpecFileRefused as refused:
+        ...     print(refused)
+        the spec is a character device, not a regular file
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        status = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    mode = status.st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        hint = "give the path of a .yaml file" if stat.S_ISDIR(mode) else "declar reads specs from regular files only"
+        raise SpecFileRefused(f"the spec is {kind}, not a regular file", hint, "file")
+    with os.fdopen(fd, "rb") as f:
+        size = status.st_size
+        content = f.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        size = max(size, len(content))
+        raise SpecFileRefused(f"file is {size:,} bytes, over the limit of {max_bytes:,}",
+                              "split the spec, or raise Limits.max_file_bytes", "file-too-large")
+    return content
 
 
 def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec | None, list[Problem]]:

@@ -92,6 +92,10 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
         schema["type"] = "boolean"
     elif _FRACTION_DOC.match(description):
         schema.update(type="number", minimum=0, maximum=1)  # "rate: Float between 0 and 1"
+    elif isinstance(default, float) or (default is param.empty and _FLOAT_DOC.match(description)):
+        # A float argument given a string ("1e-6" quoted, "0.5x") passes Keras's constructor and
+        # fails only when the model runs: refuse it at validate.
+        schema["type"] = "number"
     elif _SIZES_DOC.match(description):  # kernel_size, strides, dilation_rate, pool_size
         positive = {"type": "integer", "minimum": 1}
         schema["anyOf"] = [positive, {"type": "array", "items": positive}]
@@ -106,6 +110,7 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
 # Sizes that Keras requires to be at least 1 when they are plain integers.
 _COUNTS = frozenset({"units", "filters", "input_dim", "output_dim"})
 _FRACTION_DOC = re.compile(r"^float between 0 and 1\b", re.I)
+_FLOAT_DOC = re.compile(r"^(positive |non-negative )?float\b(?!.{0,40}\b(tuple|list|or)\b)", re.I)
 _SIZES_DOC = re.compile(r"^int or tuple(/list)? of \d+ integers?\b", re.I)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,11 @@ _MAX_INT_CHARS = 100  # far above any real size or seed; Python refuses str->int
 # A pure-Python resolver tells us which tag a scalar would get *implicitly*; anything else on a
 # node was written explicitly (`!!python/object`, `!foo`, `!!binary`) and is refused.
 _resolver = yaml.resolver.Resolver()
+
+# Values are typed as YAML 1.2 types them where 1.1 differs in a way that bites: 1.1 reads `1e-6`
+# and `1E6` (an exponent without a dot, or without a sign) as strings, which pass validation and
+# fail at predict. Everything else (ints, .inf, .nan, booleans) keeps its 1.1 reading.
+_FLOAT_12 = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 
 
 @dataclass
@@ -135,8 +141,11 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
         mark = opened or err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = f"{err.problem} ({err.context})" if opened else (err.problem or err.context)
-        return [Problem(file, line, col, (), f"YAML syntax: {what}",
-                        "check indentation, colons and quotes around this place", "yaml-syntax")]
+        if str(err.context).startswith("while parsing a flow") and err.context_mark and err.problem_mark:
+            line, col, what = _unclosed_flow(text, err.context_mark, err.problem_mark, line, col, what)
+        hint = (f"close it with '{_CLOSERS[what[1]]}'" if what.endswith(")") and "was never closed" in what
+                else "check indentation, colons and quotes around this place")
+        return [Problem(file, line, col, (), f"YAML syntax: {what}", hint, "yaml-syntax")]
     except yaml.reader.ReaderError as err:
         line = text[: err.position].count("\n") + 1
         col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
@@ -257,6 +266,8 @@ class _Builder:
         if node.tag != tag:
             return self.refuse_tag(node, path)
         value = node.value
+        if tag == _STR and not node.style and _FLOAT_12.match(value):
+            return float(value)
         if tag == _NULL:
             return None
         if tag == _BOOL:
@@ -270,6 +281,74 @@ class _Builder:
         if tag == _FLOAT:
             return _yaml_float(value)
         return value  # strings, and timestamps kept as the text the user wrote
+
+
+_CLOSERS = {"[": "]", "{": "}"}
+
+
+def _unclosed_flow(text: str, opened: yaml.Mark, stopped: yaml.Mark, line: int, col: int, what: str
+                   ) -> tuple[int, int, str]:
+    """Where to report a flow collection that YAML could not finish: at its bracket if it is never closed.
+
+    YAML only notices at the end of the file (or where the next block key starts); Python, for the
+    same mistake, says "'[' was never closed" at the bracket, which is where the fix goes. Inside
+    flow collections plain scalars cannot hold brackets, so counting them (outside quotes and
+    comments) finds the matching one.
+    """
+    start = _offset(text, opened)
+    if text[start:start + 1] not in _CLOSERS:
+        return line, col, what
+    stack, i, previous = [text[start]], start + 1, text[start]
+    while i < len(text):
+        char = text[i]
+        if char in "'\"" and previous in " \t\n[{,:":
+            i = _after_quoted(text, i)
+            previous = char
+            continue
+        if char == "#" and previous in " \t\n":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+            continue
+        if char in _CLOSERS:
+            stack.append(char)
+        elif char in "]}":
+            if char != _CLOSERS[stack[-1]]:
+                if len(stack) == 1:  # `[4}`: the wrong closer, where YAML already points
+                    return line, col, f"{what} ('{char}' does not close the '{text[start]}' opened at " \
+                        f"line {opened.line + 1}, column {opened.column + 1})"
+                return line, col, what
+            stack.pop()
+            if not stack:
+                return line, col, what  # closed: the mistake is where YAML stopped (a missing comma...)
+        previous = char
+        i += 1
+    return (opened.line + 1, opened.column + 1,
+            f"'{text[start]}' was never closed ({what} by line {stopped.line + 1})")
+
+
+def _offset(text: str, mark: yaml.Mark) -> int:
+    """The offset in ``text`` of a mark's line and column (marks of the C parser count characters)."""
+    line_start = 0
+    for _ in range(mark.line):
+        line_start = text.find("\n", line_start) + 1
+    return line_start + mark.column
+
+
+def _after_quoted(text: str, i: int) -> int:
+    """The offset just past the quoted scalar starting at ``i`` (or the end of the text)."""
+    quote, i = text[i], i + 1
+    while i < len(text):
+        if quote == '"' and text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            if quote == "'" and text[i + 1:i + 2] == "'":  # '' is a quote inside single quotes
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return i
 
 
 def _second_document_mark(text: str) -> yaml.Mark | None:

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 
 from declar.spec.checks import STRATEGIES
+from declar.spec.checks.patterns import pattern_problem
 
 
 def make_distribution(section: dict[str, Any]) -> Any:
@@ -53,6 +54,9 @@ def make_distribution(section: dict[str, Any]) -> Any:
                            devices=devices)
     layout_map = dist.LayoutMap(mesh)
     for pattern, axes in (section.get("layout_map") or {}).items():
+        refused = pattern_problem(pattern)  # validation refuses these first; this is the second lock
+        if refused:
+            raise ValueError(f"distribution.layout_map key {pattern[:60]!r}: {refused}")
         layout_map[pattern] = tuple(axes)
     return dist.ModelParallel(layout_map=layout_map, batch_dim_name=section.get("batch_dim_name"))
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from declar.limits import Limits
 from declar.problems import Problem, did_you_mean
+from declar.spec.checks.patterns import SUBSET_HINT, pattern_problem
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
@@ -50,6 +51,10 @@ def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pr
         if len(axes) != len(mesh.get("shape", [])):
             yield doc.problem((*path, "mesh"), "mesh shape and axis_names differ in length", "", "distribution")
         for pattern, layout in (section.get("layout_map") or {}).items():
+            refused = pattern_problem(pattern)
+            if refused:
+                yield doc.problem((*path, "layout_map", pattern), f"layout_map key {pattern[:60]!r}: {refused}",
+                                  SUBSET_HINT, "unsafe-pattern", at_key=True)
             for i, axis in enumerate(layout):
                 if axis is not None and axis not in axes:
                     yield doc.problem((*path, "layout_map", pattern, i), f"'{axis}' is not a mesh axis",

@@ -18,7 +18,7 @@ from declar.spec.source import Document
 def check_functions(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
     for f in spec.functions.values():
         context = Context(names=f.args, kind=f"function {f.name}")
-        yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits)[1]
+        yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits, costs=True)[1]
 
 
 def check_compile(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:

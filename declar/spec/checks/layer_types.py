@@ -205,6 +205,6 @@ def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Pr
     context = Context(names=names, allow_base=lt.extends != "Layer", kind=f"call of {lt.name}")
     path = ("layers", lt.name, "call")
     if "call" in doc.data["layers"][lt.name]:
-        yield from checked_expression(doc, path, lt.call, context, limits)[1]
+        yield from checked_expression(doc, path, lt.call, context, limits, costs=True)[1]
     elif lt.extends == "Layer" and not lt.variables:
         pass  # an identity layer is allowed, if odd

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from declar.expr.cost import cost_problems
 from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem
@@ -61,7 +62,13 @@ def _value_at(data: Any, path: JsonPath) -> Any:
     return data
 
 
-def checked_expression(doc: Document, path: JsonPath, text: str, context: Context, limits: Limits
-                ) -> tuple[Checked, list[Problem]]:
+def checked_expression(doc: Document, path: JsonPath, text: str, context: Context, limits: Limits,
+                       costs: bool = False) -> tuple[Checked, list[Problem]]:
+    """Check an expression of the spec; with ``costs``, also its constant parts (see declar.expr.cost).
+
+    Expressions that run on tensors (a call, a function) are checked for costs; shape expressions
+    are computed whole by their own check.
+    """
     checked = check(text, context, limits)
-    return checked, [expression_problem(doc, path, p.col, p.message, p.hint, p.code) for p in checked.problems]
+    found = checked.problems + (cost_problems(checked, limits) if costs else ())
+    return checked, [expression_problem(doc, path, p.col, p.message, p.hint, p.code) for p in found]

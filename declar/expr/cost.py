@@ -134,7 +134,7 @@ class _Folder:
             elements = per_example(name, {k: v for k, v in bound.items() if v is not _UNKNOWN})
             if elements is not None and elements > self.limits.max_variable_elements:
                 at = nodes.get(SIZE_ARGUMENT[name], node)
-                self.refuse(at, too_many(name, elements, self.limits.max_variable_elements),
+                self.refuse(at, too_many(f"{name}()", elements, self.limits.max_variable_elements),
                             "raise Limits.max_variable_elements if this is intended; inputs count as one element "
                             "here, the build checks the real sizes")
                 return _UNKNOWN

@@ -21,7 +21,9 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from declar.limits import DEFAULT_LIMITS, Limits
+from declar.expr.ops import OPS
+from declar.expr.sizes import SIZED, capped_product, per_example, static_shape, too_many
+from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 
 Env = Mapping[str, Any]
 Closure = Callable[[Env], Any]
@@ -81,9 +83,44 @@ def _guarded(op: type, col: int, limits: Limits) -> Callable[[Any, Any], Any]:
 
 
 def to_closure(tree: ast.Expression, functions: Mapping[str, Callable[..., Any]],
-               limits: Limits = DEFAULT_LIMITS) -> Closure:
-    """Build the closure of a checked tree; ``functions`` maps each callable name to its code."""
-    return _Builder(functions, limits).build(tree.body)
+               limits: Limits | None = None) -> Closure:
+    """Build the closure of a checked tree; ``functions`` maps each callable name to its code.
+
+    Without ``limits``, those of the build or load in progress apply (`declar.limits.current_limits`).
+    """
+    return _Builder(functions, limits or current_limits.get()).build(tree.body)
+
+
+def _limit_hint() -> str:
+    return "raise Limits.max_variable_elements"
+
+
+def _checked_size(result: Any, reference: Any, limits: Limits, text: str, what: str, col: int) -> Any:
+    """Refuse a tensor result over the element limit per example (a no-op on plain numbers).
+
+    At build the tensors are symbolic, so this runs before anything is allocated; it catches what
+    the size rules cannot predict (``expand_dims(x, 2) * expand_dims(x, 1)``, ``matmul``, ``einsum``).
+    """
+    shape = static_shape(result) if hasattr(result, "shape") else None
+    if not shape:
+        return result
+    total = capped_product(shape) or 0
+    ref = static_shape(reference) if hasattr(reference, "shape") else None
+    batch = ref[0] if ref and isinstance(ref[0], int) and ref[0] > 0 else 1
+    elements = -(-total // batch)
+    if elements > limits.max_variable_elements:
+        raise ExpressionError(f"{text}: {too_many(what, elements, limits.max_variable_elements)} "
+                              f"({_limit_hint()})", col)
+    return result
+
+
+def _first_tensor(values: Any) -> Any:
+    return next((v for v in values if hasattr(v, "shape")), None)
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Builder:
@@ -107,7 +144,17 @@ class _Builder:
     def build_BinOp(self, node: ast.BinOp) -> Closure:
         left, right = self.build(node.left), self.build(node.right)
         apply = _guarded(type(node.op), node.col_offset + 1, self.limits)
-        return lambda env: apply(left(env), right(env))
+        limits, col, text = self.limits, node.col_offset + 1, _short(node)
+        symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+                  ast.Pow: "**", ast.MatMult: "@"}.get(type(node.op), "?")
+
+        def binop(env: Env) -> Any:
+            a, b = left(env), right(env)
+            result = apply(a, b)
+            if hasattr(result, "shape"):  # broadcasting can multiply sizes: (n, 1) * (1, n)
+                return _checked_size(result, _first_tensor((a, b)), limits, text, f"operator {symbol}", col)
+            return result
+        return binop
 
     def build_UnaryOp(self, node: ast.UnaryOp) -> Closure:
         if type(node.op) not in _UNARY_OPS:
@@ -189,7 +236,21 @@ class _Builder:
         function = self.functions[name]
         args = [self.build(a) for a in node.args]
         kwargs = {kw.arg: self.build(kw.value) for kw in node.keywords if kw.arg is not None}
-        return lambda env: function(*[a(env) for a in args], **{k: v(env) for k, v in kwargs.items()})
+        if name not in OPS:  # base(), shape functions: no tensor of their own making
+            return lambda env: function(*[a(env) for a in args], **{k: v(env) for k, v in kwargs.items()})
+        params, limits, col, text = OPS[name].params, self.limits, node.col_offset + 1, _short(node)
+
+        def call(env: Env) -> Any:
+            values = [a(env) for a in args]
+            named = {k: v(env) for k, v in kwargs.items()}
+            if name in SIZED:  # from the arguments' static shapes, before the operation allocates
+                elements = per_example(name, {**dict(zip(params, values, strict=False)), **named})
+                if elements is not None and elements > limits.max_variable_elements:
+                    message = too_many(f"{name}()", elements, limits.max_variable_elements)
+                    raise ExpressionError(f"{text}: {message} ({_limit_hint()})", col)
+            result = function(*values, **named)
+            return _checked_size(result, _first_tensor([*values, *named.values()]), limits, text, f"{name}()", col)
+        return call
 
 
 def shape_functions(limits: Limits = DEFAULT_LIMITS) -> dict[str, Callable[..., Any]]:

@@ -142,8 +142,8 @@ def per_example(name: str, args: Mapping[str, Any]) -> int | None:
     return -(-total // batch)
 
 
-def too_many(name: str, elements: int, limit: int, text: str = "") -> str:
-    """The message for a result over the limit (``text``, when given, is the call as written)."""
+def too_many(what: str, elements: int, limit: int, text: str = "") -> str:
+    """The message for a result over the limit: ``what`` makes it (``tile()``, ``operator *``), in ``text``."""
     shown = f"{elements:,}" if elements < _CAP else "more than 2**80"
     prefix = f"{text}: " if text else ""
-    return f"{prefix}{name}() would make {shown} elements per example, over the limit of {limit:,}"
+    return f"{prefix}{what} would make {shown} elements per example, over the limit of {limit:,}"

@@ -161,7 +161,23 @@ class DeclarLayer(keras.layers.Layer):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         env = {**self.params, **self.build_arguments, **self._declared, "inputs": inputs, "training": training}
-        return self._call(env)
+        try:
+            return self._call(env)
+        except ExpressionError as err:  # a guard of the expression tripped (a size or constant limit)
+            refused = LayerBuildError(f"layer '{self.name}' ({self._layer_type}): call {err}")
+            refused._keras_call_info_injected = True  # type: ignore[attr-defined]  # keep it one line
+            raise refused from None
+
+    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
+        # Keras rewraps an error of call() into a long message about output shapes; a refusal by
+        # declar (a size or constant limit of the call expression) stays the one line it was.
+        try:
+            return super().compute_output_spec(*args, **kwargs)
+        except LayerBuildError as wrapped:
+            original = wrapped.__context__
+            if isinstance(original, LayerBuildError) and getattr(original, "_keras_call_info_injected", False):
+                raise original from None
+            raise
 
     # -- config ------------------------------------------------------------------------------
 

@@ -114,6 +114,13 @@ def _checked_size(result: Any, reference: Any, limits: Limits, text: str, what: 
     return result
 
 
+def _estimate(name: str, args: dict[str, Any]) -> int | None:
+    try:
+        return per_example(name, args)
+    except Exception:  # an argument no rule foresaw: no estimate, the result is still checked
+        return None
+
+
 def _first_tensor(values: Any) -> Any:
     return next((v for v in values if hasattr(v, "shape")), None)
 
@@ -244,7 +251,7 @@ class _Builder:
             values = [a(env) for a in args]
             named = {k: v(env) for k, v in kwargs.items()}
             if name in SIZED:  # from the arguments' static shapes, before the operation allocates
-                elements = per_example(name, {**dict(zip(params, values, strict=False)), **named})
+                elements = _estimate(name, {**dict(zip(params, values, strict=False)), **named})
                 if elements is not None and elements > limits.max_variable_elements:
                     message = too_many(f"{name}()", elements, limits.max_variable_elements)
                     raise ExpressionError(f"{text}: {message} ({_limit_hint()})", col)

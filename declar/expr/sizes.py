@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -48,10 +49,15 @@ def static_shape(value: Any) -> tuple[int | None, ...] | None:
         return None
     out: list[int | None] = []
     for dim in dims:
-        try:
-            out.append(None if dim is None else int(dim))
-        except (TypeError, ValueError):
+        if dim is None or isinstance(dim, bool):
             out.append(None)
+        elif isinstance(dim, int):
+            out.append(dim)
+        else:  # numpy integers; JAX's symbolic dimensions refuse (InconclusiveDimensionOperation): unknown
+            try:
+                out.append(operator.index(dim))
+            except Exception:  # each backend has its own exception for a symbolic size
+                out.append(None)
     return tuple(out)
 
 

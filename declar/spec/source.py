@@ -142,7 +142,10 @@ def parse_yaml(source: str | bytes, file: str = "<string>", limits: Limits = DEF
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = f"{err.problem} ({err.context})" if opened else (err.problem or err.context)
         if str(err.context).startswith("while parsing a flow") and err.context_mark and err.problem_mark:
-            line, col, what = _unclosed_flow(text, err.context_mark, err.problem_mark, line, col, what)
+            # "a flow node" (the file ended after a comma) points at the end: find the bracket still open
+            opened = _innermost_open_flow(text) if err.context == "while parsing a flow node" else err.context_mark
+            if opened is not None:
+                line, col, what = _unclosed_flow(text, opened, err.problem_mark, line, col, what)
         hint = (f"close it with '{_CLOSERS[what[1]]}'" if what.endswith(")") and "was never closed" in what
                 else "check indentation, colons and quotes around this place")
         return [Problem(file, line, col, (), f"YAML syntax: {what}", hint, "yaml-syntax")]
@@ -325,6 +328,20 @@ def _unclosed_flow(text: str, opened: yaml.Mark, stopped: yaml.Mark, line: int, 
         i += 1
     return (opened.line + 1, opened.column + 1,
             f"'{text[start]}' was never closed ({what} by line {stopped.line + 1})")
+
+
+def _innermost_open_flow(text: str) -> yaml.Mark | None:
+    """The start of the innermost `[` or `{` still open where YAML's scanner stopped, if any."""
+    stack: list[yaml.Mark] = []
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)):
+                stack.append(token.start_mark)
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) and stack:
+                stack.pop()
+    except yaml.YAMLError:
+        pass
+    return stack[-1] if stack else None
 
 
 def _offset(text: str, mark: yaml.Mark) -> int:

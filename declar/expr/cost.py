@@ -63,7 +63,11 @@ class _Folder:
             operand = self.value(node.operand)
             if operand is _UNKNOWN or isinstance(operand, (str, list, tuple)) or type(node.op) not in _UNARY:
                 return _UNKNOWN
-            return _UNARY[type(node.op)](operand)
+            try:
+                return _UNARY[type(node.op)](operand)
+            except (TypeError, ArithmeticError, ValueError) as err:  # -None: fails when it runs too
+                self.refuse(node, f"{type(err).__name__}: {err}")
+                return _UNKNOWN
         if isinstance(node, ast.BinOp):
             return self.binop(node)
         if isinstance(node, (ast.List, ast.Tuple)):
@@ -91,6 +95,9 @@ class _Folder:
         except ExpressionError as err:
             self.refuse(node, str(err), "raise Limits.max_power_bits" if "bits" in str(err) else "")
             return _UNKNOWN
+        except (TypeError, ArithmeticError, ValueError) as err:  # None + 1: fails when it runs too
+            self.refuse(node, f"{type(err).__name__}: {err}")
+            return _UNKNOWN
 
     def escape(self, node: ast.AST, value: Any) -> None:
         """A constant that meets a tensor: it must fit the tensor's integers."""
@@ -98,6 +105,8 @@ class _Folder:
             elements = node.elts if isinstance(node, (ast.List, ast.Tuple)) else [node] * len(value)
             for item_node, item in zip(elements, value, strict=False):
                 self.escape(item_node, item)
+        elif isinstance(value, complex):  # (-1) ** 0.5
+            self.refuse(node, f"the constant {value!r} is a complex number, which the expression language has not")
         elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _INT_BITS:
             shown = f"{value:,}" if value.bit_length() < 200 else f"about 2**{value.bit_length() - 1}"
             self.refuse(node, f"the constant {shown} does not fit in 64 bits, so no tensor can hold it",

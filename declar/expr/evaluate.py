@@ -4,7 +4,11 @@ Each allow-listed node becomes a small Python closure; the functions come from a
 given by the caller (``keras.ops`` for layers and losses, plain Python for shapes). Operations on
 plain Python numbers are guarded before they compute, so ``10 ** 10 ** 10`` fails at once instead
 of running for minutes; operations on tensors go straight to the tensor's operators, so inside
-``fit``/``predict`` the traced graph is exactly what hand-written keras.ops code gives.
+``fit``/``predict`` the traced graph is exactly what hand-written keras.ops code gives. Tensor
+results are held to `Limits.max_variable_elements` per example: size-making functions (`tile`,
+`one_hot`, ...) are checked from their arguments' static shapes before they run
+(`declar.expr.sizes`), every other result right after, which at build (symbolic tensors) is still
+before anything is allocated.
 
 Example:
     >>> from declar.expr.parse import Context, check

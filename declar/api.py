@@ -61,12 +61,15 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
 
 
 def _construct(parsed: Spec, compile: bool) -> keras.Model:
+    from declar.keras.budget import WeightBudgetError
     from declar.keras.model import DeclarModel, ModelBuildError
 
     try:
         model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
     except ModelBuildError as err:
-        raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
+        over_limit = isinstance(err.__cause__, WeightBudgetError)
+        hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
+        raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
     if compile and parsed.compile:
         try:
             model.compile_from_spec()
@@ -75,12 +78,15 @@ def _construct(parsed: Spec, compile: bool) -> keras.Model:
     return model
 
 
-def _locate(spec: Spec, path: tuple[Any, ...], message: str) -> Problem:
+KERAS_REFUSED = "Keras refused this layer"
+
+
+def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
     from declar.spec.source import Document, parse_yaml
 
     doc = parse_yaml(spec.source_text, spec.source_file) if spec.source_text else None
     if isinstance(doc, Document):
-        return doc.problem(path, message.splitlines()[0][:300], "Keras refused this layer", "keras-build",
+        return doc.problem(path, message.splitlines()[0][:300], hint, "keras-build",
                            at_key=spec.sequential and path[:1] == ("model",))
     return Problem(spec.source_file, 1, 1, path, message, "", "keras-build")
 

@@ -27,6 +27,7 @@ import numpy as np
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
+from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.spec.checks import shape_errors
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -102,19 +103,23 @@ class DeclarLayer(keras.layers.Layer):
     # -- build -------------------------------------------------------------------------------
 
     def build(self, input_shape: Any) -> None:
-        if self.base is not None and not self.base.built:
-            self.base.build(input_shape)
-        env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
-        if self.base is not None:
-            env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
-        for var in self.definition.variables:
-            shape = self._variable_shape(var.name, var.shape, env)
-            initializer = var.initializer
-            if isinstance(initializer, str) and initializer in env:
-                initializer = env[initializer]
-            self._declared[var.name] = self.add_weight(
-                name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
-                initializer=keras.initializers.get(initializer))
+        # Inside a model, the model's budget; a lone layer (keras.models.load_model of a layer)
+        # gets its own, so its base's and its declared variables are bounded either way.
+        with weight_budget(_limits()):
+            if self.base is not None and not self.base.built:
+                self.base.build(input_shape)
+            env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
+            if self.base is not None:
+                env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
+            for var in self.definition.variables:
+                shape = self._variable_shape(var.name, var.shape, env)
+                initializer = var.initializer
+                if isinstance(initializer, str) and initializer in env:
+                    initializer = env[initializer]
+                # add_weight charges the shape to the budget (both limits) before allocating.
+                self._declared[var.name] = self.add_weight(
+                    name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
+                    initializer=keras.initializers.get(initializer))
 
     def _variable_shape(self, name: str, shape: Any, env: dict[str, Any]) -> tuple[int, ...]:
         parts = [shape] if isinstance(shape, str) else list(shape)
@@ -137,8 +142,10 @@ class DeclarLayer(keras.layers.Layer):
                 sizes.extend(value if isinstance(value, (list, tuple)) else [value])
             else:
                 sizes.append(value)
-        for message, _ in shape_errors(sizes, _limits()):
-            raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': {message}")
+        # The same rule, in the same words, as the budget's check of every variable (which also
+        # runs, in add_weight): here first, because Keras would refuse a non-integer size its own way.
+        for message, hint in shape_errors(sizes, _limits()):
+            raise LayerBuildError(variable_message(f"'{self.name}' ({self._layer_type})", name, message, hint))
         return tuple(sizes)
 
     def get_build_config(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from declar.bounded import FileLimitError, open_regular, read_file, read_npy, transform_text
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
@@ -88,7 +89,10 @@ class DeclarLayer(keras.layers.Layer):
             return self.params.get(asset.param or "")
         if root is None:
             return None  # read by load_assets from the archive
-        return _read_asset(asset, os.path.join(root, asset.file or ""), transform=False)
+        try:  # inside the spec's directory only, a regular file within Limits.max_asset_bytes
+            return _read_asset(asset, asset.file or "", root, transform=False)
+        except (FileLimitError, ValueError, UnicodeDecodeError) as err:
+            raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}': {err}") from None
 
     def __getattr__(self, name: str) -> Any:
         # The guide reads assets as attributes (`layer.vocab`); only declared asset names resolve.
@@ -227,8 +231,15 @@ class DeclarLayer(keras.layers.Layer):
         manifest_path = os.path.join(dir_path, MANIFEST) if dir_path else None
         if manifest_path is None or not os.path.isfile(manifest_path):
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive has no assets for this layer")
-        with open(manifest_path, encoding="utf-8") as f:
-            saved = json.load(f).get("assets", {})
+        limit = _limits().max_archive_config_bytes  # the manifest is a few names: config-sized at most
+        try:
+            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_archive_config_bytes",
+                                            what=f"asset manifest {MANIFEST}"))
+        except (FileLimitError, ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): {err}") from None
+        saved = manifest.get("assets") if isinstance(manifest, dict) else None
+        if not isinstance(saved, dict):
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive's asset manifest is malformed")
         for asset in self.definition.assets:
             # The file name comes from the spec, never from the archive.
             path = os.path.join(dir_path or "", asset.filename)
@@ -237,8 +248,8 @@ class DeclarLayer(keras.layers.Layer):
             if asset.name not in saved or not os.path.isfile(path):
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' is missing "
                                  "from the archive")
-            try:
-                self.assets[asset.name] = _read_asset(asset, path, transform=True)
+            try:  # Keras extracted the archive's assets to dir_path; read them within the limits
+                self.assets[asset.name] = _read_asset(asset, asset.filename, dir_path or "", transform=True)
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
@@ -276,23 +287,24 @@ def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:
         np.save(path, np.asarray(value, dtype=asset.dtype or "float32"), allow_pickle=False)
 
 
-def _read_asset(asset: AssetSpec, path: str, transform: bool) -> Any:
+def _read_asset(asset: AssetSpec, name: str, root: str, transform: bool) -> Any:
+    """The asset file ``name`` under ``root``: a regular file, its size (and an array's declared size,
+    and a text's size after its transform) within Limits.max_asset_bytes, checked before reading."""
+    limit = _limits().max_asset_bytes
+    what = f"file '{name}'"
+    if asset.kind == "array" and name.endswith(".npy"):
+        with open_regular(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what) as f:
+            return read_npy(f, available=os.fstat(f.fileno()).st_size, limit=limit, limit_name="max_asset_bytes",
+                            what=what)
+    data = read_file(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what)
+    # As the text mode of open() did: UTF-8, and universal newlines ("\r\n" and "\r" read as "\n").
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     if asset.kind == "array":
-        if path.endswith(".npy"):
-            return np.load(path, allow_pickle=False)
-        with open(path, encoding="utf-8") as f:
-            return np.asarray(json.load(f), dtype=asset.dtype or "float32")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+        return np.asarray(json.loads(text), dtype=asset.dtype or "float32")
     if asset.kind == "json":
         return json.loads(text)
     if transform:
-        for key, value in asset.transform:
-            if key == "replace":
-                for old, new in value.items():
-                    text = text.replace(old, new)
-            elif key == "strip" and value:
-                text = text.strip()
+        text = transform_text(text, len(data) - data.count(b"\r\n"), asset.transform, limit, what)
     return text
 
 

@@ -197,11 +197,16 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     return history
 
 
-def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a declar archive holds, read without keras (see `declar inspect`)."""
+def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """What a declar archive holds, read without keras (see `declar inspect`); member sizes are
+    checked against ``limits`` before anything is read."""
     from declar.archive import inspect_archive
 
-    return inspect_archive(path)
+    token = current_limits.set(limits)
+    try:
+        return inspect_archive(path)
+    finally:
+        current_limits.reset(token)
 
 
 # -- versions of a model: diff and weight transfer ---------------------------------------------

@@ -85,18 +85,18 @@ def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Se
             for name in names:
                 shape, dtype = headers[name]
                 declared = math.prod(shape) * dtype.itemsize
-                stored = members[name].compress_size
-                if declared > BOMB_FLOOR_BYTES and declared > BOMB_MAX_EXPANSION * max(stored, 1):
-                    raise DataError(f"{shown}: array '{name}' declares {declared:,} bytes (shape {list(shape)} of "
-                                    f"{dtype}) but only {stored:,} are stored, more than {BOMB_MAX_EXPANSION}:1: a "
-                                    "decompression bomb, refused before reading; if the data is genuine, save it "
-                                    "uncompressed (numpy.savez, not savez_compressed)")
                 total += declared
                 if total > limits.max_data_bytes:
                     raise DataError(f"{shown}: the arrays would expand to {total:,} bytes or more (array '{name}' "
                                     f"declares shape {list(shape)} of {dtype}), over Limits.max_data_bytes = "
                                     f"{limits.max_data_bytes:,}; raise it if this is intended (checked before "
                                     "reading)")
+                stored = members[name].compress_size
+                if declared > BOMB_FLOOR_BYTES and declared > BOMB_MAX_EXPANSION * max(stored, 1):
+                    raise DataError(f"{shown}: array '{name}' declares {declared:,} bytes (shape {list(shape)} of "
+                                    f"{dtype}) but only {stored:,} are stored, more than {BOMB_MAX_EXPANSION}:1: a "
+                                    "decompression bomb, refused before reading; if the data is genuine, save it "
+                                    "uncompressed (numpy.savez, not savez_compressed)")
             found: dict[str, Any] = {}
             for name in names:
                 try:

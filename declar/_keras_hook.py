@@ -18,12 +18,14 @@ _registered = False
 
 
 def register() -> None:
-    """Import declar.keras's modules; their decorators register the classes with Keras."""
+    """Import declar.keras's modules (their decorators register the classes with Keras) and install
+    the weight budget's guard on `keras.layers.Layer.add_weight` (see declar.keras.budget)."""
     global _registered
     with _lock:
         if _registered:
             return
         _registered = True
+    import declar.keras.budget  # installs the guard on import, before any layer can be built
     import declar.keras.compile
     import declar.keras.layer
     import declar.keras.model  # noqa: F401

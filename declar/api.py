@@ -12,6 +12,7 @@ from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.problems import Problem, SpecError
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.model import Spec
+from declar.training_data import DataError
 
 if TYPE_CHECKING:
     import keras
@@ -61,12 +62,15 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
 
 
 def _construct(parsed: Spec, compile: bool) -> keras.Model:
+    from declar.keras.budget import WeightBudgetError
     from declar.keras.model import DeclarModel, ModelBuildError
 
     try:
         model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
     except ModelBuildError as err:
-        raise BuildError([_locate(parsed, err.node.path, str(err))]) from err
+        over_limit = isinstance(err.__cause__, WeightBudgetError)
+        hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
+        raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
     if compile and parsed.compile:
         try:
             model.compile_from_spec()
@@ -75,12 +79,15 @@ def _construct(parsed: Spec, compile: bool) -> keras.Model:
     return model
 
 
-def _locate(spec: Spec, path: tuple[Any, ...], message: str) -> Problem:
+KERAS_REFUSED = "Keras refused this layer"
+
+
+def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
     from declar.spec.source import Document, parse_yaml
 
     doc = parse_yaml(spec.source_text, spec.source_file) if spec.source_text else None
     if isinstance(doc, Document):
-        return doc.problem(path, message.splitlines()[0][:300], "Keras refused this layer", "keras-build",
+        return doc.problem(path, message.splitlines()[0][:300], hint, "keras-build",
                            at_key=spec.sequential and path[:1] == ("model",))
     return Problem(spec.source_file, 1, 1, path, message, "", "keras-build")
 
@@ -140,10 +147,6 @@ def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> kera
     return model
 
 
-class DataError(ValueError):
-    """Training data does not match the model's inputs and outputs."""
-
-
 def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
     """Names the arrays of a data file must have: the model's inputs, then its outputs."""
     spec: Spec = model.declar_spec
@@ -152,11 +155,13 @@ def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
 
 def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str],
         out_path: str | os.PathLike[str], *, epochs: int = 1, batch_size: int = 32,
-        validation_split: float = 0.0, verbose: int | str = "auto") -> keras.callbacks.History:
+        validation_split: float = 0.0, verbose: int | str = "auto",
+        limits: Limits = DEFAULT_LIMITS) -> keras.callbacks.History:
     """Train a spec (built fresh) or an archive (resumed where it stopped) on an .npz file, then save.
 
     The .npz arrays are named after the model's inputs and outputs (see `data_names`); shuffling is
-    off, so the same data and archive give the same weights in every run.
+    off, so the same data and archive give the same weights in every run. The data file is checked
+    before it is read (see `declar.training_data`): a bad one is a `DataError`, never a traceback.
 
     Example:
         >>> import declar, numpy as np, tempfile, os
@@ -167,22 +172,19 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         >>> len(history.history["loss"])
         2
     """
-    import numpy as np
+    from declar.training_data import check_shapes, read_arrays
 
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
-    model = load(path, distribute=True) if path.endswith(".keras") else build(source)
+    model = load(path, distribute=True, limits=limits) if path.endswith(".keras") else build(source, limits=limits)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
     input_names, output_names = data_names(model)
-    try:
-        with np.load(data, allow_pickle=False) as arrays:
-            found = {name: arrays[name] for name in arrays.files}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{data}: cannot read the data ({err})") from err
-    missing = [n for n in (*input_names, *output_names) if n not in found]
-    if missing:
-        raise DataError(f"{data}: missing arrays {missing}; expected inputs {input_names} and outputs "
-                        f"{output_names}, found {sorted(found)}")
+    found = read_arrays(data, input_names, output_names, limits)
+    spec: Spec = model.declar_spec
+    outputs = model.output if isinstance(model.output, dict) else dict(
+        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
+    check_shapes(data, {i.name: tuple(i.shape) for i in spec.inputs},
+                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
     x = [found[n] for n in input_names]
     if isinstance(model.output, dict):
         y: Any = {n: found[n] for n in output_names}
@@ -195,11 +197,16 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     return history
 
 
-def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a declar archive holds, read without keras (see `declar inspect`)."""
+def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """What a declar archive holds, read without keras (see `declar inspect`); member sizes are
+    checked against ``limits`` before anything is read."""
     from declar.archive import inspect_archive
 
-    return inspect_archive(path)
+    token = current_limits.set(limits)
+    try:
+        return inspect_archive(path)
+    finally:
+        current_limits.reset(token)
 
 
 # -- versions of a model: diff and weight transfer ---------------------------------------------

@@ -18,6 +18,9 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from declar.bounded import FileLimitError, copy_limited
+from declar.limits import Limits, current_limits
+
 if TYPE_CHECKING:
     import keras
 
@@ -71,15 +74,51 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+WEIGHTS = "model.weights.h5"
+CONFIGS = ("config.json", "metadata.json")
+# A weights member holds the variables (at most Limits.max_model_elements elements, at most 8 bytes
+# each for the common dtypes) and the optimizer's state (Adam keeps two slots per variable), plus
+# HDF5's own structure: more than this cannot come from a model within the limits.
+BYTES_PER_ELEMENT_WITH_STATE = 3 * 8
+H5_OVERHEAD_BYTES = 64 * 2**20
+
+
+def weights_bound(limits: Limits) -> int:
+    """The largest weights member a model within ``limits`` can have (see BYTES_PER_ELEMENT_WITH_STATE)."""
+    return limits.max_model_elements * BYTES_PER_ELEMENT_WITH_STATE + H5_OVERHEAD_BYTES
+
+
+def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
+    """Member sizes from the zip directory, before anything is read or extracted: Keras reads
+    config.json and the weights whole into memory and extracts every member to disk, and its own
+    zip-bomb guards start at 4 GiB (read) and 256 MiB at 100:1 (extract)."""
+    for info in archive.infolist():
+        name = info.filename
+        if name in CONFIGS:
+            limit, limit_name = limits.max_archive_config_bytes, "Limits.max_archive_config_bytes"
+        elif name == WEIGHTS:
+            limit, limit_name = weights_bound(limits), "what Limits.max_model_elements allows"
+        elif name.startswith("assets/"):
+            limit, limit_name = limits.max_asset_bytes, "Limits.max_asset_bytes"
+        else:
+            continue  # extra members are refused by strict loading, by name
+        if info.file_size > limit:
+            raise ArchiveError(f"{path}: member {name} declares {info.file_size:,} bytes (stored in "
+                               f"{info.compress_size:,}), over {limit_name} = {limit:,}; raise it if this is "
+                               "intended (checked before reading)")
+
+
 def _check_zip(path: Path) -> None:
+    limits = current_limits.get()  # declar.load sets the caller's limits; inspect uses the defaults
     if not path.is_file():
         raise ArchiveError(f"{path}: no such archive")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            # The small members are checked here; the weights are checked (CRC) as Keras reads
-            # them, rather than reading a large archive twice.
-            for small in ("config.json", "metadata.json"):
+            _check_sizes(path, archive, limits)
+            # The small members are checked here (CRC, within the sizes just checked); the weights
+            # are checked as Keras reads them, rather than reading a large archive twice.
+            for small in CONFIGS:
                 if small in names:
                     archive.read(small)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
@@ -133,10 +172,18 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
     import h5py
 
-    with z.open("model.weights.h5") as raw, tempfile.TemporaryDirectory() as tmp:
+    with z.open(WEIGHTS) as raw, tempfile.TemporaryDirectory() as tmp:
         local = os.path.join(tmp, "w.h5")
         with open(local, "wb") as f:
-            f.write(raw.read())
+            # Streamed in chunks, never whole in memory; bounded like _check_sizes (which already
+            # checked the declared size: zipfile never yields more than it).
+            bound = weights_bound(current_limits.get())
+            try:
+                copy_limited(raw, f, limit=bound, limit_name="max_model_elements", what=f"member {WEIGHTS}")
+            except FileLimitError:
+                raise ArchiveError(f"{z.filename}: member {WEIGHTS} holds more than {bound:,} bytes, more than a "
+                                   "model within Limits.max_model_elements can need; raise it if this is "
+                                   "intended") from None
         found: list[dict[str, Any]] = []
         with h5py.File(local, "r") as h5:
             def visit(name: str, obj: Any) -> None:

@@ -24,9 +24,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from declar.bounded import FileLimitError, open_regular, read_file, read_npy, transform_text
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
+from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.spec.checks import shape_errors
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -87,7 +89,10 @@ class DeclarLayer(keras.layers.Layer):
             return self.params.get(asset.param or "")
         if root is None:
             return None  # read by load_assets from the archive
-        return _read_asset(asset, os.path.join(root, asset.file or ""), transform=False)
+        try:  # inside the spec's directory only, a regular file within Limits.max_asset_bytes
+            return _read_asset(asset, asset.file or "", root, transform=False)
+        except (FileLimitError, ValueError, UnicodeDecodeError) as err:
+            raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}': {err}") from None
 
     def __getattr__(self, name: str) -> Any:
         # The guide reads assets as attributes (`layer.vocab`); only declared asset names resolve.
@@ -102,19 +107,23 @@ class DeclarLayer(keras.layers.Layer):
     # -- build -------------------------------------------------------------------------------
 
     def build(self, input_shape: Any) -> None:
-        if self.base is not None and not self.base.built:
-            self.base.build(input_shape)
-        env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
-        if self.base is not None:
-            env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
-        for var in self.definition.variables:
-            shape = self._variable_shape(var.name, var.shape, env)
-            initializer = var.initializer
-            if isinstance(initializer, str) and initializer in env:
-                initializer = env[initializer]
-            self._declared[var.name] = self.add_weight(
-                name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
-                initializer=keras.initializers.get(initializer))
+        # Inside a model, the model's budget; a lone layer (keras.models.load_model of a layer)
+        # gets its own, so its base's and its declared variables are bounded either way.
+        with weight_budget(_limits()):
+            if self.base is not None and not self.base.built:
+                self.base.build(input_shape)
+            env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
+            if self.base is not None:
+                env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
+            for var in self.definition.variables:
+                shape = self._variable_shape(var.name, var.shape, env)
+                initializer = var.initializer
+                if isinstance(initializer, str) and initializer in env:
+                    initializer = env[initializer]
+                # add_weight charges the shape to the budget (both limits) before allocating.
+                self._declared[var.name] = self.add_weight(
+                    name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
+                    initializer=keras.initializers.get(initializer))
 
     def _variable_shape(self, name: str, shape: Any, env: dict[str, Any]) -> tuple[int, ...]:
         parts = [shape] if isinstance(shape, str) else list(shape)
@@ -137,8 +146,10 @@ class DeclarLayer(keras.layers.Layer):
                 sizes.extend(value if isinstance(value, (list, tuple)) else [value])
             else:
                 sizes.append(value)
-        for message, _ in shape_errors(sizes, _limits()):
-            raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': {message}")
+        # The same rule, in the same words, as the budget's check of every variable (which also
+        # runs, in add_weight): here first, because Keras would refuse a non-integer size its own way.
+        for message, hint in shape_errors(sizes, _limits()):
+            raise LayerBuildError(variable_message(f"'{self.name}' ({self._layer_type})", name, message, hint))
         return tuple(sizes)
 
     def get_build_config(self) -> dict[str, Any]:
@@ -236,8 +247,15 @@ class DeclarLayer(keras.layers.Layer):
         manifest_path = os.path.join(dir_path, MANIFEST) if dir_path else None
         if manifest_path is None or not os.path.isfile(manifest_path):
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive has no assets for this layer")
-        with open(manifest_path, encoding="utf-8") as f:
-            saved = json.load(f).get("assets", {})
+        limit = _limits().max_archive_config_bytes  # the manifest is a few names: config-sized at most
+        try:
+            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_archive_config_bytes",
+                                            what=f"asset manifest {MANIFEST}"))
+        except (FileLimitError, ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): {err}") from None
+        saved = manifest.get("assets") if isinstance(manifest, dict) else None
+        if not isinstance(saved, dict):
+            raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive's asset manifest is malformed")
         for asset in self.definition.assets:
             # The file name comes from the spec, never from the archive.
             path = os.path.join(dir_path or "", asset.filename)
@@ -246,8 +264,8 @@ class DeclarLayer(keras.layers.Layer):
             if asset.name not in saved or not os.path.isfile(path):
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' is missing "
                                  "from the archive")
-            try:
-                self.assets[asset.name] = _read_asset(asset, path, transform=True)
+            try:  # Keras extracted the archive's assets to dir_path; read them within the limits
+                self.assets[asset.name] = _read_asset(asset, asset.filename, dir_path or "", transform=True)
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
@@ -285,23 +303,24 @@ def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:
         np.save(path, np.asarray(value, dtype=asset.dtype or "float32"), allow_pickle=False)
 
 
-def _read_asset(asset: AssetSpec, path: str, transform: bool) -> Any:
+def _read_asset(asset: AssetSpec, name: str, root: str, transform: bool) -> Any:
+    """The asset file ``name`` under ``root``: a regular file, its size (and an array's declared size,
+    and a text's size after its transform) within Limits.max_asset_bytes, checked before reading."""
+    limit = _limits().max_asset_bytes
+    what = f"file '{name}'"
+    if asset.kind == "array" and name.endswith(".npy"):
+        with open_regular(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what) as f:
+            return read_npy(f, available=os.fstat(f.fileno()).st_size, limit=limit, limit_name="max_asset_bytes",
+                            what=what)
+    data = read_file(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what)
+    # As the text mode of open() did: UTF-8, and universal newlines ("\r\n" and "\r" read as "\n").
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     if asset.kind == "array":
-        if path.endswith(".npy"):
-            return np.load(path, allow_pickle=False)
-        with open(path, encoding="utf-8") as f:
-            return np.asarray(json.load(f), dtype=asset.dtype or "float32")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+        return np.asarray(json.loads(text), dtype=asset.dtype or "float32")
     if asset.kind == "json":
         return json.loads(text)
     if transform:
-        for key, value in asset.transform:
-            if key == "replace":
-                for old, new in value.items():
-                    text = text.replace(old, new)
-            elif key == "strip" and value:
-                text = text.strip()
+        text = transform_text(text, len(data) - data.count(b"\r\n"), asset.transform, limit, what)
     return text
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 
 from declar._version import __version__
+from declar.keras.budget import weight_budget
 from declar.keras.compile import compile_arguments
 from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
@@ -119,7 +120,9 @@ class DeclarModel(keras.Model):
 
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
         parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
-        with seeded(parsed.seed):
+        # Every variable of every layer is checked against the limits before Keras allocates it,
+        # for declar.build, declar.load and keras.models.load_model alike.
+        with seeded(parsed.seed), weight_budget(current_limits.get()):
             inputs, outputs = construct_graph(parsed, asset_root)
         single_input = len(inputs) == 1
         # A list in spec order (not a dict, which Keras sorts by name): positional data follows the spec.

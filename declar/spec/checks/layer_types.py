@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from declar.bounded import FileLimitError, transform_text
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Checked, Context, check
@@ -15,7 +16,7 @@ from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression, expression_problem
 from declar.spec.checks.nodes import UNSAFE_LAYERS
 from declar.spec.checks.values import check_value, shape_errors
-from declar.spec.model import BUILD_KEY, LayerTypeSpec, Spec
+from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec
 from declar.spec.source import Document
 
 
@@ -55,7 +56,7 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
                 if not p.required:
                     yield from check_value(doc, (*base, group, p.name, "default"), p, p.default)
         yield from _check_variables(spec, doc, lt, limits)
-        yield from _check_assets(spec, doc, lt)
+        yield from _check_assets(spec, doc, lt, limits)
         yield from _check_call(doc, lt, limits)
 
 
@@ -144,7 +145,7 @@ def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: L
     yield from (doc.problem(path, m, h, "bad-shape") for m, h in shape_errors(sizes, limits))
 
 
-def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec) -> Iterator[Problem]:
+def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
     params = {p.name: p for p in lt.params}
     for asset in lt.assets:
         path = ("layers", lt.name, "assets", asset.name)
@@ -160,11 +161,12 @@ def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec) -> Iterator[Prob
             yield doc.problem((*path, "transform"), "transform applies only to text assets", "", "asset-kind")
         if asset.source == "value":
             yield from _check_asset_value(doc, (*path, "value"), asset.kind, asset.value)
+            yield from _check_transform_size(doc, (*path, "transform"), asset, limits)
         elif asset.source == "param" and asset.param not in params:
             hint = did_you_mean(asset.param or "", params) or "declare it under params"
             yield doc.problem((*path, "param"), f"unknown parameter '{asset.param}'", hint, "unknown-param")
         elif asset.source == "file":
-            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "")
+            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limits)
 
 
 def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -180,7 +182,21 @@ def _is_numeric_array(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str) -> Iterator[Problem]:
+def _check_transform_size(doc: Document, path: JsonPath, asset: AssetSpec, limits: Limits) -> Iterator[Problem]:
+    """A value's transform runs at load; refuse now what load would refuse (the same computation)."""
+    if asset.kind != "text" or not asset.transform or not isinstance(asset.value, str):
+        return
+    try:
+        transform_text(asset.value, len(asset.value.encode("utf-8")), asset.transform, limits.max_asset_bytes,
+                       f"asset '{asset.name}'")
+    except FileLimitError as err:
+        yield doc.problem(path, str(err).split("; ")[0], "raise Limits.max_asset_bytes if this is intended",
+                          "asset-size")
+    except (AttributeError, TypeError):
+        return  # a malformed transform is the schema's to report
+
+
+def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limits: Limits) -> Iterator[Problem]:
     if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
         yield doc.problem(path, f"asset path '{name}' leaves the spec's directory",
                           "give a path relative to the spec, without ..", "asset-path")
@@ -196,8 +212,14 @@ def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str) -> I
     if os.path.commonpath([root, full]) != root:
         yield doc.problem(path, f"asset path '{name}' resolves outside the spec's directory (symbolic link?)",
                           "", "asset-path")
-    elif not os.path.isfile(full):
+    elif not os.path.exists(full):
         yield doc.problem(path, f"asset file '{name}' does not exist", f"looked in {root}", "asset-file")
+    elif not os.path.isfile(full):  # a directory, a FIFO (reading would hang) or a device (never ends)
+        yield doc.problem(path, f"asset file '{name}' is not a regular file", "", "asset-file")
+    elif os.path.getsize(full) > limits.max_asset_bytes:
+        yield doc.problem(path, f"asset file '{name}' is {os.path.getsize(full):,} bytes, over the limit of "
+                          f"{limits.max_asset_bytes:,}", "raise Limits.max_asset_bytes if this is intended",
+                          "asset-size")
 
 
 def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:

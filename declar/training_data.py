@@ -1,0 +1,173 @@
+"""Data files for `declar fit`: `.npz` archives of arrays named after the model's inputs and outputs.
+
+A data file comes from anywhere, so it is checked like an archive from a stranger, before any
+array is read: it must be a zip (not a `.npy` array, not a pickle), each needed member's `.npy`
+header must declare a plain numeric array of at least one dimension, and the sizes the headers
+declare (elements times item size, summed over the arrays) must stay within
+`Limits.max_data_bytes` (a 28 MB `.npz` of zeros expands to 6 GB). Then the arrays are read, and
+their widths and row counts compared with the model's inputs and outputs, so every bad file is a
+`DataError` with a message, never a traceback from inside Keras.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(path, x=np.ones((3, 2)), y=np.zeros((3, 1)))
+    >>> sorted(read_arrays(path, ["x"], ["y"]))
+    ['x', 'y']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from declar.bounded import FileLimitError, npy_header, open_regular, read_npy
+from declar.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    import zipfile
+
+# Keras's rule for archive members it extracts (saving_lib._reject_zip_extract_bomb): above 256 MiB,
+# a member expanding more than 100 times is a bomb; real arrays seldom compress that well, and
+# np.savez (uncompressed, the common way) never does. This holds within Limits.max_data_bytes,
+# whose default (8 GB) is a machine's memory, not a plausible expansion of a small file.
+BOMB_FLOOR_BYTES = 1 << 28
+BOMB_MAX_EXPANSION = 100
+
+# Array kinds Keras can train on: booleans, integers, floats (not strings, objects, dates, complex).
+NUMERIC_KINDS = "biuf"
+HOW_TO_SAVE = "write one with numpy.savez(path, name=array, ...), one array per input and output"
+
+
+class DataError(ValueError):
+    """Training data does not match the model's inputs and outputs, or cannot be read safely."""
+
+
+def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Sequence[str] = (),
+                limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The arrays named ``inputs`` and ``outputs`` of the `.npz` file ``path`` (other arrays are
+    never read), each header checked before it is read.
+
+    Raises `DataError` naming the file, the array and the limit to raise.
+    """
+    names = [*inputs, *outputs]
+    import zipfile  # not at import: `import declar` (hence validate) stays light
+
+    import numpy as np
+
+    shown = os.fspath(path)
+    try:
+        f = open_regular(shown, limit=limits.max_data_bytes, limit_name="max_data_bytes", what=f"data file {shown}")
+    except FileLimitError as err:
+        raise DataError(str(err)) from None
+    with f:
+        head = f.read(8)
+        f.seek(0)
+        if head.startswith(b"\x93NUMPY"):
+            raise DataError(f"{shown}: a .npy file (one array) where an .npz file (named arrays) is needed; "
+                            f"{HOW_TO_SAVE}")
+        if head[:1] == b"\x80":
+            raise DataError(f"{shown}: a Python pickle, which is never loaded; {HOW_TO_SAVE}")
+        try:
+            archive = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise DataError(f"{shown}: not an .npz file ({err}); {HOW_TO_SAVE}") from None
+        with archive:
+            members = {i.filename[:-4]: i for i in archive.infolist() if i.filename.endswith(".npy")}
+            missing = [n for n in names if n not in members]
+            if missing:
+                raise DataError(f"{shown}: missing arrays {missing}; expected inputs {list(inputs)} and outputs "
+                                f"{list(outputs)}, found {sorted(members)}")
+            headers = {n: _header(archive, members[n], shown) for n in names}
+            total = 0
+            for name in names:
+                shape, dtype = headers[name]
+                declared = math.prod(shape) * dtype.itemsize
+                total += declared
+                if total > limits.max_data_bytes:
+                    raise DataError(f"{shown}: the arrays would expand to {total:,} bytes or more (array '{name}' "
+                                    f"declares shape {list(shape)} of {dtype}), over Limits.max_data_bytes = "
+                                    f"{limits.max_data_bytes:,}; raise it if this is intended (checked before "
+                                    "reading)")
+                stored = members[name].compress_size
+                if declared > BOMB_FLOOR_BYTES and declared > BOMB_MAX_EXPANSION * max(stored, 1):
+                    raise DataError(f"{shown}: array '{name}' declares {declared:,} bytes (shape {list(shape)} of "
+                                    f"{dtype}) but only {stored:,} are stored, more than {BOMB_MAX_EXPANSION}:1: a "
+                                    "decompression bomb, refused before reading; if the data is genuine, save it "
+                                    "uncompressed (numpy.savez, not savez_compressed)")
+            found: dict[str, Any] = {}
+            for name in names:
+                try:
+                    with archive.open(members[name]) as member:
+                        found[name] = read_npy(member, available=members[name].file_size,
+                                               limit=limits.max_data_bytes, limit_name="max_data_bytes",
+                                               what=f"{shown}: array '{name}'")
+                except (FileLimitError, zipfile.BadZipFile, OSError, EOFError) as err:
+                    raise DataError(str(err) if isinstance(err, FileLimitError) else
+                                    f"{shown}: array '{name}' cannot be read ({err})") from None
+            return {n: np.asarray(found[n]) for n in names}
+
+
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str) -> tuple[tuple[int, ...], Any]:
+    import zipfile
+
+    name = info.filename[:-4]
+    try:
+        with archive.open(info) as member:
+            shape, dtype, _ = npy_header(member, f"{shown}: array '{name}'")
+    except FileLimitError as err:
+        raise DataError(str(err)) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DataError(f"{shown}: array '{name}' cannot be read ({err})") from None
+    if dtype.kind not in NUMERIC_KINDS:
+        raise DataError(f"{shown}: array '{name}' has dtype {dtype}; training data must be numbers or booleans")
+    if not shape:
+        raise DataError(f"{shown}: array '{name}' is a single value (0-d); give one row per example")
+    return shape, dtype
+
+
+def check_shapes(path: str | os.PathLike[str], inputs: dict[str, tuple[Any, ...]],
+                 outputs: dict[str, tuple[Any, ...]], arrays: dict[str, Any]) -> None:
+    """Refuse arrays whose rows differ or whose widths do not fit the model (None matches any size).
+
+    ``inputs`` and ``outputs`` map names to per-example shapes (without the batch dimension). An
+    output may also be given as sparse labels: one dimension fewer, or a last dimension of 1.
+
+    Example:
+        >>> import numpy as np
+        >>> check_shapes("d.npz", {"x": (2,)}, {"y": (1,)}, {"x": np.ones((3, 3)), "y": np.ones((3, 1))})
+        Traceback (most recent call last):
+        ...
+        declar.training_data.DataError: d.npz: array 'x' has shape [3, 3], so examples of shape [3]; input 'x' takes [2]
+    """
+    shown = os.fspath(path)
+    rows = {name: array.shape[0] for name, array in arrays.items()}
+    if len(set(rows.values())) > 1:
+        raise DataError(f"{shown}: the arrays have different numbers of rows (examples): "
+                        + ", ".join(f"'{n}' {r:,}" for n, r in rows.items()))
+    if rows and next(iter(rows.values())) == 0:
+        raise DataError(f"{shown}: the arrays have no rows (examples)")
+    for name, expected in inputs.items():
+        if not _fits(arrays[name].shape[1:], expected):
+            raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so examples of shape "
+                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {_shown(expected)}")
+    for name, expected in outputs.items():
+        got = arrays[name].shape[1:]
+        sparse = len(expected) >= 1 and (_fits(got, expected[:-1]) or _fits(got, (*expected[:-1], 1)))
+        if not (_fits(got, expected) or sparse):
+            raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so targets of shape "
+                            f"{list(got)}; output '{name}' gives {_shown(expected)} (or sparse labels of "
+                            f"{_shown(expected[:-1])})")
+
+
+def _fits(got: tuple[int, ...], expected: tuple[Any, ...]) -> bool:
+    return len(got) == len(expected) and all(e is None or g == e for g, e in zip(got, expected, strict=True))
+
+
+def _shown(shape: tuple[Any, ...]) -> str:
+    return "[" + ", ".join("None" if s is None else str(s) for s in shape) + "]"
+
+
+__all__ = ["DataError", "check_shapes", "read_arrays"]

@@ -12,6 +12,7 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
+from declar.spec.checks.keras_objects import object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem
 from declar.spec.checks.nodes import UNSAFE_LAYERS
 from declar.spec.checks.values import check_value, shape_errors
@@ -99,6 +100,8 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
         if isinstance(init, str) and init not in init_params and init not in catalog().initializers:
             hint = did_you_mean(init, [*init_params, *catalog().initializers])
             yield doc.problem((*path, "initializer"), f"unknown initializer '{init}'", hint, "unknown-initializer")
+        elif isinstance(init, dict) and "class_name" in init:  # without it, the schema has said so
+            yield from object_problems(doc, (*path, "initializer"), "initializer", init)
 
 
 def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,

@@ -117,8 +117,16 @@ class DeclarModel(keras.Model):
                  trainable: bool = True, **kwargs: Any):
         from declar.spec.load import spec_from_data
 
+        if kwargs:  # nothing is silently ignored: Keras's other Model arguments do not apply here
+            raise TypeError(f"DeclarModel() got unknown keyword arguments {sorted(kwargs)}; a DeclarModel takes "
+                            "spec, source, sha256, declar_version, asset_root, name and trainable")
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
         parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
+        if name is not None and name != parsed.name:
+            # The spec is the model: a name given here would not be saved, and the archive would
+            # come back under the spec's name. Say so rather than ignore it.
+            raise ValueError(f"DeclarModel(name={name!r}): the model's name is the spec's name "
+                             f"({parsed.name!r}); change `name:` in the spec instead")
         with seeded(parsed.seed):
             inputs, outputs = construct_graph(parsed, asset_root)
         single_input = len(inputs) == 1
@@ -198,7 +206,13 @@ class DeclarModel(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
-        if config.get("declar") is True:
-            self.compile_from_spec()
-            return
-        super().compile_from_config(config)
+        """Compile from the embedded spec, the only compile settings a declar archive may carry.
+
+        Any other compile config (another loss or optimizer than the spec's) is refused: the spec
+        and its sha256 would otherwise describe a model that does not run.
+        """
+        if config != {"declar": True}:
+            raise ValueError("this DeclarModel archive carries its own compile settings "
+                             f"({str(config)[:120]}); a DeclarModel compiles only from its embedded spec, "
+                             "whose compile config is {\"declar\": true}")
+        self.compile_from_spec()

@@ -100,13 +100,18 @@ def _read_json_member(z: zipfile.ZipFile, archive: Path, member: str) -> dict[st
         value = json.loads(z.read(member))
     except KeyError:
         raise ArchiveError(f"{archive}: not a .keras archive (missing {member})") from None
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-        raise ArchiveError(f"{archive}: {member} is not valid JSON ({err})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise ArchiveError(f"{archive}: {member} is not valid JSON ({str(err)[:200]})") from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ArchiveError(f"{archive}: {member} cannot be read ({err})") from None
     if not isinstance(value, dict):
         raise ArchiveError(f"{archive}: {member} must hold a JSON object, not {type(value).__name__}")
     return value
+
+
+def is_declar_compile_config(config: Any) -> bool:
+    """The one compile config declar writes: ``{"declar": true}`` (1 is not true here)."""
+    return isinstance(config, dict) and list(config) == ["declar"] and config["declar"] is True
 
 
 def _check_declar_archive(archive: Path) -> None:
@@ -119,7 +124,7 @@ def _check_declar_archive(archive: Path) -> None:
                            f"{str(config.get('registered_name') or config.get('class_name'))[:80]!r}); "
                            "declar.load is strict: use keras.models.load_model for other archives")
     compile_config = config.get("compile_config")
-    if compile_config not in (None, {}, {"declar": True}):  # {}: saved uncompiled; Keras skips it
+    if compile_config not in (None, {}) and not is_declar_compile_config(compile_config):  # {}: saved uncompiled
         raise ArchiveError(f"{archive}: the archive's compile_config is not declar's; the model compiles only "
                            "from its embedded spec (compile_config must be {\"declar\": true})")
     stray = sorted(n for n in names if n not in ARCHIVE_FILES and not n.startswith("assets/"))
@@ -197,7 +202,8 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ArchiveError(f"{archive}: not a readable .keras archive ({err})") from None
     if config.get("registered_name") != DECLAR_MODEL:
-        raise ArchiveError(f"{archive}: not a declar archive (model class {str(config.get('class_name'))[:80]!r})")
+        raise ArchiveError(f"{archive}: not a declar archive: not an archive written by declar (model class "
+                           f"{str(config.get('class_name'))[:80]!r}); use keras.models.load_model for other archives")
     inner = config.get("config")
     spec = inner.get("spec") if isinstance(inner, dict) else None
     if not isinstance(spec, dict):

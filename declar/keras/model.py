@@ -211,7 +211,9 @@ class DeclarModel(keras.Model):
         Any other compile config (another loss or optimizer than the spec's) is refused: the spec
         and its sha256 would otherwise describe a model that does not run.
         """
-        if config != {"declar": True}:
+        from declar.archive import is_declar_compile_config
+
+        if not is_declar_compile_config(config):
             raise ValueError("this DeclarModel archive carries its own compile settings "
                              f"({str(config)[:120]}); a DeclarModel compiles only from its embedded spec, "
                              "whose compile config is {\"declar\": true}")

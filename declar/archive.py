@@ -212,9 +212,12 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
     sha_ok = recorded == actual
     source = inner.get("source", "")
     source_ok = isinstance(source, str) and sha_ok and _source_matches(source, spec)
-    return {"name": _text(spec.get("name")), "sha256": recorded if sha_ok else
-            f"{str(recorded)[:80]} (does not match the embedded spec, which hashes to {actual}; declar.load "
-            "refuses this archive)", "sha256_verified": sha_ok,
+    if sha_ok or recorded is None:  # None: no hash recorded (shown as such, and not verified)
+        shown_sha = recorded
+    else:
+        shown_sha = (f"{str(recorded)[:80]} (does not match the embedded spec, which hashes to {actual}; "
+                     "declar.load refuses this archive)")
+    return {"name": _text(spec.get("name")), "sha256": shown_sha, "sha256_verified": sha_ok,
             "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
             "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
             "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
@@ -235,10 +238,11 @@ def _sha256(spec: dict[str, Any]) -> str:
 
 def _source_matches(source: str, spec: dict[str, Any]) -> bool:
     """The spec as written parses (declar's safe YAML loader, within the limits) to the embedded spec."""
+    from declar.limits import DEFAULT_LIMITS
     from declar.spec.model import canonical_json
     from declar.spec.source import Document, parse_yaml
 
-    if not source:
+    if not source or len(source) > DEFAULT_LIMITS.max_file_bytes:  # no spec file is larger
         return False
     doc = parse_yaml(source, "<archive source>")
     return isinstance(doc, Document) and canonical_json(doc.data) == canonical_json(spec)

@@ -109,6 +109,17 @@ ATTACKS = [
      HEAD + "layers:\n  T: {extends: Dense}\nmodel:\n  - T: {units: 2, kernel_initializer: {class_name: "
      "\"declar>DeclarLayer\"}}\n",
      '"declar>DeclarLayer"', "not a Keras built-in initializer"),
+    ("declar loss by its registered name as the loss",
+     HEAD + "model:\n  - Dense: {units: 1}\ncompile:\n  optimizer: adam\n  loss: \"declar>DeclarLoss\"\n",
+     '"declar>DeclarLoss"', "unknown loss or metric 'declar>DeclarLoss'"),
+    ("declar metric by its registered name as a metric",
+     HEAD + "model:\n  - Dense: {units: 1}\ncompile:\n  optimizer: adam\n  loss: mse\n"
+     "  metrics: [\"declar>DeclarMetric\"]\n",
+     '"declar>DeclarMetric"', "unknown loss or metric 'declar>DeclarMetric'"),
+    ("declar model as an RNN cell in a list",
+     HEAD + "model:\n  - RNN: {cell: [{class_name: LSTMCell, config: {units: 2}}, {class_name: "
+     "\"declar>DeclarModel\"}]}\n",
+     '"declar>DeclarModel"', "'declar>DeclarModel' is not a Keras built-in layer"),
     ("declar layer as an optimizer argument",
      HEAD + "model:\n  - Dense: {units: 1}\ncompile:\n  optimizer: {name: adam, loss_scale_factor: "
      "{class_name: \"declar>DeclarLayer\"}}\n  loss: mse\n",
@@ -349,6 +360,7 @@ PLACES = {
                    ("model", 0, "Embedding", "embeddings_constraint")),
     "activation": ({"model": [{"Dense": {"units": 2, "activation": "X"}}]}, ("model", 0, "Dense", "activation")),
     "layer": ({"model": [{"TimeDistributed": {"layer": "X"}}]}, ("model", 0, "TimeDistributed", "layer")),
+    "cells": ({"model": [{"RNN": {"cell": ["X"]}}]}, ("model", 0, "RNN", "cell", 0)),
     "param": ({"layers": {"T": {"extends": "Layer", "params": {"p": {"type": "initializer"}},
                                 "variables": {"w": {"shape": [3], "initializer": "p"}}, "call": "inputs * w"}},
                "model": [{"T": {"p": "X"}}]}, ("model", 0, "T", "p")),
@@ -363,7 +375,8 @@ PLACES = {
 ALLOWED = {"initializer": set(catalog().object_classes["initializer"]),
            "regularizer": set(catalog().object_classes["regularizer"]),
            "constraint": set(catalog().object_classes["constraint"]), "activation": set(),
-           "layer": set(catalog().layers), "param": set(catalog().object_classes["initializer"]),
+           "layer": set(catalog().layers), "cells": set(catalog().layers),
+           "param": set(catalog().object_classes["initializer"]),
            "variable": set(catalog().object_classes["initializer"]), "optimizer": set()}
 
 

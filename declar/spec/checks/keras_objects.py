@@ -124,8 +124,8 @@ def _argument_refusals(layer: str, key: str, value: Any, depth: int) -> Iterator
     kind = argument_kind(layer, key)
     if kind is None:
         yield from plain_value_refusals(value, f"'{key}' of {layer}")
-    elif value is not None or kind not in KINDS:
-        yield from _refusals(kind, value, (), depth)
+    elif value is not None or (kind not in KINDS and key in catalog().layers_required.get(layer, ())):
+        yield from _refusals(kind, value, (), depth)  # null is the default (backward_layer: null)
 
 
 def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:

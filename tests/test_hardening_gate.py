@@ -101,6 +101,16 @@ ATTACKS = [
      "    variables: {w: {shape: [3], initializer: init}}\n    call: inputs * w\n"
      "model:\n  - T: {init: {class_name: \"declar>DeclarLayer\", config: {}}}\n",
      '"declar>DeclarLayer"', "not a Keras built-in initializer"),
+    ("declar layer by its registered name as an untyped parameter used as an initializer",
+     HEAD + "layers:\n  T:\n    extends: Layer\n    params: {init: {type: any}}\n"
+     "    variables: {w: {shape: [3], initializer: init}}\n    call: inputs * w\n"
+     "model:\n  - T: {init: \"declar>DeclarLayer\"}\n",
+     '"declar>DeclarLayer"', "unknown initializer 'declar>DeclarLayer'"),
+    ("declar layer as the default of an untyped parameter used as an initializer",
+     HEAD + "layers:\n  T:\n    extends: Layer\n    params: {init: {type: any, default: {class_name: "
+     "\"declar>DeclarLayer\"}}}\n    variables: {w: {shape: [3], initializer: init}}\n    call: inputs * w\n"
+     "model:\n  - T: {}\n",
+     '"declar>DeclarLayer"', "not a Keras built-in initializer"),
     ("declar layer as a variable's initializer",
      HEAD + "layers:\n  T:\n    extends: Layer\n    variables: {w: {shape: [3], initializer: {class_name: "
      "\"declar>DeclarLayer\", config: {}}}}\n    call: inputs * w\nmodel:\n  - T: {}\n",
@@ -500,3 +510,20 @@ def test_zip_helper_sanity(plain_archive):
         config = json.loads(z.read("config.json"))
     (layer,) = _declar_layer_configs(config)
     assert "asset_root" not in layer and layer["layer_type"] == "T"
+
+
+def test_declar_layer_built_directly_refuses_a_registered_class_where_keras_would_deserialize_it():
+    """Defence in depth where no validation ran (a DeclarLayer made in Python): the gate is asked again
+    right before `keras.initializers.get` and before building a wrapped layer."""
+    import numpy as np
+
+    from declar.keras.layer import DeclarLayer, LayerBuildError, with_layer_objects
+
+    hostile = {"class_name": "declar>DeclarLayer", "config": {"types": {}, "layer_type": "T"}}
+    types = {"T": {"extends": "Layer", "params": {"init": {"type": "any"}},
+                   "variables": {"w": {"shape": [3], "initializer": "init"}}, "call": "inputs * w"}}
+    layer = DeclarLayer(types=types, layer_type="T", args={"init": hostile}, name="t")
+    with pytest.raises(LayerBuildError, match="variable 'w': 'declar>DeclarLayer' is not a Keras built-in"):
+        layer(np.ones((1, 3), "float32"))
+    with pytest.raises(LayerBuildError, match="not a Keras built-in layer"):
+        with_layer_objects("Bidirectional", {"layer": hostile})

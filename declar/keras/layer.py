@@ -113,7 +113,7 @@ class DeclarLayer(keras.layers.Layer):
             initializer = var.initializer
             if isinstance(initializer, str) and initializer in env:
                 initializer = env[initializer]
-            refused = refusal("initializer", initializer) if isinstance(initializer, dict) else None
+            refused = refusal("initializer", initializer) if initializer is not None else None
             if refused is not None:  # validated already; a second look where Keras deserializes it
                 raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{var.name}': "
                                       f"{refused[1]}")

@@ -85,6 +85,9 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
         names.add("output_shape")  # the extended layer's output shape
     context = Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
     init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
+    untyped_defaults = {p.name: (group, p.default) for group, params in (("params", lt.params),
+                                                                         ("build_args", lt.build_args))
+                        for p in params if p.type == "any" and not p.required}
     for v in lt.variables:
         path = ("layers", lt.name, "variables", v.name)
         parts = [((*path, "shape"), v.shape)] if isinstance(v.shape, str) else [
@@ -102,6 +105,9 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
             yield doc.problem((*path, "initializer"), f"unknown initializer '{init}'", hint, "unknown-initializer")
         elif isinstance(init, dict) and "class_name" in init:  # without it, the schema has said so
             yield from object_problems(doc, (*path, "initializer"), "initializer", init)
+        elif isinstance(init, str) and init in untyped_defaults and untyped_defaults[init][1] is not None:
+            group, default = untyped_defaults[init]  # an `any` default reaches keras.initializers.get too
+            yield from object_problems(doc, ("layers", lt.name, group, init, "default"), "initializer", default)
 
 
 def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,

@@ -124,7 +124,7 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
         yield from layer_args_problems(doc, args_path, root, base_args)
         yield from argument_problems(doc, args_path, root, base_args)  # the allow-list gate
     for key in _initializer_params(spec, layer, params):
-        if key in args and isinstance(args[key], dict):  # reaches keras.initializers.get at build
+        if key in args and args[key] is not None:  # reaches keras.initializers.get at build
             yield from object_problems(doc, (*args_path, key), "initializer", args[key])
     for key, value in args.items():
         if key == BUILD_KEY:

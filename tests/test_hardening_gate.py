@@ -504,7 +504,7 @@ def test_gate_never_imports_keras_at_validate():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_zip_helper_sanity(plain_archive):
+def test_plain_archive_fixture_really_holds_a_declar_layer_without_asset_root(plain_archive):
     """The plain archive really holds a DeclarLayer config (else the asset_root tests prove nothing)."""
     with zipfile.ZipFile(plain_archive) as z:
         config = json.loads(z.read("config.json"))

@@ -128,12 +128,83 @@ def _check_zip(path: Path) -> None:
         raise ArchiveError(f"{path}: not a .keras archive (missing {', '.join(sorted(missing))})")
 
 
+# What Keras writes for a model (besides assets/, checked against the loaded model's own walk).
+ARCHIVE_FILES = frozenset({"config.json", "metadata.json", "model.weights.h5"})
+DECLAR_MODEL = "declar>DeclarModel"
+
+
+def _read_json_member(z: zipfile.ZipFile, archive: Path, member: str) -> dict[str, Any]:
+    """A JSON object member of an archive, or an ArchiveError naming the member."""
+    try:
+        value = json.loads(z.read(member))
+    except KeyError:
+        raise ArchiveError(f"{archive}: not a .keras archive (missing {member})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise ArchiveError(f"{archive}: {member} is not valid JSON ({str(err)[:200]})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ArchiveError(f"{archive}: {member} cannot be read ({err})") from None
+    if not isinstance(value, dict):
+        raise ArchiveError(f"{archive}: {member} must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def is_declar_compile_config(config: Any) -> bool:
+    """The one compile config declar writes: ``{"declar": true}`` (1 is not true here)."""
+    return isinstance(config, dict) and list(config) == ["declar"] and config["declar"] is True
+
+
+def _check_declar_archive(archive: Path) -> None:
+    """Before Keras reads anything: a declar model, compiled (if at all) by declar, no stray members."""
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        config = _read_json_member(z, archive, "config.json")
+    if config.get("registered_name") != DECLAR_MODEL:
+        raise ArchiveError(f"{archive}: cannot load: not an archive written by declar (model class "
+                           f"{str(config.get('registered_name') or config.get('class_name'))[:80]!r}); "
+                           "declar.load is strict: use keras.models.load_model for other archives")
+    compile_config = config.get("compile_config")
+    if compile_config not in (None, {}) and not is_declar_compile_config(compile_config):  # {}: saved uncompiled
+        raise ArchiveError(f"{archive}: the archive's compile_config is not declar's; the model compiles only "
+                           "from its embedded spec (compile_config must be {\"declar\": true})")
+    stray = sorted(n for n in names if n not in ARCHIVE_FILES and not n.startswith("assets/"))
+    if stray:
+        raise ArchiveError(f"{archive}: unexpected archive members {stray[:5]}; Keras writes only "
+                           f"{', '.join(sorted(ARCHIVE_FILES))} and assets/")
+
+
+def _check_asset_members(archive: Path, model: keras.Model) -> None:
+    """The archive's assets/ files are exactly those the loaded model's layers write.
+
+    The expected set comes from Keras's own walk over the model (the walk `model.save` does),
+    with the assets written to a temporary directory; a file beyond it is refused.
+    """
+    try:
+        from keras.src.saving.saving_lib import DiskIOStore, _save_state
+    except ImportError:  # a Keras without these internals: the prefix check above stands
+        return
+    with zipfile.ZipFile(archive) as z:
+        found = {n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/")}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DiskIOStore(tmp, mode="r")  # "r": the working directory is `tmp` itself
+        _save_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())
+        written = {"assets/" + os.path.relpath(os.path.join(d, f), tmp).replace(os.sep, "/")
+                   for d, _, files in os.walk(tmp) for f in files}
+    extra = sorted(found - written)
+    if extra:
+        raise ArchiveError(f"{archive}: unexpected asset members {extra[:5]}; no layer of the model writes them")
+
+
 def strict_load(path: str | os.PathLike[str], compile: bool = True) -> keras.Model:
-    """Load an archive with safe_mode on; Keras's lost-state warnings become errors."""
+    """Load an archive with safe_mode on; Keras's lost-state warnings become errors.
+
+    Strict also means: only archives written by declar (a DeclarModel), compiled only from the
+    embedded spec, and no member beyond what Keras writes for the model.
+    """
     import keras
 
     archive = Path(path)
     _check_zip(archive)
+    _check_declar_archive(archive)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -147,29 +218,81 @@ def strict_load(path: str | os.PathLike[str], compile: bool = True) -> keras.Mod
         if any(marker in text for marker in LOST_STATE_WARNINGS):
             raise ArchiveError(f"{archive}: loading would lose state: {text}")
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    _check_asset_members(archive, model)
     return model
 
 
 def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What an archive holds, read without keras: embedded spec, hash, versions, variables, assets."""
+    """What an archive holds, read without keras: embedded spec, hash, versions, variables, assets.
+
+    Only verified content is shown as such: ``sha256`` is checked against the embedded spec, and
+    ``source`` (the spec as written) only when it parses to that same spec; otherwise the fields
+    say so and ``sha256_verified`` / ``source_verified`` are false. A malformed archive raises
+    `ArchiveError`.
+    """
     archive = Path(path)
     _check_zip(archive)
-    with zipfile.ZipFile(archive) as z:
-        config = json.loads(z.read("config.json"))
-        metadata = json.loads(z.read("metadata.json"))
-        assets = sorted(n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/"))
-        variables = _weights(z) if "model.weights.h5" in z.namelist() else []
-    if config.get("registered_name") != "declar>DeclarModel":
-        raise ArchiveError(f"{archive}: not a declar archive (model class {config.get('class_name')!r})")
-    inner = config.get("config", {})
-    spec = inner.get("spec", {})
-    return {"name": spec.get("name"), "sha256": inner.get("sha256"), "declar_version": inner.get("declar_version"),
-            "keras_version": metadata.get("keras_version"), "saved": metadata.get("date_saved"),
-            "compiled": bool(config.get("compile_config")), "source": inner.get("source", ""), "spec": spec,
+    try:
+        with zipfile.ZipFile(archive) as z:
+            config = _read_json_member(z, archive, "config.json")
+            metadata = _read_json_member(z, archive, "metadata.json")
+            assets = sorted(n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/"))
+            variables = _weights(z, archive) if "model.weights.h5" in z.namelist() else []
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ArchiveError(f"{archive}: not a readable .keras archive ({err})") from None
+    if config.get("registered_name") != DECLAR_MODEL:
+        raise ArchiveError(f"{archive}: not a declar archive: not an archive written by declar (model class "
+                           f"{str(config.get('class_name'))[:80]!r}); use keras.models.load_model for other archives")
+    inner = config.get("config")
+    spec = inner.get("spec") if isinstance(inner, dict) else None
+    if not isinstance(spec, dict):
+        raise ArchiveError(f"{archive}: config.json holds no embedded spec (config.spec must be a JSON object)")
+    recorded, actual = inner.get("sha256"), _sha256(spec)
+    sha_ok = recorded == actual
+    source = inner.get("source", "")
+    source_ok = isinstance(source, str) and sha_ok and _source_matches(source, spec)
+    if sha_ok or recorded is None:  # None: no hash recorded (shown as such, and not verified)
+        shown_sha = recorded
+    else:
+        shown_sha = (f"{str(recorded)[:80]} (does not match the embedded spec, which hashes to {actual}; "
+                     "declar.load refuses this archive)")
+    return {"name": _text(spec.get("name")), "sha256": shown_sha, "sha256_verified": sha_ok,
+            "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
+            "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
+            "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
             "variables": variables, "assets": assets}
 
 
-def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
+UNVERIFIED_SOURCE = ("(not shown: the archive's source text does not parse to its embedded spec, so it is "
+                     "unverified; the embedded spec is in --format json)")
+
+
+def _sha256(spec: dict[str, Any]) -> str:
+    import hashlib
+
+    from declar.spec.model import canonical_json
+
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
+
+
+def _source_matches(source: str, spec: dict[str, Any]) -> bool:
+    """The spec as written parses (declar's safe YAML loader, within the limits) to the embedded spec."""
+    from declar.limits import DEFAULT_LIMITS
+    from declar.spec.model import canonical_json
+    from declar.spec.source import Document, parse_yaml
+
+    if not source or len(source) > DEFAULT_LIMITS.max_file_bytes:  # no spec file is larger
+        return False
+    doc = parse_yaml(source, "<archive source>")
+    return isinstance(doc, Document) and canonical_json(doc.data) == canonical_json(spec)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar field of an archive as text (a stranger's archive may hold any JSON there)."""
+    return None if value is None else str(value)[:200]
+
+
+def _weights(z: zipfile.ZipFile, archive: Path) -> list[dict[str, Any]]:
     import h5py
 
     with z.open(WEIGHTS) as raw, tempfile.TemporaryDirectory() as tmp:
@@ -185,9 +308,12 @@ def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
                                    "model within Limits.max_model_elements can need; raise it if this is "
                                    "intended") from None
         found: list[dict[str, Any]] = []
-        with h5py.File(local, "r") as h5:
-            def visit(name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset):
-                    found.append({"path": name, "shape": list(obj.shape), "dtype": str(obj.dtype)})
-            h5.visititems(visit)
+        try:
+            with h5py.File(local, "r") as h5:
+                def visit(name: str, obj: Any) -> None:
+                    if isinstance(obj, h5py.Dataset):
+                        found.append({"path": name, "shape": list(obj.shape), "dtype": str(obj.dtype)})
+                h5.visititems(visit)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:  # h5py reports a bad file as OSError
+            raise ArchiveError(f"{archive}: model.weights.h5 is not a readable HDF5 file ({err})") from None
     return found

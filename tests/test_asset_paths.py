@@ -228,8 +228,15 @@ def test_hostile_member_names_do_not_escape_the_extraction_directory(asset_archi
 
 
 def test_archive_asset_loaded_from_the_spec_name_not_the_member_name(asset_archive, tmp_path):
-    """Extra members under assets/ are ignored: the layer still reads the asset the spec declares."""
+    """Extra members under assets/ are refused by declar.load (strict); plain Keras loading, which
+    tolerates them, still reads the asset the spec declares."""
+    import keras
+
+    from declar.archive import ArchiveError
+
     archive = add_members(asset_archive, tmp_path / "extra.keras",
                           {"assets/layers/vocab/other.txt": b"not this", "assets/evil_extra.txt": b"evil"})
-    (layer,) = declar_layers(declar.load(archive))
+    with pytest.raises(ArchiveError, match="unexpected asset members"):
+        declar.load(archive)
+    (layer,) = declar_layers(keras.models.load_model(archive))
     assert layer.words == "the real words"

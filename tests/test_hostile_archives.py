@@ -167,8 +167,11 @@ class TestConfigTampering:
         for layer_config in config["config"]["layers"]:
             if layer_config.get("registered_name") == "declar>DeclarLayer":
                 layer_config["config"]["types"]["T"]["call"] = f"open('{canary}', 'w')"
-        message = refused(rewrite(path, tmp_path / "b.keras", config), "cannot load")
-        assert "unknown function 'open'" in message
+        hostile = rewrite(path, tmp_path / "b.keras", config)
+        message = refused(hostile, "cannot load")
+        assert "not an archive written by declar" in message  # declar.load is strict: a plain Sequential
+        with pytest.raises(Exception, match="unknown function 'open'"):  # and Keras's own load checks the call
+            keras.models.load_model(hostile)
 
 
 class TestBrokenFiles:

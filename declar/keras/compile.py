@@ -53,6 +53,11 @@ class DeclarLoss(keras.losses.Loss):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "args": self.args, "expr": self.expr}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DeclarLoss:
+        _check_config(cls.__name__, config, {"name", "reduction", "dtype", "args", "expr"})
+        return cls(**config)
+
 
 @keras.saving.register_keras_serializable(package="declar", name="DeclarMetric")
 class DeclarMetric(keras.metrics.MeanMetricWrapper):
@@ -67,7 +72,28 @@ class DeclarMetric(keras.metrics.MeanMetricWrapper):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DeclarMetric:
+        _check_config(cls.__name__, config, {"name", "dtype", "args", "expr"})
         return cls(**config)
+
+
+def _check_config(what: str, config: Any, known: set[str]) -> None:
+    """An archive's config of a spec function: exactly what get_config writes, of plain types."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{what} config must be a mapping, got {type(config).__name__}")
+    unknown = sorted(set(config) - known, key=str)
+    if unknown:
+        raise ValueError(f"{what} config has unknown keys {unknown}")
+    missing = sorted({"name", "args", "expr"} - set(config))
+    if missing:
+        raise ValueError(f"{what} config lacks {missing}")
+    args = config["args"]
+    if not (isinstance(config["name"], str) and isinstance(config["expr"], str) and isinstance(args, list)
+            and all(isinstance(a, str) for a in args)):
+        raise ValueError(f"{what} config: name and expr must be strings, args a list of names")
+    if not (config.get("dtype") is None or isinstance(config.get("dtype"), str)):
+        raise ValueError(f"{what} config: dtype must be a name")
+    if not isinstance(config.get("reduction", ""), (str, type(None))):
+        raise ValueError(f"{what} config: reduction must be a name")
 
 
 def _by_lower_name(module: Any, base: type) -> dict[str, type]:

@@ -31,6 +31,7 @@ from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.spec.checks import shape_errors
+from declar.spec.checks.keras_objects import LAYER_ARGS, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
 
 MANIFEST = "declar_assets.json"
@@ -80,7 +81,7 @@ class DeclarLayer(keras.layers.Layer):
             return DeclarLayer(types=self._types, layer_type=extends, args=args, build_args=build_args,
                                asset_root=asset_root, name="base", dtype=self.dtype_policy)
         args = {"dtype": self.dtype_policy, **args}  # the base computes like its owner
-        return getattr(keras.layers, extends)(**args, name="base")
+        return getattr(keras.layers, extends)(**with_layer_objects(extends, args), name="base")
 
     def _initial_asset(self, asset: AssetSpec, root: str | None) -> Any:
         if asset.source == "value":
@@ -120,6 +121,10 @@ class DeclarLayer(keras.layers.Layer):
                 initializer = var.initializer
                 if isinstance(initializer, str) and initializer in env:
                     initializer = env[initializer]
+                refused = refusal("initializer", initializer) if initializer is not None else None
+                if refused is not None:  # validated already; a second look where Keras deserializes it
+                    raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{var.name}': "
+                                          f"{refused[1]}")
                 # add_weight charges the shape to the budget (both limits) before allocating.
                 self._declared[var.name] = self.add_weight(
                     name=var.name, shape=shape, dtype=var.dtype, trainable=var.trainable,
@@ -199,10 +204,23 @@ class DeclarLayer(keras.layers.Layer):
                       build_args={**self._base_build_args, **self.build_arguments})
         return config
 
+    # What get_config writes; from_config refuses anything else. `asset_root` above all: it is
+    # given by declar.build only (the spec's directory), so no config can point reads elsewhere.
+    CONFIG_KEYS = frozenset({"name", "trainable", "dtype", "types", "layer_type", "args", "build_args"})
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DeclarLayer:
         from declar.spec.load import check_fragment  # validation of untrusted config
 
+        if not isinstance(config, dict):
+            raise LayerBuildError(f"DeclarLayer config must be a mapping, got {type(config).__name__}")
+        if "asset_root" in config:
+            raise LayerBuildError("DeclarLayer config has an asset_root: refused, assets are read only from the "
+                                  "spec's directory at build and from the archive's asset directory at load")
+        unknown = sorted(set(config) - cls.CONFIG_KEYS, key=str)
+        if unknown:
+            raise LayerBuildError(f"DeclarLayer config has unknown keys {unknown}")
+        _check_dtype(config.get("dtype"))
         check_fragment(config.get("types"), config.get("layer_type"), config.get("args"), config.get("build_args"))
         return cls(**config)
 
@@ -269,6 +287,48 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def _check_dtype(dtype: Any) -> None:
+    """A layer config's dtype: a policy name, or the plain DTypePolicy dict Keras writes.
+
+    Keras deserializes a dict through its registry, so a dict naming another class is refused.
+    """
+    from declar.spec.checks import DTYPE_POLICIES
+
+    if dtype is None or dtype in DTYPE_POLICIES:
+        return
+    if isinstance(dtype, dict) and set(dtype) <= {"module", "class_name", "config", "registered_name"} \
+            and dtype.get("module") == "keras" and dtype.get("class_name") == "DTypePolicy" \
+            and dtype.get("registered_name") is None and isinstance(dtype.get("config"), dict) \
+            and set(dtype["config"]) == {"name"} and dtype["config"]["name"] in DTYPE_POLICIES:
+        return
+    raise LayerBuildError(f"DeclarLayer config has an unknown dtype {str(dtype)[:120]}")
+
+
+def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` with the layer-valued arguments of ``layer`` (Bidirectional's ``layer``...) built.
+
+    The values were checked by the allow-list gate; they are built here by their built-in class,
+    never through Keras's registry of custom objects.
+    """
+    kinds = LAYER_ARGS.get(layer, {})
+    if not kinds or not any(k in args for k in kinds):
+        return args
+    return {k: _layer_object(v) if k in kinds else v for k, v in args.items()}
+
+
+def _layer_object(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_layer_object(v) for v in value]
+    if not isinstance(value, dict):
+        return value  # Keras refuses it with its own message (validation refused it first)
+    refused = refusal("layer", value)
+    if refused is not None:
+        raise LayerBuildError(refused[1])
+    class_name = value["class_name"]
+    config = dict(value.get("config") or {})
+    return getattr(keras.layers, class_name)(**with_layer_objects(class_name, config))
 
 
 def _checked_call(definition: LayerTypeSpec) -> Any:

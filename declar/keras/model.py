@@ -19,7 +19,7 @@ import keras
 from declar._version import __version__
 from declar.keras.budget import weight_budget
 from declar.keras.compile import compile_arguments
-from declar.keras.layer import DeclarLayer
+from declar.keras.layer import DeclarLayer, with_layer_objects
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, NodeSpec, Spec
 
@@ -51,7 +51,7 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.lay
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
-    return getattr(keras.layers, node.layer or "")(**args, name=name)
+    return getattr(keras.layers, node.layer or "")(**with_layer_objects(node.layer or "", args), name=name)
 
 
 def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:
@@ -118,8 +118,16 @@ class DeclarModel(keras.Model):
                  trainable: bool = True, **kwargs: Any):
         from declar.spec.load import spec_from_data
 
+        if kwargs:  # nothing is silently ignored: Keras's other Model arguments do not apply here
+            raise TypeError(f"DeclarModel() got unknown keyword arguments {sorted(kwargs)}; a DeclarModel takes "
+                            "spec, source, sha256, declar_version, asset_root, name and trainable")
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
         parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
+        if name is not None and name != parsed.name:
+            # The spec is the model: a name given here would not be saved, and the archive would
+            # come back under the spec's name. Say so rather than ignore it.
+            raise ValueError(f"DeclarModel(name={name!r}): the model's name is the spec's name "
+                             f"({parsed.name!r}); change `name:` in the spec instead")
         # Every variable of every layer is checked against the limits before Keras allocates it,
         # for declar.build, declar.load and keras.models.load_model alike.
         with seeded(parsed.seed), weight_budget(current_limits.get()):
@@ -201,7 +209,15 @@ class DeclarModel(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
-        if config.get("declar") is True:
-            self.compile_from_spec()
-            return
-        super().compile_from_config(config)
+        """Compile from the embedded spec, the only compile settings a declar archive may carry.
+
+        Any other compile config (another loss or optimizer than the spec's) is refused: the spec
+        and its sha256 would otherwise describe a model that does not run.
+        """
+        from declar.archive import is_declar_compile_config
+
+        if not is_declar_compile_config(config):
+            raise ValueError("this DeclarModel archive carries its own compile settings "
+                             f"({str(config)[:120]}); a DeclarModel compiles only from its embedded spec, "
+                             "whose compile config is {\"declar\": true}")
+        self.compile_from_spec()

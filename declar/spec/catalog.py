@@ -41,6 +41,8 @@ class Catalog:
     activations: frozenset[str]
     regularizers: frozenset[str]
     constraints: frozenset[str]
+    object_classes: dict[str, dict[str, tuple[str, ...]]]
+    """kind -> the names Keras resolves in ``{class_name, config}`` for it -> constructor argument names."""
 
 
 @functools.cache
@@ -62,6 +64,8 @@ def catalog() -> Catalog:
         activations=frozenset(raw["activations"]),
         regularizers=frozenset(raw["regularizers"]),
         constraints=frozenset(raw["constraints"]),
+        object_classes={kind: {n: tuple(a) for n, a in classes.items()}
+                        for kind, classes in raw["object_classes"].items()},
     )
 
 
@@ -157,7 +161,26 @@ def generate() -> dict[str, Any]:
         "constraints": sorted(
             {_snake(n) for n in public(keras.constraints, keras.constraints.Constraint)} - {"constraint"}
         ),
+        "object_classes": _object_classes(),
     }
+
+
+def _object_classes() -> dict[str, dict[str, list[str]]]:
+    """The class names ``keras.<kind>s.get`` resolves from ``{class_name, config}``, per kind.
+
+    These are the keys of the kind's own module table (never the registry of custom objects), less
+    the abstract base class. Activations have none: Keras resolves an activation dict only through
+    the registry, so an activation is given by name.
+    """
+    from keras.src import constraints, initializers, regularizers
+
+    out: dict[str, dict[str, list[str]]] = {"activation": {}}
+    for kind, module in (("initializer", initializers), ("regularizer", regularizers),
+                         ("constraint", constraints)):
+        table = module.ALL_OBJECTS_DICT
+        out[kind] = {name: _arg_names(cls) for name, cls in sorted(table.items())
+                     if inspect.isclass(cls) and name.lower() != kind}
+    return out
 
 
 def _accepts(getter: Any, name: str) -> bool:

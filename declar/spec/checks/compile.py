@@ -9,6 +9,7 @@ from declar.expr.parse import Context
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
+from declar.spec.checks.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.checks.locate import checked_expression
 from declar.spec.checks.values import PY_TYPES
 from declar.spec.model import Spec
@@ -85,6 +86,8 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                                   did_you_mean(key, allowed), "unknown-arg", at_key=True)
             elif key == "learning_rate" and isinstance(value, dict):
                 yield from _check_schedule(doc, (*path, key), value)
+            elif isinstance(value, (dict, list)):
+                yield from _plain(doc, (*path, key), value, f"optimizer argument '{key}'")
             else:
                 expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
                 if expected and not PY_TYPES[expected](value):
@@ -104,7 +107,18 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
                           did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}",
                           "unknown-schedule")
         return
-    for key in raw:
+    for key, value in raw.items():
         if key != "name" and key not in schedules[name]:
             yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'",
                               did_you_mean(key, schedules[name]), "unknown-arg", at_key=True)
+        elif isinstance(value, (dict, list)):
+            yield from _plain(doc, (*path, key), value, f"schedule argument '{key}'")
+
+
+def _plain(doc: Document, path: JsonPath, value: Any, what: str) -> Iterator[Problem]:
+    """Optimizer and schedule arguments are numbers, names or lists of them, never Keras objects:
+    declar passes them to the constructor as they are (the allow-list gate's rule for plain values)."""
+    if isinstance(value, dict) and not OBJECT_KEYS & set(value):
+        yield doc.problem(path, f"{what} takes a plain value, got a mapping", "", "param-type")
+    for where, message, hint in plain_value_refusals(value, what):
+        yield doc.problem((*path, *where), message, hint, "keras-object")

@@ -13,6 +13,7 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
+from declar.spec.checks.keras_objects import object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem
 from declar.spec.checks.nodes import UNSAFE_LAYERS
 from declar.spec.checks.values import check_value, shape_errors
@@ -87,6 +88,9 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
         names.add("output_shape")  # the extended layer's output shape
     context = Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
     init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
+    untyped_defaults = {p.name: (group, p.default) for group, params in (("params", lt.params),
+                                                                         ("build_args", lt.build_args))
+                        for p in params if p.type == "any" and not p.required}
     for v in lt.variables:
         path = ("layers", lt.name, "variables", v.name)
         parts = [((*path, "shape"), v.shape)] if isinstance(v.shape, str) else [
@@ -102,6 +106,11 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
         if isinstance(init, str) and init not in init_params and init not in catalog().initializers:
             hint = did_you_mean(init, [*init_params, *catalog().initializers])
             yield doc.problem((*path, "initializer"), f"unknown initializer '{init}'", hint, "unknown-initializer")
+        elif isinstance(init, dict) and "class_name" in init:  # without it, the schema has said so
+            yield from object_problems(doc, (*path, "initializer"), "initializer", init)
+        elif isinstance(init, str) and init in untyped_defaults and untyped_defaults[init][1] is not None:
+            group, default = untyped_defaults[init]  # an `any` default reaches keras.initializers.get too
+            yield from object_problems(doc, ("layers", lt.name, group, init, "default"), "initializer", default)
 
 
 def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], lt: LayerTypeSpec,

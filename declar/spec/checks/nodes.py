@@ -9,6 +9,7 @@ from typing import Any
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.checks.keras_objects import argument_problems, object_problems
 from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors
 from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec
 from declar.spec.schema import layer_args_problems
@@ -121,6 +122,10 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     base_args = {k: v for k, v in args.items() if k not in params and k != BUILD_KEY}
     if base_args and root in catalog().layers:
         yield from layer_args_problems(doc, args_path, root, base_args)
+        yield from argument_problems(doc, args_path, root, base_args)  # the allow-list gate
+    for key in _initializer_params(spec, layer, params):
+        if key in args and args[key] is not None:  # reaches keras.initializers.get at build
+            yield from object_problems(doc, (*args_path, key), "initializer", args[key])
     for key, value in args.items():
         if key == BUILD_KEY:
             if not build_args and layer not in spec.layer_types:
@@ -146,6 +151,20 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
                           "missing-param", at_key=spec.sequential)
+
+
+def _initializer_params(spec: Spec, layer: str, params: dict[str, ParamSpec]) -> list[str]:
+    """Parameters of type `any` that a variable along the type's chain takes as its initializer
+    (those typed `initializer` are checked as such by `check_value`)."""
+    found, seen, current = [], set(), layer
+    while current in spec.layer_types and current not in seen:
+        seen.add(current)
+        for var in spec.layer_types[current].variables:
+            init = var.initializer
+            if isinstance(init, str) and init in params and params[init].type == "any":
+                found.append(init)
+        current = spec.layer_types[current].extends
+    return found
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
+from declar.spec.checks.keras_objects import object_problems
 from declar.spec.model import ParamSpec
 from declar.spec.source import Document
 
@@ -54,12 +55,15 @@ def check_value(doc: Document, path: JsonPath, param: ParamSpec, value: Any) -> 
 
 
 def check_keras_object(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
-    """An initializer/activation/regularizer/constraint given by name or {class_name, config}."""
+    """An initializer/activation/regularizer/constraint given by name or {class_name, config}.
+
+    Dicts go through the allow-list gate (`declar.spec.checks.keras_objects`): only Keras built-ins
+    of the kind, never a registered class or a ``module`` key.
+    """
     if value is None and kind != "initializer":
         return
     if isinstance(value, dict):
-        if "class_name" not in value or set(value) - {"class_name", "config"}:
-            yield doc.problem(path, f"a {kind} object needs class_name and optionally config", "", "param-type")
+        yield from object_problems(doc, path, kind, value)
         return
     names = getattr(catalog(), f"{kind}s")
     if not isinstance(value, str):

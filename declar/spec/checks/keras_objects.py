@@ -1,0 +1,250 @@
+"""The one allow-list gate for Keras objects named in a spec or an archive.
+
+Keras turns some layer arguments into objects: ``activation``, ``*_initializer``,
+``*_regularizer``, ``*_constraint`` (through ``keras.<kind>s.get``) and the wrapped layer of
+``Bidirectional``, ``TimeDistributed``, ``RNN``... Given ``{class_name, config}``, Keras looks the
+class up in its registry of custom objects first, so a spec could name declar's own registered
+classes (``declar>DeclarLayer`` with a config of its choosing reads files), or any class a
+``module`` key points at. This gate accepts only the Keras built-ins of the kind the argument
+admits, with a config of that class's own arguments, checked the same way all the way down. It
+reads the catalog only (no keras), so `declar validate` and archive loads (which validate the
+embedded spec with the same checks) refuse the same things, each at its place in the spec.
+
+Example:
+    >>> from declar.spec.checks.keras_objects import refusal
+    >>> refusal("initializer", {"class_name": "GlorotUniform", "config": {"seed": 1}}) is None
+    True
+    >>> refusal("initializer", {"class_name": "declar>DeclarLayer", "config": {}})[1]
+    "'declar>DeclarLayer' is not a Keras built-in initializer: registered and custom classes are refused"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from declar.problems import JsonPath, Problem, did_you_mean
+from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.source import Document
+
+KINDS = ("activation", "initializer", "regularizer", "constraint")
+"""Kinds resolved by ``keras.<kind>s.get``: a name, or (except activations) ``{class_name, config}``."""
+
+# Arguments Keras requires to be layer objects. declar builds them from ``{class_name, config}``
+# itself (`declar.keras.model`), never through Keras's registry. Value: "layer", or "layers" for a
+# list of layers (StackedRNNCells, Pipeline; RNN's `cell` takes either).
+LAYER_ARGS: dict[str, dict[str, str]] = {
+    "Bidirectional": {"layer": "layer", "backward_layer": "layer"},
+    "TimeDistributed": {"layer": "layer"},
+    "SpectralNormalization": {"layer": "layer"},
+    "Wrapper": {"layer": "layer"},
+    "RNN": {"cell": "layer or layers"},
+    "StackedRNNCells": {"cells": "layers"},
+    "Pipeline": {"layers": "layers"},
+}
+
+# Keys that make a dict a Keras object for Keras's deserializer, wherever it appears.
+OBJECT_KEYS = frozenset({"class_name", "module", "registered_name"})
+
+# Layers that run Python code or read a path (see `declar.spec.checks.nodes.UNSAFE_LAYERS`).
+_UNSAFE = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
+_MAX_NESTING = 8  # layers inside layers: Bidirectional(TimeDistributed(...)) is two
+
+Refusal = tuple[JsonPath, str, str]
+"""Where (relative to the value), the message and the hint of one refused Keras object."""
+
+
+def argument_kind(layer: str, arg: str) -> str | None:
+    """The kind of Keras object a built-in layer's argument holds, or None for a plain value.
+
+    The same rules as the layer-argument schema (`declar.spec.layer_schema`).
+
+    Example:
+        >>> argument_kind("Dense", "kernel_initializer"), argument_kind("Bidirectional", "layer")
+        ('initializer', 'layer')
+    """
+    special = LAYER_ARGS.get(layer, {}).get(arg)
+    if special is not None:
+        return special
+    if arg == "activation" or arg.endswith("_activation"):
+        return "activation"
+    for kind in ("initializer", "regularizer", "constraint"):
+        if arg.endswith(f"_{kind}"):
+            return kind
+    return None
+
+
+def refusal(kind: str, value: Any) -> Refusal | None:
+    """The first reason ``value`` is not an allowed Keras object of ``kind``, or None.
+
+    The runtime side of the gate (`DeclarLayer.build` asks it again before `keras.initializers.get`).
+    """
+    return next(iter(_refusals(kind, value, (), 0)), None)
+
+
+def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str, Any]) -> Iterator[Problem]:
+    """Problems of the object-valued arguments of a built-in ``layer`` used at ``path``.
+
+    Names of the four kinds given as strings are left to the layer-argument schema, which already
+    reports them with "did you mean".
+    """
+    for key, value in args.items():
+        kind = argument_kind(layer, key)
+        if kind in KINDS and not isinstance(value, dict):
+            continue
+        for where, message, hint in _argument_refusals(layer, key, value, 0):
+            yield doc.problem((*path, key, *where), message, hint, "keras-object")
+
+
+def object_problems(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
+    """Problems of one value of a given kind (a custom layer's parameter, a variable's initializer)."""
+    for where, message, hint in _refusals(kind, value, (), 0):
+        yield doc.problem((*path, *where), message, hint, "keras-object" if where or isinstance(value, dict)
+                          else f"unknown-{kind}")
+
+
+def plain_value_refusals(value: Any, what: str) -> Iterator[Refusal]:
+    """A value Keras takes as plain data must hold no dict that Keras would read as an object."""
+    stack: list[tuple[JsonPath, Any]] = [((), value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            keys = sorted(OBJECT_KEYS & set(item))
+            if keys:
+                yield ((*where, keys[0]), f"{what} takes a plain value, not a Keras object ({keys[0]})",
+                       "declar passes Keras objects only in activation, initializer, regularizer, constraint "
+                       "and layer arguments")
+                continue
+            stack.extend(((*where, k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend(((*where, i), v) for i, v in enumerate(item))
+
+
+def _argument_refusals(layer: str, key: str, value: Any, depth: int) -> Iterator[Refusal]:
+    kind = argument_kind(layer, key)
+    if kind is None:
+        yield from plain_value_refusals(value, f"'{key}' of {layer}")
+    elif value is not None or (kind not in KINDS and key in catalog().layers_required.get(layer, ())):
+        yield from _refusals(kind, value, (), depth)  # null is the default (backward_layer: null)
+
+
+def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
+    if kind in ("layers", "layer or layers"):
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from _refusals("layer", item, (*where, i), depth)
+            return
+        if kind == "layers":
+            yield where, f"expected a list of layers, got {_shown(value)}", "each {class_name: LSTMCell, config: ...}"
+            return
+        kind = "layer"
+    if isinstance(value, str) and kind in KINDS:
+        names = getattr(catalog(), f"{kind}s")
+        if value not in names:
+            yield where, f"unknown {kind} '{value}'", did_you_mean(value, names) or _listing(kind)
+        return
+    if not isinstance(value, dict):
+        hint = "{class_name: LSTM, config: {units: 8}}" if kind == "layer" else _listing(kind)
+        yield where, f"expected {_a(kind)}, got {_shown(value)}", hint
+        return
+    for key in ("module", "registered_name"):
+        if key in value:
+            yield (*where, key), f"{_a(kind)} cannot choose its class by '{key}'", \
+                "give the activation by name" if kind == "activation" else \
+                "give class_name (a Keras built-in) and config only"
+            return
+    unknown = sorted(set(value) - {"class_name", "config"}, key=str)
+    class_name = value.get("class_name")
+    if unknown or not isinstance(class_name, str):
+        yield where, f"{_a(kind)} object needs class_name and optionally config" + (
+            f" (unknown key '{unknown[0]}')" if unknown else ""), _listing(kind)
+        return
+    if kind == "activation":
+        if ">" in class_name or class_name.startswith("Declar"):
+            yield (*where, "class_name"), _not_builtin(class_name, kind), "give the activation by name"
+        elif class_name in catalog().activations:
+            yield where, "an activation is given by name, not as {class_name, config}", \
+                f"write the name alone: {class_name}"
+        else:
+            yield where, "an activation is given by name, not as {class_name, config}", \
+                did_you_mean(class_name, catalog().activations) or _listing(kind)
+        return
+    config = value.get("config", {})
+    if config is None:
+        config = {}
+    if kind == "layer":
+        yield from _layer_refusals(class_name, config, where, depth)
+        return
+    classes = catalog().object_classes.get(kind, {})
+    if class_name not in classes:
+        yield (*where, "class_name"), _not_builtin(class_name, kind), _class_hint(class_name, kind, classes)
+        return
+    if not isinstance(config, dict):
+        yield (*where, "config"), f"the config of {class_name} must be a mapping, got {_shown(config)}", ""
+        return
+    allowed = classes[class_name]
+    for arg, arg_value in config.items():
+        if arg not in allowed:
+            yield (*where, "config", arg), f"{class_name} has no argument '{arg}'", \
+                did_you_mean(str(arg), allowed) or (f"arguments: {', '.join(allowed)}" if allowed else "it takes none")
+            continue
+        for w, m, h in plain_value_refusals(arg_value, f"'{arg}' of {class_name}"):
+            yield (*where, "config", arg, *w), m, h
+
+
+def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
+    layers = catalog().layers
+    if class_name in _UNSAFE:
+        yield (*where, "class_name"), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
+        return
+    if class_name not in layers:
+        yield (*where, "class_name"), _not_builtin(class_name, "layer"), _class_hint(class_name, "layer", layers)
+        return
+    if depth >= _MAX_NESTING:
+        yield where, f"layers nested more than {_MAX_NESTING} deep", ""
+        return
+    if not isinstance(config, dict):
+        yield (*where, "config"), f"the config of {class_name} must be a mapping, got {_shown(config)}", ""
+        return
+    allowed = set(layers[class_name]) | set(COMMON_LAYER_ARGS)
+    for arg, arg_value in config.items():
+        if arg not in allowed:
+            yield (*where, "config", arg), f"'{class_name}' has no argument '{arg}'", did_you_mean(str(arg), allowed)
+            continue
+        for w, m, h in _argument_refusals(class_name, arg, arg_value, depth + 1):
+            yield (*where, "config", arg, *w), m, h
+    for required in catalog().layers_required.get(class_name, ()):
+        if required not in config:
+            yield (*where, "config"), f"'{class_name}' needs argument '{required}'", ""
+
+
+def _not_builtin(class_name: str, kind: str) -> str:
+    if ">" in class_name or class_name.startswith("Declar"):
+        return f"'{class_name}' is not a Keras built-in {kind}: registered and custom classes are refused"
+    return f"'{class_name}' is not a Keras built-in {kind}"
+
+
+def _class_hint(class_name: str, kind: str, classes: Any) -> str:
+    return did_you_mean(class_name, classes) or _listing(kind)
+
+
+def _listing(kind: str) -> str:
+    if kind == "layer":
+        return "a built-in Keras layer, e.g. {class_name: LSTM, config: {units: 8}}"
+    names = sorted(getattr(catalog(), f"{kind}s"))
+    classes = sorted(n for n in catalog().object_classes.get(kind, {}) if n[:1].isupper())
+    shown = f"{kind}s: {', '.join(names)}"
+    return shown + (f"; or {{class_name, config}} with class_name one of {', '.join(classes)}" if classes else "")
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _shown(value: Any) -> str:
+    text = f"{type(value).__name__} {value!r}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "argument_kind", "argument_problems", "object_problems",
+           "plain_value_refusals", "refusal"]

@@ -8,9 +8,8 @@ from typing import Any
 from declar.expr.parse import Context
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
-from declar.spec.catalog import catalog
+from declar.spec.catalog import arg_type_ok, catalog
 from declar.spec.checks.locate import checked_expression
-from declar.spec.checks.values import PY_TYPES
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
@@ -87,9 +86,17 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                 yield from _check_schedule(doc, (*path, key), value)
             else:
                 expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
-                if expected and not PY_TYPES[expected](value):
-                    yield doc.problem((*path, key), f"optimizer argument '{key}' expects {expected}, got "
-                                      f"{type(value).__name__} {value!r}"[:160], "", "param-type")
+                yield from _check_type(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
+
+
+def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any) -> Iterator[Problem]:
+    """The catalog's type of an optimizer or schedule argument: Keras would only fail at the first
+    training step (a dict where it compares a number) or deep in its tensor conversion."""
+    if expected and not arg_type_ok(expected, value):
+        shown = expected.removesuffix("?").replace("numbers", "a list of numbers") + \
+            (" or null" if expected.endswith("?") else "")
+        yield doc.problem(path, f"{what} expects {shown}, got {type(value).__name__} {value!r}"[:160], "",
+                          "param-type")
 
 
 def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
@@ -104,7 +111,16 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
                           did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}",
                           "unknown-schedule")
         return
-    for key in raw:
-        if key != "name" and key not in schedules[name]:
+    types = catalog().schedule_arg_types.get(name, {})
+    for key, value in raw.items():
+        if key == "name":
+            continue
+        if key not in schedules[name]:
             yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'",
                               did_you_mean(key, schedules[name]), "unknown-arg", at_key=True)
+        else:
+            yield from _check_type(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
+    missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw]
+    if missing:
+        yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "
+                          f"{', '.join(repr(m) for m in missing)}", "", "missing-arg")

@@ -112,15 +112,18 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
                           "unknown-schedule")
         return
     types = catalog().schedule_arg_types.get(name, {})
+    misspelt = set()  # a required argument written with a typo is one mistake, reported once
     for key, value in raw.items():
         if key == "name":
             continue
         if key not in schedules[name]:
-            yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'",
-                              did_you_mean(key, schedules[name]), "unknown-arg", at_key=True)
+            hint = did_you_mean(key, schedules[name])
+            misspelt.add(hint.removeprefix("did you mean '").removesuffix("'?"))
+            yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'", hint, "unknown-arg",
+                              at_key=True)
         else:
             yield from _check_type(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
-    missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw]
+    missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw and a not in misspelt]
     if missing:
         yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "
                           f"{', '.join(repr(m) for m in missing)}", "", "missing-arg")

@@ -197,17 +197,19 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         y: Any = {n: found[n] for n in output_names}
     else:
         y = [found[n] for n in output_names]
-    history = _train(model, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
+    archive = f"{path} (embedded spec)" if path.endswith(".keras") else None
+    history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
                      epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
                      verbose=verbose)
     save(model, out_path)
     return history
 
 
-def _train(model: keras.Model, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
+def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
     """``model.fit``, with a failure that validation could not foresee (a spec function that does
     not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
-    in the spec as a `BuildError` instead of escaping as Keras's exception."""
+    in the spec as a `BuildError` instead of escaping as Keras's exception. ``archive`` names the
+    embedded spec of a resumed archive, which has no lines to point at."""
     from declar.keras.compile import FunctionCallError
 
     spec: Spec = model.declar_spec
@@ -219,8 +221,9 @@ def _train(model: keras.Model, x: Any, y: Any, **options: Any) -> keras.callback
     except Exception as err:  # Keras and the backends raise many types; all mean "this spec does not train"
         where, message = ("compile",), f"training failed: {type(err).__name__}: {err}"
         hint = "the compile settings do not work with this model and data"
-    if spec.from_archive or not spec.source_text:
-        raise BuildError([Problem(spec.source_file, 1, 1, where, message.splitlines()[0][:300], hint, "training")])
+    if archive is not None or not spec.source_text:
+        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, message.splitlines()[0][:300], hint,
+                                  "training")])
     raise BuildError([_locate(spec, where, message, hint)])
 
 

@@ -392,7 +392,7 @@ def inspect(
     for a in info["assets"]:
         typer.echo(f"  {escape(a)}")
     typer.echo("spec as written:")
-    source = info["source"] if isinstance(info["source"], str) else ""
+    source = info["source"].replace("\r\n", "\n") if isinstance(info["source"], str) else ""  # CRLF files
     typer.echo("  " + escape(source.rstrip(), keep_newlines=True).replace("\n", "\n  "))
 
 

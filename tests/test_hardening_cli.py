@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -93,6 +94,7 @@ def test_validate_escapes_terminal_sequences_quoted_from_the_spec(tmp_path):
     no_raw_controls(str(err.value))
 
 
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` to give declar a terminal")
 def test_validate_on_a_terminal_escapes_through_rich_too(tmp_path):
     spec = write(tmp_path, "evil.yaml", HEAD + f'"se{ESC_TITLE}ed": 1\nmodel:\n  - "Den\\u202ese": {{units: 1}}\n')
     command = f"{sys.executable} -m declar.cli validate {spec}"

@@ -50,7 +50,7 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
         try:
             distribution = make_distribution(parsed.data["distribution"])
         except (ValueError, RuntimeError) as err:
-            raise BuildError([_locate(parsed, ("distribution",), str(err))]) from err
+            raise BuildError([_locate(parsed, ("distribution",), str(err), DISTRIBUTION_HINT)]) from err
     token = current_limits.set(limits)
     try:
         with distribution_scope(distribution):
@@ -80,6 +80,7 @@ def _construct(parsed: Spec, compile: bool) -> keras.Model:
 
 
 KERAS_REFUSED = "Keras refused this layer"
+DISTRIBUTION_HINT = "this machine or process cannot provide the distribution the spec asks for"
 
 
 def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
@@ -89,7 +90,8 @@ def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_R
     if isinstance(doc, Document):
         return doc.problem(path, message.splitlines()[0][:300], hint, "keras-build",
                            at_key=spec.sequential and path[:1] == ("model",))
-    return Problem(spec.source_file, 1, 1, path, message, "", "keras-build")
+    return Problem(spec.source_file, 1, 1, path, message.splitlines()[0][:300] if message else message, hint,
+                   "keras-build")
 
 
 def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[str]) -> None:
@@ -140,7 +142,11 @@ def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> kera
     from declar.keras.distribute import distribution_scope, make_distribution
 
     section = inspect_archive(path)["spec"].get("distribution")
-    distribution = make_distribution(section) if section else None
+    try:
+        distribution = make_distribution(section) if section else None
+    except (ValueError, RuntimeError) as err:
+        raise BuildError([Problem(f"{os.fspath(path)} (embedded spec)", 1, 1, ("distribution",), str(err),
+                                  DISTRIBUTION_HINT, "keras-build")]) from err
     with distribution_scope(distribution):
         model = strict_load(path, compile=compile)
     model.attach_distribution(distribution)
@@ -155,8 +161,8 @@ def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
 
 def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str],
         out_path: str | os.PathLike[str], *, epochs: int = 1, batch_size: int = 32,
-        validation_split: float = 0.0, verbose: int | str = "auto",
-        limits: Limits = DEFAULT_LIMITS) -> keras.callbacks.History:
+        validation_split: float = 0.0, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
+        ) -> keras.callbacks.History:
     """Train a spec (built fresh) or an archive (resumed where it stopped) on an .npz file, then save.
 
     The .npz arrays are named after the model's inputs and outputs (see `data_names`); shuffling is
@@ -190,11 +196,34 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         y: Any = {n: found[n] for n in output_names}
     else:
         y = [found[n] for n in output_names]
-    history = model.fit(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
-                        epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
-                        verbose=verbose)
+    archive = f"{path} (embedded spec)" if path.endswith(".keras") else None
+    history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
+                     epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
+                     verbose=verbose)
     save(model, out_path)
     return history
+
+
+def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
+    """``model.fit``, with a failure that validation could not foresee (a spec function that does
+    not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
+    in the spec as a `BuildError` instead of escaping as Keras's exception. ``archive`` names the
+    embedded spec of a resumed archive, which has no lines to point at."""
+    from declar.keras.compile import FunctionCallError
+
+    spec: Spec = model.declar_spec
+    try:
+        return model.fit(x, y, **options)
+    except FunctionCallError as err:
+        where, message = ("functions", err.function, "expr"), str(err)
+        hint = "the function fails on the model's outputs"
+    except Exception as err:  # Keras and the backends raise many types; all mean "this spec does not train"
+        where, message = ("compile",), f"training failed: {type(err).__name__}: {err}"
+        hint = "the compile settings do not work with this model and data"
+    if archive is not None or not spec.source_text:
+        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, message.splitlines()[0][:300], hint,
+                                  "training")])
+    raise BuildError([_locate(spec, where, message, hint)])
 
 
 def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -216,7 +245,8 @@ if TYPE_CHECKING:
     from declar.transfer import TransferReport
 
 
-def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None) -> SpecDiff:
+def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
     """The semantic difference of two specs or .keras archives (see `declar.compare`).
 
     ``build`` (default: when Keras is installed) adds parameter counts and output shapes.
@@ -230,7 +260,7 @@ def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None =
     """
     from declar.compare import diff as diff_versions
 
-    return diff_versions(old, new, build=build)
+    return diff_versions(old, new, build=build, limits=limits)
 
 
 def transfer_weights(model: keras.Model, old_model: keras.Model) -> TransferReport:
@@ -244,11 +274,11 @@ def transfer_weights(model: keras.Model, old_model: keras.Model) -> TransferRepo
     return transfer(model, old_model)
 
 
-def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_path: str | os.PathLike[str]
-             ) -> TransferReport:
+def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_path: str | os.PathLike[str],
+             *, limits: Limits = DEFAULT_LIMITS) -> TransferReport:
     """Build ``spec``, copy the fitting weights of the archive ``weights_from``, save to ``out_path``."""
-    model = build(spec)
-    report = transfer_weights(model, load(weights_from, compile=False))
+    model = build(spec, limits=limits)
+    report = transfer_weights(model, load(weights_from, compile=False, limits=limits))
     save(model, out_path)
     return report
 

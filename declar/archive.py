@@ -22,6 +22,8 @@ from declar.bounded import FileLimitError, copy_limited
 from declar.limits import Limits, current_limits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import keras
 
 # Keras only warns about these, and the model then silently lacks state; declar.load raises.
@@ -33,11 +35,22 @@ class ArchiveError(ValueError):
     """An archive could not be written or read; the message says why."""
 
 
-def atomic_save(model: keras.Model, out_path: str | os.PathLike[str]) -> None:
+def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
+                check: Callable[[Path], None] | None = None) -> None:
     """Write ``model`` to ``out_path`` so that the path holds either the old or the new archive.
 
     The archive is written to a temporary file in the same directory, flushed to disk, then
-    renamed over the target (a rename within one file system is atomic).
+    renamed over the target (a rename within one file system is atomic). It gets the mode
+    ``model.save`` would give it (0666 less the umask), not the temporary file's 0600. ``check``,
+    if given, is called with the temporary file before the rename; if it raises, the temporary file
+    is removed and ``out_path`` keeps its previous content (or stays absent).
+
+    Example:
+        >>> import declar, tempfile, os
+        >>> out = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> atomic_save(declar.build("specs/keras_guide/custom_build.yaml"), out)
+        >>> os.path.exists(out)
+        True
     """
     out = Path(out_path)
     if out.suffix != ".keras":
@@ -49,8 +62,12 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str]) -> None:
     os.close(fd)
     try:
         model.save(tmp_name)
+        # mkstemp makes the file 0600; an archive is a shared artefact like any file model.save writes.
+        os.chmod(tmp_name, 0o666 & ~_umask())
         with open(tmp_name, "rb") as f:
             os.fsync(f.fileno())
+        if check is not None:
+            check(Path(tmp_name))
         os.replace(tmp_name, out)
     except OSError as err:
         raise ArchiveError(f"{out}: cannot write the archive: {err.strerror or err}; "
@@ -59,6 +76,20 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str]) -> None:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     _fsync_directory(directory)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (os.umask sets it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -1,25 +1,56 @@
 """The `declar` command: a thin typed layer over the Python API.
 
-One place (`_fail`) turns a declar error into output and an exit code; a bad spec never shows
-a traceback unless ``--traceback`` asks for one (for bug reports).
+Every command runs inside `_command`, the one place that turns an error into output and an exit
+code: declar's own errors print their located problems (or one message) and exit with the
+command's error code; anything else is a bug in declar, printed as one line that asks for a
+report, with its own exit code. A traceback appears only when ``--traceback`` asks for one.
+Every string that comes from a spec or an archive is printed through `declar.text`, so it cannot
+send control sequences to the terminal.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import functools
 import json
 import os
-import subprocess
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 
 from declar._version import __version__
+from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.problems import did_you_mean
+from declar.text import escape, json_text
+
+EXIT_OK = 0
+"""The command did what it was asked (validate: every file is valid; diff: the versions are equal)."""
+EXIT_PROBLEMS = 1
+"""A spec, archive or data file has problems, or declar refused it; the problems are printed.
+`declar diff` also exits 1 when the versions differ."""
+EXIT_USAGE = 2
+"""A usage error: an unknown option, a missing argument, a bad ``--limit``."""
+DIFF_INVALID = 3
+"""`declar diff`'s exit code for an input it cannot read or check (1 means "different")."""
+EXIT_INTERNAL = 70
+"""A bug in declar (EX_SOFTWARE of sysexits.h): no input should ever cause it; please report it."""
+
+EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_OK} success; {EXIT_PROBLEMS} problems found or the input was refused (printed as "
+    f"file:line:col or one error line; for diff: the versions differ); {EXIT_USAGE} usage error; "
+    f"{DIFF_INVALID} diff only: an input is invalid; {EXIT_INTERNAL} internal error (a bug in declar: "
+    "run again with --traceback and report it)."
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Build Keras 3 models from YAML specs, with every saving hook synthesized.")
+                  help="Build Keras 3 models from YAML specs, with every saving hook synthesized.",
+                  epilog=EXIT_CODES_HELP)
 
 
 class OutputFormat(str, Enum):
@@ -27,7 +58,7 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-_state = {"traceback": False}
+_state: dict[str, Any] = {"traceback": False, "limits": DEFAULT_LIMITS}
 
 
 def _version(value: bool) -> None:
@@ -36,15 +67,64 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def parse_limits(values: list[str] | None) -> Limits:
+    """`Limits` with each ``NAME=VALUE`` of ``--limit`` applied; a bad one is a usage error.
+
+    Every field of `Limits` can be set, so a limit added there is settable here by itself.
+
+    Example:
+        >>> parse_limits(["max_layers=50_000"]).max_layers
+        50000
+    """
+    fields = {f.name: f for f in dataclasses.fields(Limits)}
+    changes: dict[str, int] = {}
+    for item in values or ():
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not NAME=VALUE (e.g. max_layers=50000)", param_hint="--limit")
+        if name not in fields:
+            hint = did_you_mean(name, fields) or f"limits: {', '.join(fields)}"
+            raise typer.BadParameter(f"unknown limit {name!r} ({hint})", param_hint="--limit")
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise typer.BadParameter(f"{name} must be a whole number, got {raw!r}", param_hint="--limit") from None
+        if value < 1:
+            raise typer.BadParameter(f"{name} must be at least 1, got {value}", param_hint="--limit")
+        changes[name] = value
+    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+
+
+def _limits() -> Limits:
+    return _state["limits"]
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
     traceback: Annotated[bool, typer.Option("--traceback", help="Show Python tracebacks (for bug reports).")] = False,
+    limit: Annotated[list[str] | None, typer.Option(
+        "--limit", metavar="NAME=VALUE",
+        help="Raise or lower one of declar's limits (repeatable), e.g. --limit max_layers=50000; the names "
+             "are the fields of declar.Limits.")] = None,
 ) -> None:
     """declar: Keras models from YAML specs."""
     _state["traceback"] = traceback
+    _state["limits"] = parse_limits(limit)
+    # Code that reads the limits of the call in progress (deep inside Keras) sees these too.
+    token = current_limits.set(_state["limits"])
+    ctx.call_on_close(lambda: _reset_limits(token))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+
+
+def _reset_limits(token: contextvars.Token[Limits]) -> None:
+    try:
+        current_limits.reset(token)
+    except ValueError:  # set in another context (a test runner's thread): nothing to undo here
+        pass
 
 
 def _print_problems(problems: list[Any], err: bool = False) -> None:
@@ -52,31 +132,75 @@ def _print_problems(problems: list[Any], err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
     if problems and stream.isatty():
         from rich.console import Console
-        from rich.markup import escape
+        from rich.markup import escape as markup
 
         console = Console(stderr=err, highlight=False)
         for p in problems:
-            hint = f" [dim]({escape(p.hint)})[/dim]" if p.hint else ""
-            where = f"[bold]{escape(p.file)}:{p.line}:{p.col}:[/bold]"
-            console.print(f"{where} [red]error:[/red] {escape(p.message)}{hint}", soft_wrap=True)
+            hint = f" [dim]({markup(escape(p.hint))})[/dim]" if p.hint else ""
+            where = f"[bold]{markup(escape(p.file))}:{p.line}:{p.col}:[/bold]"
+            console.print(f"{where} [red]error:[/red] {markup(escape(p.message))}{hint}", soft_wrap=True)
         return
     for p in problems:
         typer.echo(p.render(), err=err)
 
 
-def _fail(err: Exception) -> NoReturn:
-    """Print a declar error (located problems, or one message) and exit 1."""
+def _fail(err: Exception, code: int = EXIT_PROBLEMS) -> NoReturn:
+    """Print a declar error (located problems, or one message) and exit with ``code``."""
     if _state["traceback"]:
         raise err
     problems = getattr(err, "problems", None)
     if problems:
         _print_problems(problems, err=True)
     else:
-        typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(code=1)
+        lines = str(err).splitlines() or [type(err).__name__]
+        typer.echo("\n".join(f"error: {escape(lines[0])}" if i == 0 else escape(line)
+                             for i, line in enumerate(lines)), err=True)
+    raise typer.Exit(code=code)
 
 
-@app.command()
+def _is_declar_error(err: BaseException) -> bool:
+    """declar's own refusals (SpecError, BuildError, ArchiveError, DataError, ...): messages for users.
+
+    Matched by module, not by class, so `declar validate` need not import the Keras-side modules
+    that define some of them.
+    """
+    return isinstance(err, ValueError) and type(err).__module__.split(".")[0] == "declar"
+
+
+def _internal_error(err: BaseException) -> NoReturn:
+    if _state["traceback"]:
+        raise err
+    message = (str(err).splitlines() or [""])[0][:300]
+    typer.echo(f"error: internal error: {type(err).__name__}: {escape(message)} "
+               "(run with --traceback and report it)", err=True)
+    raise typer.Exit(code=EXIT_INTERNAL)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _command(name: str | None = None, *, invalid: int = EXIT_PROBLEMS, **options: Any) -> Callable[[F], F]:
+    """`app.command` with the error handling every command shares (see the module docstring)."""
+
+    def register(function: F) -> F:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+                raise
+            except Exception as err:
+                if _is_declar_error(err):
+                    _fail(err, invalid)
+                _internal_error(err)
+
+        app.command(name, **options)(run)
+        return function
+
+    return register
+
+
+@_command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
     format: Annotated[OutputFormat, typer.Option("--format", help="text for people and editors, json for tools.")]
@@ -85,9 +209,9 @@ def validate(
     """Check specs without importing Keras; print every problem as file:line:col."""
     from declar.spec.load import validate as validate_spec
 
-    results = {str(f): validate_spec(f) for f in files}
+    results = {str(f): validate_spec(f, _limits()) for f in files}
     if format is OutputFormat.json:
-        typer.echo(json.dumps([p.as_dict() for ps in results.values() for p in ps], indent=1))
+        typer.echo(json_text([p.as_dict() for ps in results.values() for p in ps]))
     else:
         _print_problems([p for problems in results.values() for p in problems])
         count = sum(len(p) for p in results.values())
@@ -96,10 +220,10 @@ def validate(
                    if count else f"{len(files)} spec{'s' * (len(files) != 1)} valid")
         typer.echo(summary, err=True)
     if any(results.values()):
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_PROBLEMS)
 
 
-@app.command()
+@_command()
 def schema() -> None:
     """Print the spec format's JSON Schema."""
     from declar.spec.schema import schema as load_schema
@@ -107,7 +231,7 @@ def schema() -> None:
     typer.echo(json.dumps(load_schema(), indent=2))
 
 
-@app.command()
+@_command()
 def ops(
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
@@ -125,6 +249,7 @@ def ops(
 
 
 def _summary(model: Any) -> list[dict[str, Any]]:
+    from declar.compare import output_shape_text
     from declar.keras.layer import DeclarLayer
 
     rows = []
@@ -137,34 +262,36 @@ def _summary(model: Any) -> list[dict[str, Any]]:
             d = layer.definition
             hooks = ", ".join(h for h, used in (("variables", d.variables), ("assets", d.assets),
                                                 ("build_args", d.build_args), ("call", True)) if used)
-        shape = layer.output.shape if hasattr(layer, "output") else ""
         rows.append({"name": layer.name, "type": layer.definition.name if custom else type(layer).__name__,
-                     "output_shape": str(tuple(shape)), "params": layer.count_params(), "hooks": hooks})
+                     "output_shape": output_shape_text(layer), "params": layer.count_params(), "hooks": hooks})
     return rows
 
 
 def _print_table(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
         return
+    cells = [{k: escape(v) for k, v in row.items()} for row in rows]
+    title = escape(title)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title)
-        for key in rows[0]:
+        table = Table(title=Text(title))
+        for key in cells[0]:
             table.add_column(key, justify="right" if key == "params" else "left")
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
+        for row in cells:
+            table.add_row(*(Text(v) for v in row.values()))  # Text: never read as rich markup
         Console().print(table)
         return
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
+    widths = {k: max(len(k), *(len(r[k]) for r in cells)) for k in cells[0]}
     typer.echo(title)
     typer.echo("  ".join(k.ljust(w) for k, w in widths.items()).rstrip())
-    for row in rows:
-        typer.echo("  ".join(str(row[k]).ljust(w) for k, w in widths.items()).rstrip())
+    for row in cells:
+        typer.echo("  ".join(row[k].ljust(w) for k, w in widths.items()).rstrip())
 
 
-@app.command()
+@_command()
 def build(
     spec: Annotated[Path, typer.Argument(help="The spec file.")],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
@@ -172,43 +299,26 @@ def build(
     """Validate and build a spec; print its layers, output shapes and parameter counts."""
     import declar
 
-    try:
-        model = declar.build(spec)
-    except (declar.SpecError, declar.BuildError) as err:
-        _fail(err)
+    model = declar.build(spec, limits=_limits())
     rows = _summary(model)
     total = model.count_params()
     if format is OutputFormat.json:
-        typer.echo(json.dumps({"name": model.name, "output_shape": str(model.output_shape), "params": total,
-                               "compiled": bool(model.compiled), "layers": rows}, indent=1))
+        typer.echo(json_text({"name": model.name, "output_shape": str(model.output_shape), "params": total,
+                              "compiled": bool(model.compiled), "layers": rows}))
         return
     _print_table(rows, f"model {model.name}")
-    typer.echo(f"output shape {model.output_shape}, {total:,} parameters"
-               + (", compiled" if model.compiled else ""))
+    typer.echo(escape(f"output shape {model.output_shape}, {total:,} parameters"
+                      + (", compiled" if model.compiled else "")))
 
 
-_VERIFY_PROBE = r"""
-import sys, numpy as np
-import declar, keras
-spec_path, archive = sys.argv[1:3]
-built = declar.build(spec_path)
-loaded = declar.load(archive)
-rng = np.random.default_rng(0)
-xs = [rng.random([2] + [d or 3 for d in t.shape[1:]]).astype(str(t.dtype)) for t in built.inputs]
-a = built.predict(xs if len(xs) > 1 else xs[0], verbose=0)
-b = loaded.predict(xs if len(xs) > 1 else xs[0], verbose=0)
-flat = lambda y: [y[k] for k in sorted(y)] if isinstance(y, dict) else (y if isinstance(y, list) else [y])
-same = all(np.array_equal(u, v) for u, v in zip(flat(a), flat(b)))
-same_w = len(built.weights) == len(loaded.weights)
-print("ok" if same and same_w else "mismatch")
-"""
-
-
-@app.command()
+@_command(epilog="With --verify, the new archive is written to a temporary file next to OUT and checked "
+                 "there: OUT is replaced only when a fresh process loads it with identical predictions, so "
+                 "a failed verification leaves the previous OUT (or no file) in place, and exits 1.")
 def save(
     spec: Annotated[Path, typer.Argument(help="The spec file.")],
     out: Annotated[Path, typer.Argument(help="The .keras archive to write (replaced atomically).")],
-    verify: Annotated[bool, typer.Option("--verify", help="Reload in a fresh process and compare.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Before replacing OUT, reload the new archive in a "
+                                         "fresh process and compare its predictions.")] = False,
     weights_from: Annotated[Path | None, typer.Option(
         "--weights-from", help="Carry the fitting weights of an older version's archive (as `declar transfer`).")
     ] = None,
@@ -216,29 +326,28 @@ def save(
     """Build, compile (when the spec says how) and write a self-contained .keras archive."""
     import declar
     import declar.api
-    from declar.archive import ArchiveError
+    from declar.archive import atomic_save
 
     if weights_from is not None and verify:
         raise typer.BadParameter("--verify compares with a fresh build, which carried weights are not",
                                  param_hint="--weights-from")
-    try:
-        if weights_from is not None:
-            typer.echo(declar.api.transfer(spec, weights_from, out).render())
-        else:
-            declar.save(spec, out)
-    except (declar.SpecError, declar.BuildError, ArchiveError) as err:
-        _fail(err)
-    typer.echo(f"wrote {out}")
-    if verify:
-        probe = subprocess.run([sys.executable, "-c", _VERIFY_PROBE, str(spec), str(out)], capture_output=True,
-                               text=True)
-        if probe.returncode != 0 or probe.stdout.strip() != "ok":
-            typer.echo(f"error: verification failed: {(probe.stdout + probe.stderr).strip()[-500:]}", err=True)
-            raise typer.Exit(code=1)
-        typer.echo("verified: a fresh process loads it with identical predictions")
+    if weights_from is not None:
+        typer.echo(declar.api.transfer(spec, weights_from, out, limits=_limits()).render())
+        typer.echo(f"wrote {escape(out)}")
+        return
+    model = declar.build(spec, limits=_limits())
+    if not verify:
+        atomic_save(model, out)
+        typer.echo(f"wrote {escape(out)}")
+        return
+    from declar.verify import verify_archive
+
+    atomic_save(model, out, check=lambda tmp: verify_archive(spec, tmp, out, _limits()))
+    typer.echo(f"wrote {escape(out)}")
+    typer.echo("verified: a fresh process loads it with identical predictions")
 
 
-@app.command()
+@_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
     data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
@@ -249,16 +358,13 @@ def fit(
 ) -> None:
     """Train a spec or resume an archive on an .npz file, then save the archive."""
     import declar
-    from declar.archive import ArchiveError
 
-    try:
-        declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
-    except (declar.SpecError, declar.BuildError, declar.DataError, ArchiveError) as err:
-        _fail(err)
-    typer.echo(f"wrote {out}")
+    declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+               limits=_limits())
+    typer.echo(f"wrote {escape(out)}")
 
 
-@app.command()
+@_command()
 def inspect(
     archive: Annotated[Path, typer.Argument(help="A .keras archive written by declar.")],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
@@ -268,22 +374,26 @@ def inspect(
 
     try:
         info = inspect_archive(archive)
-    except (ArchiveError, ValueError, KeyError) as err:
-        _fail(err)
+    except ArchiveError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # malformed JSON or members
+        raise ArchiveError(f"{archive}: not a readable declar archive ({type(err).__name__}: {err})") from err
     if format is OutputFormat.json:
-        typer.echo(json.dumps(info, indent=1))
+        typer.echo(json_text(info))
         return
-    typer.echo(f"model:    {info['name']}\nsha256:   {info['sha256']}\ndeclar:   {info['declar_version']}\n"
-               f"keras:    {info['keras_version']}\nsaved:    {info['saved']}\ncompiled: {info['compiled']}")
+    fields = ("model", "name"), ("sha256", "sha256"), ("declar", "declar_version"), ("keras", "keras_version"), \
+        ("saved", "saved"), ("compiled", "compiled")
+    for label, key in fields:
+        typer.echo(f"{label + ':':<10}{escape(info.get(key))}")
     typer.echo("variables:")
     for v in info["variables"]:
-        typer.echo(f"  {v['path']}  {tuple(v['shape'])}  {v['dtype']}")
+        typer.echo(f"  {escape(v['path'])}  {escape(tuple(v['shape']))}  {escape(v['dtype'])}")
     typer.echo("assets:" + ("" if info["assets"] else " none"))
     for a in info["assets"]:
-        typer.echo(f"  {a}")
+        typer.echo(f"  {escape(a)}")
     typer.echo("spec as written:")
-    typer.echo("  " + info["source"].rstrip().replace("\n", "\n  "))
-
+    source = info["source"].replace("\r\n", "\n") if isinstance(info["source"], str) else ""  # CRLF files
+    typer.echo("  " + escape(source.rstrip(), keep_newlines=True).replace("\n", "\n  "))
 
 
 # -- versions, pictures and new specs: diff, transfer, plot, init -----------------------------
@@ -295,19 +405,7 @@ class DiffFormat(str, Enum):
     markdown = "markdown"
 
 
-DIFF_INVALID = 3
-"""`declar diff`'s exit code for an input it cannot read or check (1 means "different")."""
-
-
-def _fail_with(err: Exception, code: int) -> NoReturn:
-    """Print a declar error the way `_fail` does, with another exit code."""
-    try:
-        _fail(err)
-    except typer.Exit:
-        raise typer.Exit(code=code) from None
-
-
-@app.command("diff")
+@_command("diff", invalid=DIFF_INVALID)
 def diff_command(
     old: Annotated[Path, typer.Argument(help="The old version: a spec file or a .keras archive.")],
     new: Annotated[Path, typer.Argument(help="The new version: a spec file or a .keras archive.")],
@@ -327,30 +425,24 @@ def diff_command(
     error, 3 when an input cannot be read or is not a valid spec (its problems are printed as
     file:line:col, as by `declar validate`).
     """
-    from declar.api import BuildError
-    from declar.archive import ArchiveError
     from declar.compare import diff as diff_versions
     from declar.compare import keras_available
-    from declar.problems import SpecError
 
     use_keras = build and keras_available()
     if build and not use_keras:
         typer.echo("note: Keras is not installed; parameter counts and shapes are not compared", err=True)
-    try:
-        result = diff_versions(old, new, build=use_keras)
-    except (SpecError, BuildError, ArchiveError) as err:
-        _fail_with(err, DIFF_INVALID)
+    result = diff_versions(old, new, build=use_keras, limits=_limits())
     if format is DiffFormat.json:
-        typer.echo(json.dumps(result.as_dict(), indent=1, ensure_ascii=False))
+        typer.echo(json_text(result.as_dict()))
     elif format is DiffFormat.markdown:
         typer.echo(result.render_markdown(), nl=False)
     else:
         typer.echo(result.render_text())
     if not result.equal:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_PROBLEMS)
 
 
-@app.command("transfer")
+@_command("transfer")
 def transfer_command(
     spec: Annotated[Path, typer.Argument(help="The new version's spec file.")],
     out: Annotated[Path, typer.Argument(help="The .keras archive to write (replaced atomically).")],
@@ -364,20 +456,16 @@ def transfer_command(
     what is new and what did not fit (and why). The optimizer starts fresh.
     """
     import declar.api
-    from declar.archive import ArchiveError
 
-    try:
-        report = declar.api.transfer(spec, weights_from, out)
-    except (declar.api.SpecError, declar.api.BuildError, ArchiveError) as err:
-        _fail(err)
+    report = declar.api.transfer(spec, weights_from, out, limits=_limits())
     if format is OutputFormat.json:
-        typer.echo(json.dumps({"out": str(out), **report.as_dict()}, indent=1))
+        typer.echo(json_text({"out": str(out), **report.as_dict()}))
         return
-    typer.echo(report.render())
-    typer.echo(f"wrote {out}")
+    typer.echo(escape(report.render(), keep_newlines=True))
+    typer.echo(f"wrote {escape(out)}")
 
 
-@app.command("plot")
+@_command("plot")
 def plot_command(
     source: Annotated[Path, typer.Argument(help="A spec file or a .keras archive.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="model.png, .svg or .pdf (needs Graphviz's dot), or "
@@ -386,28 +474,22 @@ def plot_command(
                                          "output shapes and parameter counts.")] = True,
 ) -> None:
     """Draw the model's graph: layer names and types, custom layer types in another colour."""
-    from declar.api import BuildError
-    from declar.archive import ArchiveError
     from declar.compare import is_archive, keras_available, read_spec
-    from declar.plot import PlotError, check_can_write, to_dot, write
-    from declar.problems import SpecError
+    from declar.plot import check_can_write, to_dot, write
 
-    try:
-        check_can_write(out)
-        spec = read_spec(source)
-        model = None
-        if shapes and keras_available():
-            import declar
+    check_can_write(out)
+    spec = read_spec(source, limits=_limits())
+    model = None
+    if shapes and keras_available():
+        import declar
 
-            model = (declar.load(source, compile=False) if is_archive(source)
-                     else declar.build(spec, compile=False, distribute=False))
-        write(to_dot(spec, model), out)
-    except (SpecError, BuildError, ArchiveError, PlotError) as err:
-        _fail(err)
-    typer.echo(f"wrote {out}")
+        model = (declar.load(source, compile=False, limits=_limits()) if is_archive(source)
+                 else declar.build(spec, compile=False, distribute=False, limits=_limits()))
+    write(to_dot(spec, model), out)
+    typer.echo(f"wrote {escape(out)}")
 
 
-@app.command("init")
+@_command("init")
 def init_command(
     name: Annotated[str, typer.Argument(help="The model's name (a Python identifier).")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="The spec file to write (default NAME.declar.yaml"
@@ -416,13 +498,11 @@ def init_command(
                                                "(default: the schema's published $id).")] = None,
 ) -> None:
     """Write a starter spec that validates and builds, with the editor's schema modeline."""
-    from declar.starter import StarterError, write_starter
+    from declar.starter import write_starter
 
-    try:
-        path = write_starter(name, out, schema=schema)
-    except StarterError as err:
-        _fail(err)
-    typer.echo(f"wrote {path}")
+    path = write_starter(name, out, schema=schema)
+    typer.echo(f"wrote {escape(path)}")
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

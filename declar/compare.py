@@ -31,7 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.model import NodeSpec, Spec
+from declar.text import escape, md_code, md_text
 
 MISSING = "(unset)"
 # Top-level keys that have their own section; every other key is compared as "settings".
@@ -47,7 +49,7 @@ class Change:
     new: Any
 
     def render(self) -> str:
-        return f"{self.key}: {show(self.old)} -> {show(self.new)}"
+        return escape(f"{self.key}: {show(self.old)} -> {show(self.new)}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class Item:
     """For an added or removed entry, what it is (its arguments, definition or value)."""
 
     def render(self) -> str:
+        return escape(self._render())
+
+    def _render(self) -> str:
         what = f" ({self.detail})" if self.detail else ""
         if self.kind == "added":
             return f"+ {self.name}{what}" + (f": {show(self.value)}" if self.value not in (None, {}) else "")
@@ -87,6 +92,9 @@ class NodeBuild:
     new_shape: str | None
 
     def render(self) -> str:
+        return escape(self._render())
+
+    def _render(self) -> str:
         if self.old_params is None:
             return f"{self.name}: added, {_count(self.new_params)} params, output {self.new_shape}"
         if self.new_params is None:
@@ -150,7 +158,7 @@ class SpecDiff:
         lines = [f"--- {self.old}", f"+++ {self.new}"]
         if self.equal:
             lines.append("no semantic differences")
-            return "\n".join(lines)
+            return "\n".join(escape(line) for line in lines)
         for section in self.SECTIONS:
             entries = getattr(self, section)
             if entries:
@@ -163,10 +171,13 @@ class SpecDiff:
             if b.old_output != b.new_output:
                 lines.append(f"output shape: {b.old_output} -> {b.new_output}")
             lines += [f"  {n.render()}" for n in b.nodes]
-        return "\n".join(lines)
+        # Each entry is one line: escaping it keeps a spec's text from forging or hiding lines.
+        return "\n".join(escape(line) for line in lines)
 
     def render_markdown(self) -> str:
-        lines = [f"### declar diff: `{self.old}` → `{self.new}`", ""]
+        # Every piece of spec text goes through md_code or md_text: a value cannot end a table row,
+        # open an HTML comment or close a code span, so what renders is what changed.
+        lines = [f"### declar diff: {md_code(self.old)} → {md_code(self.new)}", ""]
         if self.equal:
             lines.append("No semantic differences.")
             return "\n".join(lines)
@@ -177,17 +188,17 @@ class SpecDiff:
             lines += [f"**{self.TITLES[section].capitalize()}**", ""]
             if isinstance(entries[0], Change):
                 lines += ["| setting | old | new |", "|---|---|---|"]
-                lines += [f"| `{c.key}` | {_md(c.old)} | {_md(c.new)} |" for c in entries]
+                lines += [f"| {md_code(c.key)} | {_md(c.old)} | {_md(c.new)} |" for c in entries]
             else:
                 lines += ["| | name | what changed |", "|---|---|---|"]
                 for e in entries:
                     mark = {"added": "➕ added", "removed": "➖ removed", "renamed": "🔀 renamed",
                             "changed": "✏️ changed"}[e.kind]
-                    name = f"`{e.old_name}` → `{e.name}`" if e.kind == "renamed" else f"`{e.name}`"
+                    name = f"{md_code(e.old_name)} → {md_code(e.name)}" if e.kind == "renamed" else md_code(e.name)
                     if e.detail:
-                        name += f" ({e.detail})"
+                        name += f" ({md_text(e.detail)})"
                     if e.changes:
-                        what = "<br>".join(f"`{c.key}`: {_md(c.old)} → {_md(c.new)}" for c in e.changes)
+                        what = "<br>".join(f"{md_code(c.key)}: {_md(c.old)} → {_md(c.new)}" for c in e.changes)
                     else:
                         what = _md(e.value) if e.value not in (None, {}) else ""
                     lines.append(f"| {mark} | {name} | {what} |")
@@ -200,13 +211,15 @@ class SpecDiff:
                     kind = "added" if n.old_params is None else "removed"
                     count = n.new_params if n.old_params is None else n.old_params
                     shape = n.new_shape if n.old_params is None else n.old_shape
-                    lines.append(f"| `{n.name}` ({kind}) | {_count(count)} | `{shape}` |")
+                    lines.append(f"| {md_code(n.name)} ({kind}) | {_count(count)} | {md_code(shape)} |")
                     continue
                 params = (f"{_count(n.old_params)} → {_count(n.new_params)}" if n.old_params != n.new_params
                           else _count(n.new_params))
-                shape = (f"`{n.old_shape}` → `{n.new_shape}`" if n.old_shape != n.new_shape else f"`{n.new_shape}`")
-                lines.append(f"| `{n.name}` | {params} | {shape} |")
-            output = (f"`{b.old_output}` → `{b.new_output}`" if b.old_output != b.new_output else f"`{b.new_output}`")
+                shape = (f"{md_code(n.old_shape)} → {md_code(n.new_shape)}" if n.old_shape != n.new_shape
+                         else md_code(n.new_shape))
+                lines.append(f"| {md_code(n.name)} | {params} | {shape} |")
+            output = (f"{md_code(b.old_output)} → {md_code(b.new_output)}" if b.old_output != b.new_output
+                      else md_code(b.new_output))
             lines.append(f"| **total** | {_count(b.old_params)} → {_count(b.new_params)} "
                          f"({_delta(b.old_params, b.new_params)}) | {output} |")
             lines.append("")
@@ -235,7 +248,7 @@ def show(value: Any) -> str:
 
 
 def _md(value: Any) -> str:
-    return f"`{show(value)}`".replace("|", "\\|")
+    return md_code(show(value))
 
 
 def _count(n: int | None) -> str:
@@ -272,7 +285,23 @@ def changes(old: Any, new: Any, prefix: str = "") -> tuple[Change, ...]:
         for k in [*old, *(k for k in new if k not in old)]:
             found += changes(old.get(k, MISSING), new.get(k, MISSING), f"{prefix}.{k}" if prefix else str(k))
         return tuple(found)
-    return () if old == new else (Change(prefix or "value", old, new),)
+    return () if same(old, new) else (Change(prefix or "value", old, new),)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality of spec values in which NaN equals NaN (a spec holding ``.nan`` is the same as itself).
+
+    Example:
+        >>> same({"x": float("nan")}, {"x": float("nan")}), same([1, 2], [1, 2.5])
+        (True, False)
+    """
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 # -- the diff ------------------------------------------------------------------------------
@@ -312,7 +341,7 @@ def _keyed_items(old: dict[str, Any], new: dict[str, Any], detail: Any) -> list[
     for k, v in new.items():
         if k not in old:
             items.append(Item("added", k, detail(v), value=v))
-        elif old[k] != v:
+        elif not same(old[k], v):
             items.append(Item("changed", k, detail(v), changes=changes(old[k], v)))
     return items
 
@@ -438,12 +467,24 @@ def build_summary(model: Any) -> tuple[dict[str, tuple[int, str]], int, str]:
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        shape = str(tuple(layer.output.shape)) if hasattr(layer, "output") else ""
-        rows[layer.name] = (layer.count_params(), shape)
+        rows[layer.name] = (layer.count_params(), output_shape_text(layer))
     output = model.output_shape
     if isinstance(output, dict):
         output = {k: output[k] for k in sorted(output)}
     return rows, model.count_params(), str(output)
+
+
+def output_shape_text(layer: Any) -> str:
+    """A layer's output shape as text: ``(None, 4)``, or a list or mapping of them for a layer that
+    returns several tensors (an LSTM with ``return_state``)."""
+    if not hasattr(layer, "output"):
+        return ""
+    output = layer.output
+    if isinstance(output, dict):
+        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in output.items()) + "}"
+    if isinstance(output, (list, tuple)):
+        return "[" + ", ".join(str(tuple(t.shape)) for t in output) + "]"
+    return str(tuple(output.shape))
 
 
 def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDiff:
@@ -476,7 +517,7 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path).endswith(".keras")
 
 
-def read_spec(path: str | os.PathLike[str]) -> Spec:
+def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Spec:
     """The checked Spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
 
     Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
@@ -486,10 +527,10 @@ def read_spec(path: str | os.PathLike[str]) -> Spec:
         from declar.spec.load import spec_from_data
 
         info = inspect_archive(path)
-        return spec_from_data(info["spec"], sha256=info["sha256"], name=f"{path} (embedded spec)")
+        return spec_from_data(info["spec"], sha256=info["sha256"], name=f"{path} (embedded spec)", limits=limits)
     from declar.spec.load import load_spec
 
-    return load_spec(Path(path))
+    return load_spec(Path(path), limits)
 
 
 def keras_available() -> bool:
@@ -498,13 +539,13 @@ def keras_available() -> bool:
     return importlib.util.find_spec("keras") is not None
 
 
-def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec, *, build: bool | None = None
-         ) -> SpecDiff:
+def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec, *, build: bool | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
     """Diff two specs or archives; with ``build`` (default: when Keras is installed) compare builds too.
 
     Archives are loaded (`declar.load`) for the build comparison, specs are built from their seed.
     """
-    specs = [x if isinstance(x, Spec) else read_spec(x) for x in (old, new)]
+    specs = [x if isinstance(x, Spec) else read_spec(x, limits) for x in (old, new)]
     labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
     result = diff_specs(specs[0], specs[1], labels[0], labels[1])
     if build is None:
@@ -512,8 +553,9 @@ def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec,
     if build:
         import declar
 
-        models = [declar.load(x, compile=False) if not isinstance(x, Spec) and is_archive(x)
-                  else declar.build(s, compile=False, distribute=False) for x, s in zip((old, new), specs, strict=True)]
+        models = [declar.load(x, compile=False, limits=limits) if not isinstance(x, Spec) and is_archive(x)
+                  else declar.build(s, compile=False, distribute=False, limits=limits)
+                  for x, s in zip((old, new), specs, strict=True)]
         compare_builds(result, models[0], models[1])
     return result
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from declar.text import escape
+
 JsonPath = tuple[str | int, ...]
 
 
@@ -39,9 +41,13 @@ class Problem:
     code: str = "invalid"
 
     def render(self) -> str:
-        """``file:line:col: error: message (hint)``, the form editors and CI annotate."""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.col}: error: {self.message}{hint}"
+        """``file:line:col: error: message (hint)``, the form editors and CI annotate.
+
+        Messages quote spec text, so control characters are shown escaped (`declar.text.escape`):
+        a spec cannot send escape sequences to a terminal or forge another line of output.
+        """
+        hint = f" ({escape(self.hint)})" if self.hint else ""
+        return f"{escape(self.file)}:{self.line}:{self.col}: error: {escape(self.message)}{hint}"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

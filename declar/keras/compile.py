@@ -17,6 +17,18 @@ from declar.keras.ops import keras_functions
 from declar.spec.model import Spec, snake_case
 
 
+class FunctionCallError(ValueError):
+    """A spec function failed when Keras called it (while tracing a training step, say).
+
+    ``function`` names it, so the error can be located at its ``expr`` in the spec.
+    """
+
+    def __init__(self, function: str, err: Exception):
+        super().__init__(f"function '{function}' failed on the model's outputs: {type(err).__name__}: "
+                         f"{(str(err).splitlines() or [''])[0][:240]}")
+        self.function = function
+
+
 def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:
     checked = check(expr, Context(names=args, kind=f"function {name}"))
     if checked.tree is None:
@@ -25,7 +37,12 @@ def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -
     arg_names = tuple(args)
 
     def function(*values: Any) -> Any:
-        return closure(dict(zip(arg_names, values, strict=False)))
+        try:
+            return closure(dict(zip(arg_names, values, strict=False)))
+        except (FunctionCallError, NotImplementedError):  # Keras falls back on NotImplementedError
+            raise
+        except Exception as err:  # shapes, axes, overflowing constants: whatever the backend raises
+            raise FunctionCallError(name, err) from err
 
     function.__name__ = name
     return function

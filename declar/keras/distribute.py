@@ -21,7 +21,20 @@ from declar.spec.checks.patterns import pattern_problem
 
 
 def make_distribution(section: dict[str, Any]) -> Any:
-    """A tf.distribute strategy or a keras.distribution.Distribution for the section."""
+    """A tf.distribute strategy or a keras.distribution.Distribution for the section.
+
+    Raises ValueError, naming what is missing, when this process cannot provide it (too few
+    devices, a strategy of another backend, a cluster configuration the engine refuses).
+    """
+    try:
+        return _make_distribution(section)
+    except ValueError:
+        raise
+    except Exception as err:  # the engines raise RuntimeError, tf.errors.*, KeyError...: one kind for callers
+        raise ValueError(f"cannot set up the distribution: {type(err).__name__}: {err}") from err
+
+
+def _make_distribution(section: dict[str, Any]) -> Any:
     backend = keras.backend.backend()
     strategy = section["strategy"]
     if strategy not in STRATEGIES.get(backend, ()):

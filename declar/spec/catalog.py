@@ -33,8 +33,10 @@ class Catalog:
     layers_with_kwargs: frozenset[str]  # layers whose constructor forwards **kwargs to a base
     layers_required: dict[str, tuple[str, ...]]  # arguments without a default
     optimizers: dict[str, tuple[str, ...]]  # lower-case name -> argument names
-    optimizer_arg_types: dict[str, dict[str, str]]  # name -> argument -> "number" or "boolean" (from defaults)
+    optimizer_arg_types: dict[str, dict[str, str]]  # name -> argument -> type (see `arg_type_ok`)
     schedules: dict[str, tuple[str, ...]]
+    schedule_arg_types: dict[str, dict[str, str]]
+    schedules_required: dict[str, tuple[str, ...]]
     losses: frozenset[str]
     metrics: frozenset[str]
     initializers: frozenset[str]
@@ -58,6 +60,8 @@ def catalog() -> Catalog:
         optimizers={k: tuple(v) for k, v in raw["optimizers"].items()},
         optimizer_arg_types=raw["optimizer_arg_types"],
         schedules={k: tuple(v) for k, v in raw["schedules"].items()},
+        schedule_arg_types=raw["schedule_arg_types"],
+        schedules_required={k: tuple(v) for k, v in raw["schedules_required"].items()},
         losses=frozenset(raw["losses"]),
         metrics=frozenset(raw["metrics"]),
         initializers=frozenset(raw["initializers"]),
@@ -78,15 +82,53 @@ def _arg_names(cls: type) -> list[str]:
     return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
 
-def _arg_types(cls: type) -> dict[str, str]:
-    """Argument -> "number" or "boolean", where the default makes the type certain."""
+# Optimizer and schedule arguments whose default is None (or that have none), so the signature
+# does not tell their type; these are the types Keras's documentation gives them. A trailing "?"
+# means None is accepted too; "numbers" is a non-empty list of numbers.
+_DOCUMENTED_TYPES = {
+    "weight_decay": "number?", "clipnorm": "number?", "clipvalue": "number?", "global_clipnorm": "number?",
+    "ema_overwrite_frequency": "integer?", "loss_scale_factor": "number?", "gradient_accumulation_steps": "integer?",
+    "initial_learning_rate": "number", "decay_steps": "number", "first_decay_steps": "number",
+    "decay_rate": "number", "warmup_target": "number?", "boundaries": "numbers", "values": "numbers",
+}
+
+
+def _arg_types(cls: type, skip: tuple[str, ...] = ("seed",)) -> dict[str, str]:
+    """Argument -> type ("number", "boolean", ... see `arg_type_ok`), where the default or Keras's
+    documentation makes the type certain."""
     out = {}
     for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in skip:
+            continue
         if isinstance(p.default, bool):
             out[p.name] = "boolean"
-        elif isinstance(p.default, (int, float)) and p.name not in ("seed",):
+        elif isinstance(p.default, (int, float)):
             out[p.name] = "number"
+        elif p.name in _DOCUMENTED_TYPES and (p.default is None or p.default is p.empty):
+            out[p.name] = _DOCUMENTED_TYPES[p.name]
     return out
+
+
+def arg_type_ok(expected: str, value: Any) -> bool:
+    """Whether ``value`` has the catalog type ``expected`` ("number", "integer?", "numbers"...).
+
+    Example:
+        >>> arg_type_ok("number?", None), arg_type_ok("number", {"a": 1}), arg_type_ok("numbers", [1, 0.5])
+        (True, False, True)
+    """
+    if expected.endswith("?"):
+        if value is None:
+            return True
+        expected = expected[:-1]
+    if expected == "numbers":
+        return isinstance(value, list) and bool(value) and all(arg_type_ok("number", v) for v in value)
+    if expected == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    return True
 
 
 def _required(cls: type) -> list[str]:
@@ -150,6 +192,8 @@ def generate() -> dict[str, Any]:
         "optimizers": {n.lower(): _arg_names(c) for n, c in sorted(optimizers.items())},
         "optimizer_arg_types": {n.lower(): _arg_types(c) for n, c in sorted(optimizers.items())},
         "schedules": {_snake(n): _arg_names(c) for n, c in sorted(schedules.items())},
+        "schedule_arg_types": {_snake(n): _arg_types(c, ("name",)) for n, c in sorted(schedules.items())},
+        "schedules_required": {_snake(n): _required(c) for n, c in sorted(schedules.items())},
         "losses": sorted(loss_names),
         "metrics": sorted(metric_names),
         "initializers": sorted(

@@ -8,10 +8,9 @@ from typing import Any
 from declar.expr.parse import Context
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
-from declar.spec.catalog import catalog
+from declar.spec.catalog import arg_type_ok, catalog
 from declar.spec.checks.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.checks.locate import checked_expression
-from declar.spec.checks.values import PY_TYPES
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
@@ -86,13 +85,29 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                                   did_you_mean(key, allowed), "unknown-arg", at_key=True)
             elif key == "learning_rate" and isinstance(value, dict):
                 yield from _check_schedule(doc, (*path, key), value)
-            elif isinstance(value, (dict, list)):
-                yield from _plain(doc, (*path, key), value, f"optimizer argument '{key}'")
             else:
                 expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
-                if expected and not PY_TYPES[expected](value):
-                    yield doc.problem((*path, key), f"optimizer argument '{key}' expects {expected}, got "
-                                      f"{type(value).__name__} {value!r}"[:160], "", "param-type")
+                yield from _check_argument(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
+
+
+def _check_argument(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any
+                    ) -> Iterator[Problem]:
+    """An optimizer or schedule argument: of the catalog's type, and never a Keras object."""
+    typed = list(_check_type(doc, path, what, expected, value))
+    if typed:
+        yield from typed
+    elif isinstance(value, (dict, list)):
+        yield from _plain(doc, path, value, what)
+
+
+def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any) -> Iterator[Problem]:
+    """The catalog's type of an optimizer or schedule argument: Keras would only fail at the first
+    training step (a dict where it compares a number) or deep in its tensor conversion."""
+    if expected and not arg_type_ok(expected, value):
+        shown = expected.removesuffix("?").replace("numbers", "a list of numbers") + \
+            (" or null" if expected.endswith("?") else "")
+        yield doc.problem(path, f"{what} expects {shown}, got {type(value).__name__} {value!r}"[:160], "",
+                          "param-type")
 
 
 def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
@@ -107,12 +122,22 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
                           did_you_mean(str(name), schedules) or f"schedules: {', '.join(schedules)}",
                           "unknown-schedule")
         return
+    types = catalog().schedule_arg_types.get(name, {})
+    misspelt = set()  # a required argument written with a typo is one mistake, reported once
     for key, value in raw.items():
-        if key != "name" and key not in schedules[name]:
-            yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'",
-                              did_you_mean(key, schedules[name]), "unknown-arg", at_key=True)
-        elif isinstance(value, (dict, list)):
-            yield from _plain(doc, (*path, key), value, f"schedule argument '{key}'")
+        if key == "name":
+            continue
+        if key not in schedules[name]:
+            hint = did_you_mean(key, schedules[name])
+            misspelt.add(hint.removeprefix("did you mean '").removesuffix("'?"))
+            yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'", hint, "unknown-arg",
+                              at_key=True)
+        else:
+            yield from _check_argument(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
+    missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw and a not in misspelt]
+    if missing:
+        yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "
+                          f"{', '.join(repr(m) for m in missing)}", "", "missing-arg")
 
 
 def _plain(doc: Document, path: JsonPath, value: Any, what: str) -> Iterator[Problem]:

@@ -21,6 +21,7 @@ from declar.keras.compile import compile_arguments
 from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, NodeSpec, Spec
+from declar.stack import deep_graph
 
 
 @contextmanager
@@ -101,6 +102,17 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
     return inputs, outputs
 
 
+def spec_layer_count(spec: Any) -> int:
+    """Layers of a Spec, or of spec data not yet checked (an archive's), bounded by the layer limit."""
+    if isinstance(spec, Spec):
+        return len(spec.nodes)
+    model = spec.get("model") if isinstance(spec, dict) else None
+    if isinstance(model, dict):
+        model = model.get("nodes")
+    count = len(model) if isinstance(model, (list, dict)) else 0
+    return min(count, current_limits.get().max_layers)  # more is refused by the checks before any build
+
+
 @keras.saving.register_keras_serializable(package="declar", name="DeclarModel")
 class DeclarModel(keras.Model):
     """A model built from a spec; its config is the spec itself.
@@ -112,6 +124,9 @@ class DeclarModel(keras.Model):
         'custom_build_model'
     """
 
+    # Keras's functional graph walk recurses once per layer: a deep spec is built with enough stack,
+    # whether it comes from declar.build, declar.load or keras.models.load_model (via from_config).
+    @deep_graph(lambda self, spec, *args, **kwargs: spec_layer_count(spec))
     def __init__(self, spec: dict[str, Any] | Spec, source: str = "", sha256: str | None = None,
                  declar_version: str = __version__, asset_root: str | None = None, name: str | None = None,
                  trainable: bool = True, **kwargs: Any):

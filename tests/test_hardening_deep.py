@@ -2,7 +2,7 @@
 
 Keras's functional graph walk recurses once per layer, so before `declar.stack` a spec of about
 1,000 layers ended in RecursionError in `declar build`, `declar.load` and `keras.models.load_model`.
-The default lane tests 2,000 layers through every entry point; the 10,000-layer test (the
+The default lane tests 1,500 layers through every entry point; the 10,000-layer test (the
 documented `Limits.max_layers`) is marked ``very_slow`` and runs with ``-m very_slow``.
 """
 
@@ -20,8 +20,8 @@ import pytest
 from declar.stack import frames_needed, run_deep
 
 ROOT = Path(__file__).resolve().parent.parent
-DEEP = 2_000  # twice the depth that failed before
-HANG_GUARD = 120  # seconds; the measured times are a few seconds (see the report in the branch's log)
+DEEP = 1_500  # past the old failure (987 layers at the top of a script, fewer under pytest); 60 s test budget
+HANG_GUARD = 60  # seconds: the measured times are 1-5 s; before the linear matching 107 s to minutes
 
 
 def sequential_spec(n: int, units: list[int] | None = None) -> str:
@@ -160,7 +160,7 @@ class TestKerasStateInTheWorker:
 
 
 @pytest.mark.slow
-def test_sequential_of_2000_dense_layers_builds_saves_and_loads_without_recursion_error(tmp_path):
+def test_sequential_of_1500_dense_layers_builds_saves_and_loads_without_recursion_error(tmp_path):
     """The Python API and keras.models.load_model with declar imported, on the default recursion limit."""
     import keras
     import numpy as np
@@ -182,8 +182,8 @@ def test_sequential_of_2000_dense_layers_builds_saves_and_loads_without_recursio
 
 
 @pytest.mark.slow
-def test_graph_chain_of_2000_nodes_through_cli_build_plot_and_diff(tmp_path):
-    """`declar build`, `declar plot` (which builds for shapes) and `declar diff` (which builds both)."""
+def test_graph_chain_of_1500_nodes_through_cli_build_and_plot(tmp_path):
+    """`declar build` (with its summary table) and `declar plot` (which builds for the shapes)."""
     from typer.testing import CliRunner
 
     from declar.cli import app
@@ -200,10 +200,7 @@ def test_graph_chain_of_2000_nodes_through_cli_build_plot_and_diff(tmp_path):
     assert plotted.exit_code == 0, plotted.output[-2000:]
     text = dot.read_text()
     assert text.count(" -> ") == DEEP and f"n{DEEP - 1}\\nDense\\noutput (None, 2)\\n6 params" in text
-    same = runner.invoke(app, ["diff", str(spec), str(spec)])
-    assert same.exit_code == 0, same.output[-2000:]
-    assert "no semantic differences" in same.stdout
-    for result in (built, plotted, same):
+    for result in (built, plotted):
         assert "Traceback" not in result.output and "RecursionError" not in result.output
 
 
@@ -312,3 +309,40 @@ def test_linear_sequence_alignment_accounts_for_every_layer_once(monkeypatch):
         assert [n for _, n in pairs if n] == [n.name for n in new.nodes]  # new layers stay in order
         if a == b:
             assert compare.diff_specs(old, new).equal
+
+
+def test_graph_matching_computes_each_signature_once_not_per_pair(monkeypatch):
+    """The quadratic matcher recomputed an old node's signature for every unmatched new node (8M times)."""
+    import declar.compare as compare
+    from declar.spec.load import load_spec
+
+    calls = 0
+    signature = compare._signature
+
+    def counted(data):
+        nonlocal calls
+        calls += 1
+        return signature(data)
+
+    monkeypatch.setattr(compare, "_signature", counted)
+    n = 4_000
+    old, new = load_spec(chain_spec(n, "a", unit=None)), load_spec(chain_spec(n, "b", unit=None, offset=n))
+    result = compare.diff_specs(old, new)
+    assert len(result.nodes) == 2 * n
+    assert calls <= 2 * n
+
+
+def test_identical_layer_runs_never_reach_the_quadratic_sequence_matcher(monkeypatch):
+    """difflib on 4,000 identical layers with every other one changed took more than 150 s."""
+    import declar.compare as compare
+    from declar.spec.load import load_spec
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("SequenceMatcher ran on a long run of identical layers")
+
+    monkeypatch.setattr(compare.difflib, "SequenceMatcher", refuse)
+    n = 4_000
+    old = load_spec(sequential_spec(n))
+    new = load_spec(sequential_spec(n, [3 if i % 2 == 0 else 2 for i in range(n)]))
+    assert [i.name for i in compare.diff_specs(old, new).nodes] == [
+        "dense" if k == 0 else f"dense_{k}" for k in range(0, n, 2)]

@@ -11,10 +11,10 @@ distribution strategy and device scopes. The caller waits; the result or excepti
 Imports neither Keras nor TensorFlow (it only uses them when they are already imported).
 
 Example:
-    >>> @deep_graph(lambda n: n)
-    ... def nest(n: int) -> int:
+    >>> def nest(n: int) -> int:  # recurses once per "layer", as Keras's graph walk does
     ...     return 0 if n == 0 else 1 + nest(n - 1)
-    >>> nest(5_000)
+    >>> deep_nest = deep_graph(lambda n: n)(nest)
+    >>> deep_nest(5_000)
     5000
 """
 

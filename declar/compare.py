@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -417,44 +418,105 @@ def _rename_refs(data: dict[str, Any], renames: dict[str, str]) -> dict[str, Any
 
 def _match_by_name(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
                    ) -> list[tuple[str | None, str | None]]:
-    """Graph nodes: same name, then unmatched nodes with equal layer and arguments as renames."""
+    """Graph nodes: same name, then unmatched nodes with equal layer and arguments as renames.
+
+    Linear: the unmatched old nodes are hashed by signature once; each unmatched new node takes
+    the first (in old order) still free with its signature.
+    """
     removed = [n.name for n in old.nodes if n.name not in new_data]
+    by_signature: dict[str, deque[str]] = {}
+    for name in removed:
+        by_signature.setdefault(_signature(old_data[name]), deque()).append(name)
+    matched: set[str] = set()
     pairs: list[tuple[str | None, str | None]] = []
     for node in new.nodes:
         if node.name in old_data:
             pairs.append((node.name, node.name))
             continue
-        sig = _signature(new_data[node.name])
-        partner = next((o for o in removed if _signature(old_data[o]) == sig), None)
+        candidates = by_signature.get(_signature(new_data[node.name]))
+        partner = candidates.popleft() if candidates else None
         if partner is not None:
-            removed.remove(partner)
+            matched.add(partner)
         pairs.append((partner, node.name))
-    return [(o, None) for o in removed] + pairs
+    return [(o, None) for o in removed if o not in matched] + pairs
+
+
+MAX_ALIGNMENT_COST = 2_000_000
+"""`difflib.SequenceMatcher` compares every layer with every other layer of the same signature: for
+a long run of identical layers (10,000 ``Dense: {units: 2}``) that is quadratic. Above this many
+pairs, sequential specs are aligned in linear time instead (see `_align_sequence`)."""
 
 
 def _align_sequence(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
                     ) -> list[tuple[str | None, str | None]]:
-    """Sequential layers aligned by content; replaced runs pair layers of the same type in order."""
+    """Sequential layers aligned by content; replaced runs pair layers of the same type in order.
+
+    Specs whose alignment would cost more than `MAX_ALIGNMENT_COST` pairs keep their common
+    first and last layers, and the layers between are aligned as one replaced run (linear).
+    """
     a = [n.name for n in old.nodes]
     b = [n.name for n in new.nodes]
-    matcher = difflib.SequenceMatcher(a=[_signature(old_data[x]) for x in a],
-                                      b=[_signature(new_data[x]) for x in b], autojunk=False)
+    sig_a = [_signature(old_data[x]) for x in a]
+    sig_b = [_signature(new_data[x]) for x in b]
+    counts = Counter(sig_b)
+    if sum(counts[s] for s in sig_a) <= MAX_ALIGNMENT_COST:
+        opcodes = difflib.SequenceMatcher(a=sig_a, b=sig_b, autojunk=False).get_opcodes()
+    else:
+        opcodes = _trimmed_opcodes(sig_a, sig_b)
     pairs: list[tuple[str | None, str | None]] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             pairs += list(zip(a[i1:i2], b[j1:j2], strict=True))
+        else:
+            pairs += _pair_replaced(a[i1:i2], b[j1:j2], old_data, new_data)
+    return pairs
+
+
+def _trimmed_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """Opcodes (as `difflib`'s) of a common prefix, one replaced middle and a common suffix."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    ops = [("equal", 0, start, 0, start)] if start else []
+    if start < len(a) - end or start < len(b) - end:
+        ops.append(("replace", start, len(a) - end, start, len(b) - end))
+    if end:
+        ops.append(("equal", len(a) - end, len(a), len(b) - end, len(b)))
+    return ops
+
+
+def _pair_replaced(left: list[str], right: list[str], old_data: dict[str, Any], new_data: dict[str, Any]
+                   ) -> list[tuple[str | None, str | None]]:
+    """Pair a replaced run: each new layer takes the old layer of its name and type if still ahead,
+    else the first old layer of its type ahead; the old layers passed over are removed. Linear."""
+    position = {name: i for i, name in enumerate(left)}
+    by_layer: dict[Any, list[int]] = {}
+    for i, name in enumerate(left):
+        by_layer.setdefault(old_data[name].get("layer"), []).append(i)
+    scan = dict.fromkeys(by_layer, 0)  # per layer type, where to look next in by_layer (only moves on)
+    pairs: list[tuple[str | None, str | None]] = []
+    done = 0  # left[:done] are paired or removed
+    for name in right:
+        layer = new_data[name].get("layer")
+        at = position.get(name)
+        if at is None or at < done or old_data[name].get("layer") != layer:
+            indices = by_layer.get(layer, [])
+            k = scan.get(layer, 0)
+            while k < len(indices) and indices[k] < done:
+                k += 1
+            if layer in scan:
+                scan[layer] = k
+            at = indices[k] if k < len(indices) else None
+        if at is None:
+            pairs.append((None, name))
             continue
-        left = list(a[i1:i2])
-        for name in b[j1:j2]:
-            # prefer the same name and layer, then the first unmatched layer of the same type
-            layer = new_data[name].get("layer")
-            same = [o for o in left if old_data[o].get("layer") == layer]
-            partner = next((o for o in same if o == name), same[0] if same else None)
-            if partner is not None:
-                pairs += [(o, None) for o in left[:left.index(partner)]]
-                left = left[left.index(partner) + 1:]
-            pairs.append((partner, name))
-        pairs += [(o, None) for o in left]
+        pairs += [(o, None) for o in left[done:at]]
+        pairs.append((left[at], name))
+        done = at + 1
+    pairs += [(o, None) for o in left[done:]]
     return pairs
 
 

@@ -268,7 +268,7 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
             config = _read_json_member(z, archive, "config.json")
             metadata = _read_json_member(z, archive, "metadata.json")
             assets = sorted(n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/"))
-            variables = _weights(z, archive) if "model.weights.h5" in z.namelist() else []
+            variables = _weights(z) if "model.weights.h5" in z.namelist() else []
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ArchiveError(f"{archive}: not a readable .keras archive ({err})") from None
     if config.get("registered_name") != DECLAR_MODEL:
@@ -323,7 +323,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:200]
 
 
-def _weights(z: zipfile.ZipFile, archive: Path) -> list[dict[str, Any]]:
+def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
     import h5py
 
     with z.open(WEIGHTS) as raw, tempfile.TemporaryDirectory() as tmp:
@@ -346,5 +346,5 @@ def _weights(z: zipfile.ZipFile, archive: Path) -> list[dict[str, Any]]:
                         found.append({"path": name, "shape": list(obj.shape), "dtype": str(obj.dtype)})
                 h5.visititems(visit)
         except (OSError, ValueError, KeyError, RuntimeError) as err:  # h5py reports a bad file as OSError
-            raise ArchiveError(f"{archive}: model.weights.h5 is not a readable HDF5 file ({err})") from None
+            raise ArchiveError(f"{z.filename}: model.weights.h5 is not a readable HDF5 file ({err})") from None
     return found

@@ -92,12 +92,15 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
 
 def _check_argument(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any
                     ) -> Iterator[Problem]:
-    """An optimizer or schedule argument: of the catalog's type, and never a Keras object."""
-    typed = list(_check_type(doc, path, what, expected, value))
+    """An optimizer or schedule argument: never a Keras object (the allow-list gate's rule for plain
+    values, since declar passes it to the constructor as it is), and of the catalog's type."""
+    refused = [doc.problem((*path, *where), message, hint, "keras-object")
+               for where, message, hint in plain_value_refusals(value, what)]
+    typed = refused or list(_check_type(doc, path, what, expected, value))
     if typed:
         yield from typed
-    elif isinstance(value, (dict, list)):
-        yield from _plain(doc, path, value, what)
+    elif isinstance(value, dict) and not OBJECT_KEYS & set(value):
+        yield doc.problem(path, f"{what} takes a plain value, got a mapping", "", "param-type")
 
 
 def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any) -> Iterator[Problem]:
@@ -139,11 +142,3 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
         yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "
                           f"{', '.join(repr(m) for m in missing)}", "", "missing-arg")
 
-
-def _plain(doc: Document, path: JsonPath, value: Any, what: str) -> Iterator[Problem]:
-    """Optimizer and schedule arguments are numbers, names or lists of them, never Keras objects:
-    declar passes them to the constructor as they are (the allow-list gate's rule for plain values)."""
-    if isinstance(value, dict) and not OBJECT_KEYS & set(value):
-        yield doc.problem(path, f"{what} takes a plain value, got a mapping", "", "param-type")
-    for where, message, hint in plain_value_refusals(value, what):
-        yield doc.problem((*path, *where), message, hint, "keras-object")

@@ -7,6 +7,7 @@ Each attack is tried cheaply with a small explicit `Limits`, and once for real a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import resource
@@ -51,15 +52,20 @@ def spec(inputs: str, *layers: str, extra: str = "") -> str:
     return "declar: 1\nname: m\ninputs:\n" + inputs + extra + "model:\n" + body
 
 
-WIDE_DENSE = spec("  x: {shape: [40000]}\n", "Dense: {units: 40000}")  # 1.6e9 float32 = 6.4 GB
-HUGE_EMBEDDING = spec("  x: {shape: [4], dtype: int32}\n", "Embedding: {input_dim: 2000000000, output_dim: 8}")
+# Sized only by Keras at build (validate cannot know what Flatten makes, nor a declared type's base):
+# the weight budget is what refuses these. Their statically sized twins are refused by validate.
+WIDE_DENSE = spec("  x: {shape: [200, 200]}\n", "Flatten: {}", "Dense: {units: 40000}")  # 1.6e9 float32 = 6.4 GB
+HUGE_EMBEDDING = ("declar: 1\nname: m\ninputs:\n  x: {shape: [4], dtype: int32}\nlayers:\n  Lookup:\n"
+                  "    extends: Embedding\n    call: base(inputs)\nmodel:\n"
+                  "  - Lookup: {input_dim: 2000000000, output_dim: 8}\n")
 
 
 def resealed(config: dict) -> dict:
     """The archive config with its embedded spec's sha256 recomputed, as an attacker would."""
-    from declar.spec.load import spec_from_data
+    from declar.spec.model import canonical_json
 
-    config["config"]["sha256"] = spec_from_data(config["config"]["spec"]).sha256
+    # Hashed directly: an attacker's spec need not pass validation to carry a matching hash.
+    config["config"]["sha256"] = hashlib.sha256(canonical_json(config["config"]["spec"]).encode()).hexdigest()
     return config
 
 
@@ -79,19 +85,19 @@ def test_dense_of_40000_squared_is_refused_before_allocation(tmp_path):
     with pytest.raises(declar.BuildError) as err:
         declar.build(WIDE_DENSE)
     (problem,) = err.value.problems
-    assert (problem.line, problem.col) == (6, 5)
+    assert (problem.line, problem.col) == (7, 5)
     assert ("layer 'dense' (Dense): variable 'kernel': shape [40000, 40000] has 1,600,000,000 elements, over the "
             "limit of 500,000,000; raise Limits.max_variable_elements") in problem.message
     assert "before Keras allocated it" in problem.hint
     path = tmp_path / "wide.yaml"
     path.write_text(WIDE_DENSE)
     small = tmp_path / "small.yaml"
-    small.write_text(spec("  x: {shape: [40000]}\n", "Dense: {units: 4}"))
+    small.write_text(spec("  x: {shape: [200, 200]}\n", "Flatten: {}", "Dense: {units: 4}"))
     for args in (["build", str(path)], ["save", str(path), str(tmp_path / "w.keras")],
                  ["plot", str(path), "-o", str(tmp_path / "w.dot")], ["diff", str(small), str(path)]):
         result = cli(*args)
         assert result.exit_code != 0, (args, result.output)
-        assert f"{path}:6:5" in result.output and "shape [40000, 40000]" in result.output, (args, result.output)
+        assert f"{path}:7:5" in result.output and "shape [40000, 40000]" in result.output, (args, result.output)
         assert "max_variable_elements" in result.output
     assert not (tmp_path / "w.keras").exists()
     assert peak_rss_bytes() - before < 500 * MB  # the kernel alone would be 6.4 GB
@@ -99,7 +105,7 @@ def test_dense_of_40000_squared_is_refused_before_allocation(tmp_path):
 
 def test_embedding_of_two_billion_rows_is_refused_before_allocation():
     before = peak_rss_bytes()
-    with pytest.raises(declar.BuildError, match=r"layer 'embedding' \(Embedding\): variable 'embeddings': shape "
+    with pytest.raises(declar.BuildError, match=r"layer 'lookup/base' \(Embedding\): variable 'embeddings': shape "
                                                 r"\[2000000000, 8\] has 16,000,000,000 elements"):
         declar.build(HUGE_EMBEDDING)
     assert peak_rss_bytes() - before < 200 * MB  # 64 GB if allocated
@@ -108,12 +114,13 @@ def test_embedding_of_two_billion_rows_is_refused_before_allocation():
 def test_archive_of_a_huge_dense_or_embedding_is_refused_at_load(small_archive, tmp_path):
     """A 2 KB archive whose spec asks for gigabytes: declar.load, keras.models.load_model, CLI diff and plot."""
     before = peak_rss_bytes()
-    for name, (inputs, layer) in {"dense": ({"x": {"shape": [40000]}}, {"Dense": {"units": 40000}}),
-                                  "embedding": ({"x": {"shape": [4], "dtype": "int32"}},
-                                                {"Embedding": {"input_dim": 2_000_000_000, "output_dim": 8}})}.items():
+    for name, (inputs, layers) in {
+            "dense": ({"x": {"shape": [200, 200]}}, [{"Flatten": {}}, {"Dense": {"units": 40000}}]),
+            "embedding": ({"x": {"shape": [4], "dtype": "int32"}},
+                          [{"Embedding": {"input_dim": 2_000_000_000, "output_dim": 8}}])}.items():
         config = config_of(small_archive)
         config["config"]["spec"]["inputs"] = inputs
-        config["config"]["spec"]["model"] = [layer]
+        config["config"]["spec"]["model"] = layers
         hostile = rewrite(small_archive, tmp_path / f"{name}.keras", resealed(config))
         assert hostile.stat().st_size < 20_000
         with pytest.raises(ArchiveError, match=f"layer '{name}'.*max_variable_elements"):
@@ -128,11 +135,13 @@ def test_archive_of_a_huge_dense_or_embedding_is_refused_at_load(small_archive, 
 
 def test_several_large_variables_cannot_add_up_past_the_model_limit(small_archive, tmp_path):
     limits = Limits(max_variable_elements=50_000, max_model_elements=100_000)
-    three = spec("  x: {shape: [200]}\n", "Dense: {units: 200}", "Dense: {units: 200}", "Dense: {units: 200}")
+    # After Flatten, validate knows the second and third kernels only (80,400 elements): build sees all three.
+    three = spec("  x: {shape: [10, 20]}\n", "Flatten: {}", "Dense: {units: 200}", "Dense: {units: 200}",
+                 "Dense: {units: 200}")
     with pytest.raises(declar.BuildError) as err:
         declar.build(three, limits=limits)
     (problem,) = err.value.problems
-    assert (problem.line, problem.col) == (8, 5)  # the third Dense: 3 * 40,000 kernels > 100,000
+    assert (problem.line, problem.col) == (9, 5)  # the third Dense: 3 * 40,000 kernels > 100,000
     assert ("layer 'dense_2' (Dense): variable 'kernel': shape [200, 200] (40,000 elements) would bring the model's "
             "variables to 120,400 elements, over Limits.max_model_elements = 100,000") in problem.message
     assert declar.build(three, limits=Limits(max_variable_elements=50_000, max_model_elements=120_600)).count_params()

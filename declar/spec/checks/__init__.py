@@ -19,12 +19,14 @@ from declar.spec.checks.layer_types import check_layer_types
 from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.nodes import check_nodes
 from declar.spec.checks.values import DTYPE_POLICIES, check_keras_object, shape_errors
+from declar.spec.checks.weights import check_weights
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
 Check = Callable[[Spec, Document, Limits], Iterator[Problem]]
 
-CHECKS: tuple[Check, ...] = (check_layer_types, check_nodes, check_functions, check_compile, check_distribution)
+CHECKS: tuple[Check, ...] = (check_layer_types, check_nodes, check_weights, check_functions, check_compile,
+                             check_distribution)
 
 
 def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem]:

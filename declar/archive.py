@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # Keras only warns about these, and the model then silently lacks state; declar.load raises.
 LOST_STATE_WARNINGS = ("Skipping variable loading", "cannot be built automatically",
-                       "was not called as part of model loading")
+                       "was not called as part of model loading", "retain their freshly-initialized weights")
 
 
 class ArchiveError(ValueError):

@@ -1,7 +1,8 @@
 """Reference documentation generated from the code, so it cannot drift from it.
 
-``python -m declar.docs`` rewrites docs/spec-reference.md (from the JSON Schema) and the function
-table in README.md (from declar.expr.ops); a test fails when either is stale.
+``python -m declar.docs`` rewrites docs/spec-reference.md (from the JSON Schema), and the function
+table (from declar.expr.ops) and the limits table (from `declar.Limits`) in README.md; a test
+fails when any of them is stale.
 
 Example:
     >>> from declar.docs import spec_reference
@@ -11,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -68,13 +70,47 @@ def spec_reference() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def limits_table() -> str:
+    """Every field of `declar.Limits` as a Markdown table: name, default, and its docstring.
+
+    Example:
+        >>> limits_table().splitlines()[2].startswith("| `max_file_bytes` | 2,000,000 |")
+        True
+    """
+    import ast
+    import dataclasses
+    import inspect
+
+    from declar.limits import Limits
+
+    # Attribute docstrings are not kept at run time; they are read from the class's source.
+    body = ast.parse(inspect.getsource(Limits)).body[0].body  # type: ignore[attr-defined]
+    docs = {stmt.target.id: " ".join(after.value.value.split())
+            for stmt, after in itertools.pairwise(body)
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)}
+    rows = ["| limit | default | what it bounds |", "|---|---|---|"]
+    rows += [f"| `{f.name}` | {f.default:,} | {docs.get(f.name, '')} |" for f in dataclasses.fields(Limits)]
+    return "\n".join(rows) + "\n"
+
+
+def replace_section(text: str, marker: str, content: str) -> str:
+    """``text`` with what stands between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` replaced."""
+    start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}{content}{end}{tail}"
+
+
 def main() -> None:
     from declar.expr.ops import update_readme
 
     target = ROOT / "docs" / "spec-reference.md"
     target.write_text(spec_reference(), encoding="utf-8")
-    update_readme(str(ROOT / "README.md"))
-    print(f"wrote {target} and the README's function table")
+    readme = ROOT / "README.md"
+    update_readme(str(readme))
+    readme.write_text(replace_section(readme.read_text(encoding="utf-8"), "limits", limits_table()), encoding="utf-8")
+    print(f"wrote {target} and the README's function and limits tables")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,18 @@ class TestOtherCommands:
         block = text.split("<!-- ops:start -->\n", 1)[1].split("<!-- ops:end -->", 1)[0]
         assert block.strip() == markdown_table().strip()
 
+    def test_readme_limits_table_lists_every_limit_with_its_default(self):
+        import dataclasses
+
+        from declar.docs import limits_table
+        from declar.limits import Limits
+
+        text = (ROOT / "README.md").read_text()
+        block = text.split("<!-- limits:start -->\n", 1)[1].split("<!-- limits:end -->", 1)[0]
+        assert block == limits_table(), "run `python -m declar.docs`"
+        for field in dataclasses.fields(Limits):
+            assert f"| `{field.name}` | {field.default:,} | " in block
+
 
 class TestBuildSaveInspect:
     def test_build_prints_layers_shapes_and_parameters(self):

@@ -276,3 +276,20 @@ def test_declar_model_refuses_a_name_other_than_the_specs():
         DeclarModel(spec=data, name="renamed")
     assert DeclarModel(spec=data, name="tiny").name == "tiny"  # the spec's own name is accepted
     assert DeclarModel(spec=data).name == "tiny"
+
+
+def test_hand_compiled_model_is_refused_at_save_not_written_as_an_archive_that_cannot_load(tmp_path):
+    """Strict loading compiles only from the embedded spec, so save refuses what load would refuse."""
+    import keras
+
+    model = declar.build(ROOT / "specs" / "keras_guide" / "custom_build.yaml", compile=False)
+    model.compile(optimizer="sgd", loss="mae")
+    out = tmp_path / "hand.keras"
+    for save in (lambda: declar.save(model, out), lambda: model.save(out)):
+        with pytest.raises(ArchiveError, match=r"compiled with model.compile\(\), not from its spec; .*compile: "
+                                                r"section"):
+            save()
+        assert not out.exists()
+    uncompiled = declar.build(ROOT / "specs" / "keras_guide" / "custom_build.yaml", compile=False)
+    declar.save(uncompiled, out)
+    assert not keras.models.load_model(out).compiled

@@ -239,9 +239,24 @@ class DeclarModel(keras.Model):
         self.optimizer.build(self.trainable_variables)
         self._declar_compiled = self._compile_config
 
+    def save(self, filepath: Any, *args: Any, **kwargs: Any) -> None:
+        # Refuse a hand-compiled model before Keras opens the file: Keras writes as it goes, and a
+        # refusal from inside its writer would leave a partial archive behind.
+        if self.compiled:
+            self.get_compile_config()
+        super().save(filepath, *args, **kwargs)
+
     def get_compile_config(self) -> dict[str, Any]:
         if self._declar_compiled is not None and self._declar_compiled is getattr(self, "_compile_config", None):
             return {"declar": True}
+        if getattr(self, "_compile_config", None) is not None:
+            # A declar archive compiles only from its embedded spec (strict loading refuses any other
+            # compile config), so an archive of a hand-compiled model could never be loaded: say so now.
+            from declar.archive import ArchiveError
+
+            raise ArchiveError(f"model '{self.name}' was compiled with model.compile(), not from its spec; declar "
+                               "archives carry only the spec's compile settings: move them into the spec's "
+                               "compile: section (or build with compile=False and save before compiling)")
         return super().get_compile_config()
 
     def compile_from_config(self, config: dict[str, Any]) -> None:

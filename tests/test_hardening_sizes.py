@@ -261,3 +261,20 @@ def test_widths_are_followed_through_convolutions_and_pooling_but_not_channels_f
     first = CONV.replace("padding: same", "padding: same, data_format: channels_first")
     assert problems(first) == []
     assert problems(text.replace("pool_size: 2", "pool_size: 2, data_format: channels_first")) == []
+
+
+def test_mel_spectrogram_of_a_stride_of_one_is_refused_at_validate():
+    """A million frames of 2,048 samples (8 GB per example at each call) for an output of 128 x 1e6."""
+    layer = "MelSpectrogram: {sequence_stride: 1}"
+    found = problems(one_layer("{shape: [1000000]}", layer))
+    assert found == [(6, value_col(layer, "sequence_stride"),
+                      "layer 'mel_spectrogram' (MelSpectrogram): STFT frames per example (computed at each call): "
+                      "shape [1000001, 2048] has 2,048,002,048 elements, over the limit of 500,000,000")]
+    assert problems(one_layer("{shape: [1000000]}", "MelSpectrogram: {sequence_stride: 512}")) == []
+
+
+def test_hashing_to_a_billion_one_hot_bins_is_refused_at_validate():
+    layer = "Hashing: {num_bins: 1000000000, output_mode: one_hot}"
+    assert [(line, col) for line, col, _ in problems(one_layer("{shape: [1], dtype: string}", layer))] == \
+        [(6, value_col(layer, "num_bins"))]
+    assert problems(one_layer("{shape: [1], dtype: string}", "Hashing: {num_bins: 1000000000}")) == []

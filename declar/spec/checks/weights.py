@@ -166,10 +166,20 @@ def computed_shapes(layer: str, args: dict[str, Any], width: int | None) -> Iter
         oov = _size(args.get("num_oov_indices")) if layer != "TextVectorization" else None
         if oov is not None:  # set_vocabulary makes a list of num_oov_indices tokens when constructed
             yield "out-of-vocabulary tokens (a list made at construction)", [oov], "num_oov_indices"
+    elif layer in ("Hashing", "HashedCrossing"):
+        bins = _size(args.get("num_bins"))
+        if bins is not None and _output_mode(args) != "int":
+            yield "output per example", [bins], "num_bins"
     elif layer == "MelSpectrogram":
         fft, bins = _size(args.get("fft_length", 2048)), _size(args.get("num_mel_bins", 128))
         if fft is not None and bins is not None:  # Keras computes it in every call, from these two alone
             yield "mel weight matrix (computed at each call)", [fft // 2 + 1, bins], "num_mel_bins"
+        stride = _size(args.get("sequence_stride", 512))
+        if fft is not None and stride and width is not None:
+            # The STFT's frames of fft_length samples, the input padded by fft_length // 2 on each side
+            # (center=True); much larger than the output when the stride is small.
+            frames = 1 + (width + 2 * (fft // 2) - fft) // stride
+            yield "STFT frames per example (computed at each call)", [frames, fft], "sequence_stride"
 
 
 def output_width(layer: str, args: dict[str, Any], width: int | None) -> int | None:

@@ -1,12 +1,21 @@
-"""Weights whose size the spec alone decides, checked at validate against the weight limits.
+"""Weights and arrays whose size the spec alone decides, checked at validate against the limits.
 
 Keras decides most weight shapes only when a layer is built on its input, so the budget in
 `declar.keras.budget` is what guarantees that nothing over the limits is allocated. But the
 largest weights of real models are decided by a layer's arguments and the width of its input,
 which a spec often states outright: an `Embedding` of ``input_dim x output_dim``, a `Dense` of
-``width x units`` after an input or another layer of known width. Those are refused here, with a
-located problem, so `declar validate` (and a pre-commit hook) catches the attack or the typo that
-build would refuse.
+``width x units`` after an input or another layer of known width, a convolution's kernel of
+``prod(kernel_size) x channels x filters`` (channels_last). Those are refused here, with a located
+problem, so `declar validate` (and a pre-commit hook) catches the attack or the typo that build
+would refuse. Widths are followed through layers that keep the last axis (dropout, normalization,
+pooling, padding, cropping), convolutions (``filters``) and Dense/Embedding.
+
+Some arrays escape the build-time budget altogether, and only validate can refuse them (archives
+are validated by the same checks, so load is covered): a padded lookup's ``idf_weights`` (numpy
+and `tf.Variable` at construction, not ``add_weight``), the lists and tuples a lookup or
+TextVectorization makes at construction, MelSpectrogram's mel matrix and STFT frames computed at
+each call. Outputs the spec alone sizes (RepeatVector, CategoryEncoding, a padded lookup, Hashing)
+are refused here too; every other output is checked per example at build (`declar.keras.model`).
 
 Example:
     >>> from declar.limits import Limits

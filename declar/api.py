@@ -63,12 +63,12 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
 
 def _construct(parsed: Spec, compile: bool) -> keras.Model:
     from declar.keras.budget import WeightBudgetError
-    from declar.keras.model import DeclarModel, ModelBuildError
+    from declar.keras.model import DeclarModel, ModelBuildError, OutputSizeError
 
     try:
         model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
     except ModelBuildError as err:
-        over_limit = isinstance(err.__cause__, WeightBudgetError)
+        over_limit = isinstance(err.__cause__, (WeightBudgetError, OutputSizeError))
         hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
         raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
     if compile and parsed.compile:

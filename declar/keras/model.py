@@ -71,6 +71,33 @@ class ModelBuildError(ValueError):
         self.node = node
 
 
+class OutputSizeError(ValueError):
+    """A layer's output would hold more than Limits.max_variable_elements elements per example."""
+
+
+def check_output_sizes(node: NodeSpec, outputs: Any) -> None:
+    """Refuse a layer whose symbolic outputs are too large per example, before anything runs.
+
+    Keras has only computed shapes at this point; a `RepeatVector` of 3e8 or a `CategoryEncoding`
+    of 1e9 tokens would allocate its output at the first call. Unknown sizes count as 1 (a lower
+    bound); the batch axis is not counted, as for inputs.
+    """
+    limit = current_limits.get().max_variable_elements
+    for tensor in keras.tree.flatten(outputs):
+        shape = getattr(tensor, "shape", None)
+        if shape is None:
+            continue
+        elements = 1
+        for size in tuple(shape)[1:]:
+            elements *= size if isinstance(size, int) else 1
+        if elements > limit:
+            kind = node.layer or (f"shares '{node.shares}'" if node.shares else "?")
+            message = (f"layer '{node.name}' ({kind}): output of shape {list(shape[1:])} has {elements:,} elements "
+                       f"per example, over the limit of {limit:,}; raise Limits.max_variable_elements if this "
+                       "is intended")
+            raise ModelBuildError(node, message) from OutputSizeError(message)
+
+
 def build_order(spec: Spec) -> list[NodeSpec]:
     """The nodes in the order they are built: passes over the list, each building (in list order)
     every node whose inputs and shared layer are built by then (so initial weights, drawn in this
@@ -114,6 +141,7 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
             tensors[node.name] = layer(args if node.inputs_as_list else args[0])
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}") from err
+        check_output_sizes(node, tensors[node.name])
     inputs = {i.name: tensors[i.name] for i in spec.inputs}
     if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
         outputs: Any = tensors[spec.outputs[0]]

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from declar.problems import JsonPath, Problem, did_you_mean
@@ -46,8 +46,29 @@ LAYER_ARGS: dict[str, dict[str, str]] = {
 # Keys that make a dict a Keras object for Keras's deserializer, wherever it appears.
 OBJECT_KEYS = frozenset({"class_name", "module", "registered_name"})
 
-# Layers that run Python code or read a path (see `declar.spec.checks.nodes.UNSAFE_LAYERS`).
-_UNSAFE = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
+# Built-in layers that would run Python code or load a model from a path named in the spec: a spec
+# or an archive from a stranger must not be able to do either. Refused wherever a layer is named:
+# a node (`declar.spec.checks.nodes`), the base of a custom type (`layer_types`), and any depth of
+# a layer-valued argument (here).
+UNSAFE_LAYERS = {
+    "Lambda": "runs a Python function",
+    "TFSMLayer": "loads a SavedModel from a path",
+    "TorchModuleWrapper": "wraps a Python module",
+    "JaxLayer": "wraps Python functions",
+    "FlaxLayer": "wraps a Python module",
+}
+
+# Arguments that Keras reads as a file path when given a string: `IndexLookup.set_vocabulary` opens
+# a string `vocabulary` with tf.io.gfile (StringLookup, IntegerLookup, and TextVectorization, which
+# hands it to its StringLookup), whatever the file is. Keras 3 has no other: `idf_weights` becomes a
+# float tensor (a string fails there, unread), and the only other layer of the catalog that takes a
+# path, TFSMLayer, is refused whole. Applied to a node's arguments and, by the gate, to the config of
+# a layer at any depth inside another; `declar.keras.layer.with_layer_objects` asks again at build.
+PATH_ARGS: dict[str, tuple[str, ...]] = {
+    "TextVectorization": ("vocabulary",),
+    "StringLookup": ("vocabulary",),
+    "IntegerLookup": ("vocabulary",),
+}
 _MAX_NESTING = 8  # layers inside layers: Bidirectional(TimeDistributed(...)) is two
 
 Refusal = tuple[JsonPath, str, str]
@@ -80,6 +101,23 @@ def refusal(kind: str, value: Any) -> Refusal | None:
     The runtime side of the gate (`DeclarLayer.build` asks it again before `keras.initializers.get`).
     """
     return next(iter(_refusals(kind, value, (), 0)), None)
+
+
+def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
+    """The arguments of a built-in ``layer`` that Keras would open as a file (see `PATH_ARGS`).
+
+    Where is relative to ``args``; only a list (or null) is accepted.
+
+    Example:
+        >>> next(path_refusals("StringLookup", {"vocabulary": "/etc/passwd"}))[:2]
+        (('vocabulary',), "'vocabulary' of StringLookup as a string is a file path, which declar never reads")
+        >>> list(path_refusals("StringLookup", {"vocabulary": ["a", "b"]}))
+        []
+    """
+    for arg in PATH_ARGS.get(layer, ()):
+        if isinstance(args.get(arg), str):
+            yield (arg,), f"'{arg}' of {layer} as a string is a file path, which declar never reads", \
+                "give the list itself"
 
 
 def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str, Any]) -> Iterator[Problem]:
@@ -194,8 +232,8 @@ def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Re
 
 def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
     layers = catalog().layers
-    if class_name in _UNSAFE:
-        yield (*where, "class_name"), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
+    if class_name in UNSAFE_LAYERS:
+        yield (*where, "class_name"), f"layer '{class_name}' {UNSAFE_LAYERS[class_name]}; declar refuses it", ""
         return
     if class_name not in layers:
         yield (*where, "class_name"), _not_builtin(class_name, "layer"), _class_hint(class_name, "layer", layers)
@@ -213,6 +251,8 @@ def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -
             continue
         for w, m, h in _argument_refusals(class_name, arg, arg_value, depth + 1):
             yield (*where, "config", arg, *w), m, h
+    for w, m, h in path_refusals(class_name, config):  # a lookup layer inside a Pipeline reads files too
+        yield (*where, "config", *w), m, h
     for required in catalog().layers_required.get(class_name, ()):
         if required not in config:
             yield (*where, "config"), f"'{class_name}' needs argument '{required}'", ""
@@ -246,5 +286,5 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "argument_kind", "argument_problems", "object_problems",
-           "plain_value_refusals", "refusal"]
+__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "PATH_ARGS", "UNSAFE_LAYERS", "argument_kind", "argument_problems",
+           "object_problems", "path_refusals", "plain_value_refusals", "refusal"]

@@ -282,7 +282,7 @@ def test_stdout_closed_by_head_ends_quietly_with_the_sigpipe_code(tmp_path):
 
 def test_stdout_whose_reader_left_before_the_first_write_ends_quietly(lookup_archive, tmp_path):
     """The reader is gone before declar writes: the buffered output fails at the final flush, which
-    before ended in "Exception ignored ... BrokenPipeError" and exit 120 (deterministic, unlike head)."""
+    before ended in "internal error: BrokenPipeError" and exit 70 (deterministic, unlike head)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     bad = tmp_path / "bad.yaml"
     bad.write_text("declar: 1\nname: m\ninputs:\n  x: {shape: [4]}\nmodel:\n  - Dense: {units: 2, bogus: 1}\n")

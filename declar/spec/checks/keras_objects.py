@@ -130,8 +130,41 @@ def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str,
         kind = argument_kind(layer, key)
         if kind in KINDS and not isinstance(value, dict):
             continue
+        refused = False
         for where, message, hint in _argument_refusals(layer, key, value, 0):
+            refused = True
             yield doc.problem((*path, key, *where), message, hint, "keras-object")
+        if not refused and kind in LAYER_KINDS:
+            yield from _nested_layer_problems(doc, (*path, key), value)
+
+
+LAYER_KINDS = ("layer", "layers", "layer or layers")
+
+
+def _nested_layer_problems(doc: Document, path: JsonPath, value: Any) -> Iterator[Problem]:
+    """The rules a node's own arguments get that the gate does not apply: types and enums of the
+    layer-argument schema, and the dtype policy, for every layer inside a layer-valued argument (which
+    the gate accepted, so within its nesting bound). Build would refuse these; validate says where."""
+    from declar.spec.checks.values import DTYPE_POLICIES  # values imports this module
+    from declar.spec.schema import layer_args_problems
+
+    stack: list[tuple[JsonPath, Any]] = [(path, value)]
+    while stack:
+        at, item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(((*at, i), v) for i, v in enumerate(item))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("config") or {}, dict):
+            continue
+        class_name, config = item["class_name"], item.get("config") or {}
+        yield from layer_args_problems(doc, (*at, "config"), class_name, config)
+        dtype = config.get("dtype")
+        if isinstance(dtype, str) and dtype not in DTYPE_POLICIES:
+            yield doc.problem((*at, "config", "dtype"), f"unknown dtype policy {dtype!r}",
+                              did_you_mean(dtype, DTYPE_POLICIES), "unknown-dtype")
+        for key, arg_value in config.items():
+            if argument_kind(class_name, key) in LAYER_KINDS:
+                stack.append(((*at, "config", key), arg_value))
 
 
 def object_problems(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -233,7 +266,7 @@ def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Re
 def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
     layers = catalog().layers
     if class_name in UNSAFE_LAYERS:
-        yield (*where, "class_name"), f"layer '{class_name}' {UNSAFE_LAYERS[class_name]}; declar refuses it", ""
+        yield (*where, "class_name"), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
         return
     if class_name not in layers:
         yield (*where, "class_name"), _not_builtin(class_name, "layer"), _class_hint(class_name, "layer", layers)

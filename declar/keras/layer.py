@@ -318,11 +318,11 @@ def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
         >>> try:
         ...     with_layer_objects("StringLookup", {"vocabulary": "/etc/passwd"})
         ... except LayerBuildError as err:
-        ...     print(err)
-        'vocabulary' of StringLookup as a string is a file path, which declar never reads
+        ...     print(str(err).split(" (")[0])
+        'vocabulary' as a string is a file path, which declar never reads
     """
-    for _, message, _ in path_refusals(layer, args):
-        raise LayerBuildError(message)
+    for _, message, hint in path_refusals(layer, args):
+        raise LayerBuildError(f"{message} ({hint})")
     kinds = LAYER_ARGS.get(layer, {})
     if not kinds or not any(k in args for k in kinds):
         return args
@@ -337,7 +337,8 @@ def _layer_object(value: Any) -> Any:
     refused = refusal("layer", value)  # the whole gate, at every depth, before anything is constructed
     if refused is not None:
         where = ".".join(str(k) for k in refused[0])
-        raise LayerBuildError(f"{where}: {refused[1]}" if where else refused[1])
+        message = f"{refused[1]} ({refused[2]})" if refused[2] else refused[1]
+        raise LayerBuildError(f"{where}: {message}" if where else message)
     class_name = value["class_name"]
     config = dict(value.get("config") or {})
     return getattr(keras.layers, class_name)(**with_layer_objects(class_name, config))

@@ -110,14 +110,14 @@ def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
 
     Example:
         >>> next(path_refusals("StringLookup", {"vocabulary": "/etc/passwd"}))[:2]
-        (('vocabulary',), "'vocabulary' of StringLookup as a string is a file path, which declar never reads")
+        (('vocabulary',), "'vocabulary' as a string is a file path, which declar never reads")
         >>> list(path_refusals("StringLookup", {"vocabulary": ["a", "b"]}))
         []
     """
     for arg in PATH_ARGS.get(layer, ()):
         if isinstance(args.get(arg), str):
-            yield (arg,), f"'{arg}' of {layer} as a string is a file path, which declar never reads", \
-                "give the list itself"
+            yield (arg,), f"'{arg}' as a string is a file path, which declar never reads", \
+                f"give the list itself; {layer} would open the file"
 
 
 def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str, Any]) -> Iterator[Problem]:

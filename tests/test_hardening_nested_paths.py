@@ -341,3 +341,36 @@ def test_inspect_marks_the_name_unverified_when_the_sha256_does_not_match(lookup
     assert "model:    (unverified) trusted_production_model" in result.output.splitlines(), result.output
     info = json.loads(CliRunner().invoke(app, ["inspect", str(hostile), "--format", "json"]).output)
     assert info["unverified"][0] == "name" and info["sha256_verified"] is False
+
+
+NESTED_MISTAKES = [
+    ("TimeDistributed: {layer: {class_name: Dense, config: {units: eight}}}", "eight",
+     'units: expected integer, got string "eight"'),
+    ("Pipeline: {layers: [{class_name: Identity}, {class_name: TimeDistributed, config: {layer: {class_name: Dense, "
+     "config: {units: -3}}}}]}", "-3", "units: -3 is out of range (minimum 1)"),
+    ("Bidirectional: {layer: {class_name: LSTM, config: {units: 2, return_sequences: maybe}}}", "maybe",
+     'return_sequences: expected boolean, got string "maybe"'),
+    ("RNN: {cell: [{class_name: LSTMCell, config: {units: 2, dtype: float33}}]}", "float33",
+     "unknown dtype policy 'float33'"),
+]
+
+
+@pytest.mark.parametrize(("layer", "needle", "fragment"), NESTED_MISTAKES, ids=[m[1] for m in NESTED_MISTAKES])
+def test_layer_nested_in_a_layer_argument_gets_the_argument_checks_of_a_node(layer, needle, fragment):
+    """Before, a nested layer's arguments were checked for names and Keras objects only: a wrong type
+    passed validate and failed at build."""
+    text = f"declar: 1\nname: m\ninputs:\n  x: {{shape: [5, 3]}}\nmodel:\n  - {layer}\n"
+    line, col = located(text, needle)
+    rendered = [p.render() for p in declar.validate(text)]
+    assert any(r.startswith(f"<string>:{line}:{col}: error: {fragment}") for r in rendered), rendered
+
+
+def test_a_thousand_nested_layers_validate_fast():
+    import time
+
+    nodes = "".join("  - TimeDistributed: {layer: {class_name: Dense, config: {units: 2, activation: relu}}}\n"
+                    for _ in range(1_000))
+    text = f"declar: 1\nname: m\ninputs:\n  x: {{shape: [5, 3]}}\nmodel:\n{nodes}"
+    start = time.perf_counter()
+    assert declar.validate(text) == []
+    assert time.perf_counter() - start < 10

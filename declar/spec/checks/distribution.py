@@ -53,8 +53,7 @@ def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pr
         too_many = layout_keys_problem(section.get("layout_map") or {})
         if too_many:
             yield doc.problem((*path, "layout_map"), too_many, "let one pattern cover many variables, e.g. "
-                              "dense_\\d+/kernel", "too-many-patterns",
-                              at_key=True)
+                              "dense_\\d+/kernel", "too-many-patterns", at_key=True)
             return
         for pattern, layout in (section.get("layout_map") or {}).items():
             refused = pattern_problem(pattern)

@@ -154,9 +154,10 @@ def _nested_layer_problems(doc: Document, path: JsonPath, value: Any) -> Iterato
         if isinstance(item, list):
             stack.extend(((*at, i), v) for i, v in enumerate(item))
             continue
-        if not isinstance(item, dict) or not isinstance(item.get("config") or {}, dict):
-            continue
-        class_name, config = item["class_name"], item.get("config") or {}
+        class_name = item.get("class_name") if isinstance(item, dict) else None
+        config = (item.get("config") or {}) if isinstance(item, dict) else None
+        if not isinstance(class_name, str) or not isinstance(config, dict):
+            continue  # null (Bidirectional's default backward_layer); anything else the gate refused
         yield from layer_args_problems(doc, (*at, "config"), class_name, config)
         dtype = config.get("dtype")
         if isinstance(dtype, str) and dtype not in DTYPE_POLICIES:

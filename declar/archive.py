@@ -258,8 +258,10 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Only verified content is shown as such: ``sha256`` is checked against the embedded spec, and
     ``source`` (the spec as written) only when it parses to that same spec; otherwise the fields
-    say so and ``sha256_verified`` / ``source_verified`` are false. A malformed archive raises
-    `ArchiveError`.
+    say so and ``sha256_verified`` / ``source_verified`` are false. ``unverified`` names the fields
+    given as the archive records them, which no hash covers: the declar and Keras versions and the
+    date saved always (anyone can edit config.json and metadata.json), the name too when the
+    sha256 does not match. A malformed archive raises `ArchiveError`.
     """
     archive = Path(path)
     _check_zip(archive)
@@ -291,7 +293,12 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
             "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
             "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
             "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
-            "variables": variables, "assets": assets}
+            "variables": variables, "assets": assets,
+            "unverified": [*(() if sha_ok else ("name",)), *UNVERIFIED_FIELDS]}
+
+
+UNVERIFIED_FIELDS = ("declar_version", "keras_version", "saved")
+"""Fields `inspect_archive` reports as the archive records them: the sha256 covers the spec only."""
 
 
 UNVERIFIED_SOURCE = ("(not shown: the archive's source text does not parse to its embedded spec, so it is "

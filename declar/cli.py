@@ -40,12 +40,16 @@ DIFF_INVALID = 3
 """`declar diff`'s exit code for an input it cannot read or check (1 means "different")."""
 EXIT_INTERNAL = 70
 """A bug in declar (EX_SOFTWARE of sysexits.h): no input should ever cause it; please report it."""
+EXIT_BROKEN_PIPE = 141
+"""Standard output was closed early (``declar validate big.yaml | head``): the code a shell reports for
+a process ended by SIGPIPE (128 + 13), as `yes | head` gives, so a pipeline under ``set -o pipefail``
+sees what it would see from any Unix tool; nothing is printed."""
 
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_PROBLEMS} problems found or the input was refused (printed as "
     f"file:line:col or one error line; for diff: the versions differ); {EXIT_USAGE} usage error; "
     f"{DIFF_INVALID} diff only: an input is invalid; {EXIT_INTERNAL} internal error (a bug in declar: "
-    "run again with --traceback and report it)."
+    f"run again with --traceback and report it); {EXIT_BROKEN_PIPE} the output was closed early (a pipe to head)."
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -176,6 +180,19 @@ def _internal_error(err: BaseException) -> NoReturn:
     raise typer.Exit(code=EXIT_INTERNAL)
 
 
+def _broken_pipe() -> NoReturn:
+    """The reader of standard output went away: stop quietly, as the Python docs' "Note on SIGPIPE" says.
+
+    Standard output is pointed at /dev/null so the interpreter's final flush cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test runner's stream): nothing left to flush
+        pass
+    raise typer.Exit(code=EXIT_BROKEN_PIPE)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -186,9 +203,13 @@ def _command(name: str | None = None, *, invalid: int = EXIT_PROBLEMS, **options
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
+                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+                return result
             except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
                 raise
+            except BrokenPipeError:
+                _broken_pipe()
             except Exception as err:
                 if _is_declar_error(err):
                     _fail(err, invalid)
@@ -383,8 +404,13 @@ def inspect(
         return
     fields = ("model", "name"), ("sha256", "sha256"), ("declar", "declar_version"), ("keras", "keras_version"), \
         ("saved", "saved"), ("compiled", "compiled")
+    unverified = set(info.get("unverified", ()))
     for label, key in fields:
-        typer.echo(f"{label + ':':<10}{escape(info.get(key))}")
+        # The mark comes before the value, so no value (padded, or claiming to be verified) can hide it.
+        mark = "(unverified) " if key in unverified else ""
+        typer.echo(f"{label + ':':<10}{mark}{escape(info.get(key))}")
+    if unverified:
+        typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")
     for v in info["variables"]:
         typer.echo(f"  {escape(v['path'])}  {escape(tuple(v['shape']))}  {escape(v['dtype'])}")

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 
 from declar.spec.checks import STRATEGIES
-from declar.spec.checks.patterns import pattern_problem
+from declar.spec.checks.patterns import layout_keys_problem, pattern_problem
 
 
 def make_distribution(section: dict[str, Any]) -> Any:
@@ -66,6 +66,9 @@ def _make_distribution(section: dict[str, Any]) -> Any:
     mesh = dist.DeviceMesh(shape=tuple(mesh_spec["shape"]), axis_names=list(mesh_spec["axis_names"]),
                            devices=devices)
     layout_map = dist.LayoutMap(mesh)
+    too_many = layout_keys_problem(section.get("layout_map") or {})  # validation refuses it first
+    if too_many:
+        raise ValueError(f"distribution.{too_many}")
     for pattern, axes in (section.get("layout_map") or {}).items():
         refused = pattern_problem(pattern)  # validation refuses these first; this is the second lock
         if refused:

@@ -31,7 +31,7 @@ from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.spec.checks import shape_errors
-from declar.spec.checks.keras_objects import LAYER_ARGS, refusal
+from declar.spec.checks.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
 
 MANIFEST = "declar_assets.json"
@@ -310,8 +310,19 @@ def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
     """``args`` with the layer-valued arguments of ``layer`` (Bidirectional's ``layer``...) built.
 
     The values were checked by the allow-list gate; they are built here by their built-in class,
-    never through Keras's registry of custom objects.
+    never through Keras's registry of custom objects. Every built-in layer declar constructs (a
+    node, a custom type's base, a layer inside another) passes here first, so an argument Keras would
+    open as a file is refused again right before construction, wherever validation was skipped.
+
+    Example:
+        >>> try:
+        ...     with_layer_objects("StringLookup", {"vocabulary": "/etc/passwd"})
+        ... except LayerBuildError as err:
+        ...     print(str(err).split(" (")[0])
+        'vocabulary' as a string is a file path, which declar never reads
     """
+    for _, message, hint in path_refusals(layer, args):
+        raise LayerBuildError(f"{message} ({hint})")
     kinds = LAYER_ARGS.get(layer, {})
     if not kinds or not any(k in args for k in kinds):
         return args
@@ -323,9 +334,11 @@ def _layer_object(value: Any) -> Any:
         return [_layer_object(v) for v in value]
     if not isinstance(value, dict):
         return value  # Keras refuses it with its own message (validation refused it first)
-    refused = refusal("layer", value)
+    refused = refusal("layer", value)  # the whole gate, at every depth, before anything is constructed
     if refused is not None:
-        raise LayerBuildError(refused[1])
+        where = ".".join(str(k) for k in refused[0])
+        message = f"{refused[1]} ({refused[2]})" if refused[2] else refused[1]
+        raise LayerBuildError(f"{where}: {message}" if where else message)
     class_name = value["class_name"]
     config = dict(value.get("config") or {})
     return getattr(keras.layers, class_name)(**with_layer_objects(class_name, config))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from declar.limits import Limits
 from declar.problems import Problem, did_you_mean
-from declar.spec.checks.patterns import SUBSET_HINT, pattern_problem
+from declar.spec.checks.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
@@ -50,6 +50,11 @@ def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pr
         axes = list(mesh.get("axis_names", []))
         if len(axes) != len(mesh.get("shape", [])):
             yield doc.problem((*path, "mesh"), "mesh shape and axis_names differ in length", "", "distribution")
+        too_many = layout_keys_problem(section.get("layout_map") or {})
+        if too_many:
+            yield doc.problem((*path, "layout_map"), too_many, "let one pattern cover many variables, e.g. "
+                              "dense_\\d+/kernel", "too-many-patterns", at_key=True)
+            return
         for pattern, layout in (section.get("layout_map") or {}).items():
             refused = pattern_problem(pattern)
             if refused:

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from declar.problems import JsonPath, Problem, did_you_mean
@@ -46,8 +46,29 @@ LAYER_ARGS: dict[str, dict[str, str]] = {
 # Keys that make a dict a Keras object for Keras's deserializer, wherever it appears.
 OBJECT_KEYS = frozenset({"class_name", "module", "registered_name"})
 
-# Layers that run Python code or read a path (see `declar.spec.checks.nodes.UNSAFE_LAYERS`).
-_UNSAFE = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
+# Built-in layers that would run Python code or load a model from a path named in the spec: a spec
+# or an archive from a stranger must not be able to do either. Refused wherever a layer is named:
+# a node (`declar.spec.checks.nodes`), the base of a custom type (`layer_types`), and any depth of
+# a layer-valued argument (here).
+UNSAFE_LAYERS = {
+    "Lambda": "runs a Python function",
+    "TFSMLayer": "loads a SavedModel from a path",
+    "TorchModuleWrapper": "wraps a Python module",
+    "JaxLayer": "wraps Python functions",
+    "FlaxLayer": "wraps a Python module",
+}
+
+# Arguments that Keras reads as a file path when given a string: `IndexLookup.set_vocabulary` opens
+# a string `vocabulary` with tf.io.gfile (StringLookup, IntegerLookup, and TextVectorization, which
+# hands it to its StringLookup), whatever the file is. Keras 3 has no other: `idf_weights` becomes a
+# float tensor (a string fails there, unread), and the only other layer of the catalog that takes a
+# path, TFSMLayer, is refused whole. Applied to a node's arguments and, by the gate, to the config of
+# a layer at any depth inside another; `declar.keras.layer.with_layer_objects` asks again at build.
+PATH_ARGS: dict[str, tuple[str, ...]] = {
+    "TextVectorization": ("vocabulary",),
+    "StringLookup": ("vocabulary",),
+    "IntegerLookup": ("vocabulary",),
+}
 _MAX_NESTING = 8  # layers inside layers: Bidirectional(TimeDistributed(...)) is two
 
 Refusal = tuple[JsonPath, str, str]
@@ -82,6 +103,23 @@ def refusal(kind: str, value: Any) -> Refusal | None:
     return next(iter(_refusals(kind, value, (), 0)), None)
 
 
+def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
+    """The arguments of a built-in ``layer`` that Keras would open as a file (see `PATH_ARGS`).
+
+    Where is relative to ``args``; only a list (or null) is accepted.
+
+    Example:
+        >>> next(path_refusals("StringLookup", {"vocabulary": "/etc/passwd"}))[:2]
+        (('vocabulary',), "'vocabulary' as a string is a file path, which declar never reads")
+        >>> list(path_refusals("StringLookup", {"vocabulary": ["a", "b"]}))
+        []
+    """
+    for arg in PATH_ARGS.get(layer, ()):
+        if isinstance(args.get(arg), str):
+            yield (arg,), f"'{arg}' as a string is a file path, which declar never reads", \
+                f"give the list itself; {layer} would open the file"
+
+
 def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str, Any]) -> Iterator[Problem]:
     """Problems of the object-valued arguments of a built-in ``layer`` used at ``path``.
 
@@ -92,8 +130,42 @@ def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str,
         kind = argument_kind(layer, key)
         if kind in KINDS and not isinstance(value, dict):
             continue
+        refused = False
         for where, message, hint in _argument_refusals(layer, key, value, 0):
+            refused = True
             yield doc.problem((*path, key, *where), message, hint, "keras-object")
+        if not refused and kind in LAYER_KINDS:
+            yield from _nested_layer_problems(doc, (*path, key), value)
+
+
+LAYER_KINDS = ("layer", "layers", "layer or layers")
+
+
+def _nested_layer_problems(doc: Document, path: JsonPath, value: Any) -> Iterator[Problem]:
+    """The rules a node's own arguments get that the gate does not apply: types and enums of the
+    layer-argument schema, and the dtype policy, for every layer inside a layer-valued argument (which
+    the gate accepted, so within its nesting bound). Build would refuse these; validate says where."""
+    from declar.spec.checks.values import DTYPE_POLICIES  # values imports this module
+    from declar.spec.schema import layer_args_problems
+
+    stack: list[tuple[JsonPath, Any]] = [(path, value)]
+    while stack:
+        at, item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(((*at, i), v) for i, v in enumerate(item))
+            continue
+        class_name = item.get("class_name") if isinstance(item, dict) else None
+        config = (item.get("config") or {}) if isinstance(item, dict) else None
+        if not isinstance(class_name, str) or not isinstance(config, dict):
+            continue  # null (Bidirectional's default backward_layer); anything else the gate refused
+        yield from layer_args_problems(doc, (*at, "config"), class_name, config)
+        dtype = config.get("dtype")
+        if isinstance(dtype, str) and dtype not in DTYPE_POLICIES:
+            yield doc.problem((*at, "config", "dtype"), f"unknown dtype policy {dtype!r}",
+                              did_you_mean(dtype, DTYPE_POLICIES), "unknown-dtype")
+        for key, arg_value in config.items():
+            if argument_kind(class_name, key) in LAYER_KINDS:
+                stack.append(((*at, "config", key), arg_value))
 
 
 def object_problems(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -194,7 +266,7 @@ def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Re
 
 def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
     layers = catalog().layers
-    if class_name in _UNSAFE:
+    if class_name in UNSAFE_LAYERS:
         yield (*where, "class_name"), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
         return
     if class_name not in layers:
@@ -213,6 +285,8 @@ def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -
             continue
         for w, m, h in _argument_refusals(class_name, arg, arg_value, depth + 1):
             yield (*where, "config", arg, *w), m, h
+    for w, m, h in path_refusals(class_name, config):  # a lookup layer inside a Pipeline reads files too
+        yield (*where, "config", *w), m, h
     for required in catalog().layers_required.get(class_name, ()):
         if required not in config:
             yield (*where, "config"), f"'{class_name}' needs argument '{required}'", ""
@@ -246,5 +320,5 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "argument_kind", "argument_problems", "object_problems",
-           "plain_value_refusals", "refusal"]
+__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "PATH_ARGS", "UNSAFE_LAYERS", "argument_kind", "argument_problems",
+           "object_problems", "path_refusals", "plain_value_refusals", "refusal"]

@@ -9,7 +9,7 @@ from typing import Any
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
-from declar.spec.checks.keras_objects import argument_problems, object_problems
+from declar.spec.checks.keras_objects import UNSAFE_LAYERS, argument_problems, object_problems, path_refusals
 from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors
 from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec
 from declar.spec.schema import layer_args_problems
@@ -85,19 +85,6 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
         yield from _check_layer_use(spec, doc, node, infos)
 
 
-# Built-in layers that would run Python code or load a model from a path named in the spec: a spec
-# or an archive from a stranger must not be able to do either.
-UNSAFE_LAYERS = {
-    "Lambda": "runs a Python function",
-    "TFSMLayer": "loads a SavedModel from a path",
-    "TorchModuleWrapper": "wraps a Python module",
-    "JaxLayer": "wraps Python functions",
-    "FlaxLayer": "wraps a Python module",
-}
-# Arguments that Keras reads as a file path when given a string: only a list is accepted.
-PATH_ARGS = {"TextVectorization": ("vocabulary",), "StringLookup": ("vocabulary",), "IntegerLookup": ("vocabulary",)}
-
-
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
     args_path = node.path if spec.sequential else (*node.path, "args")
@@ -115,10 +102,8 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
                           "write a custom layer type with a call expression instead", "unsafe-layer",
                           at_key=spec.sequential)
         return
-    for arg in PATH_ARGS.get(root, ()):
-        if isinstance(args.get(arg), str):
-            yield doc.problem((*args_path, arg), f"'{arg}' as a string is a file path, which declar never reads",
-                              "give the list itself", "path-argument")
+    for where, message, hint in path_refusals(root, args):  # the gate applies the same rule to nested layers
+        yield doc.problem((*args_path, *where), message, hint, "path-argument")
     base_args = {k: v for k, v in args.items() if k not in params and k != BUILD_KEY}
     if base_args and root in catalog().layers:
         yield from layer_args_problems(doc, args_path, root, base_args)

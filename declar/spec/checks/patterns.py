@@ -12,7 +12,9 @@ is in a subset whose matching time is bounded:
   `?`, `{2,5}`; a fixed count `{3}` is free): with more, `.*a.*a.*a.*a` is polynomial of high
   degree and `a?` repeated is exponential;
 - no backreferences (`\\1`, `(?P=name)`, `(?(1)...)`) and no lookarounds (`(?=`, `(?!`, `(?<=`, `(?<!`);
-- bounded counts at most `MAX_REPEAT_COUNT`.
+- bounded counts at most `MAX_REPEAT_COUNT`;
+
+and a layout map holds at most `MAX_LAYOUT_KEYS` keys.
 
 What people write for layouts (`dense.*kernel`, `.*/bias`, `encoder/layer_\\d+/.*kernel`) is in it.
 
@@ -38,6 +40,11 @@ except ImportError:  # pragma: no cover - Python 3.10
 MAX_PATTERN_CHARS = 256
 MAX_VARIABLE_REPEATS = 3
 MAX_REPEAT_COUNT = 256
+# Keras matches every variable path against every layout_map key (`LayoutMap.__getitem__`), and
+# Python's `re` keeps only 512 compiled patterns (`re._MAXCACHE`): past that, each match recompiles
+# (3,000 keys on 200 Dense layers took 46 s). 256 keys keep every key compiled, with half the cache
+# left to Keras and TensorFlow, and bound the work to 256 fast matches per variable.
+MAX_LAYOUT_KEYS = 256
 SUBSET_HINT = ("layout patterns are a safe regex subset: no nested or alternating quantified groups, at most "
                f"{MAX_VARIABLE_REPEATS} of * + ? {{m,n}}, no backreferences or lookarounds (e.g. dense.*kernel)")
 
@@ -61,6 +68,19 @@ def pattern_problem(pattern: str) -> str | None:
     if variable > MAX_VARIABLE_REPEATS:
         return (f"pattern has {variable} quantifiers that match a varying count (*, +, ?, {{m,n}}), over "
                 f"{MAX_VARIABLE_REPEATS}: matching can take polynomial time of high degree")
+    return None
+
+
+def layout_keys_problem(layout_map: Any) -> str | None:
+    """Why a layout map has too many keys to match fast, or None.
+
+    Example:
+        >>> layout_keys_problem({f"dense_{i}/kernel": [None] for i in range(300)})
+        'layout_map has 300 keys, over the limit of 256: each variable path is matched against every key'
+    """
+    if isinstance(layout_map, dict) and len(layout_map) > MAX_LAYOUT_KEYS:
+        return (f"layout_map has {len(layout_map):,} keys, over the limit of {MAX_LAYOUT_KEYS}: each variable path "
+                "is matched against every key")
     return None
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
 import keras
@@ -30,6 +31,7 @@ from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
+from declar.limits import Limits
 from declar.spec.checks import shape_errors
 from declar.spec.checks.keras_objects import LAYER_ARGS, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -265,9 +267,12 @@ class DeclarLayer(keras.layers.Layer):
         manifest_path = os.path.join(dir_path, MANIFEST) if dir_path else None
         if manifest_path is None or not os.path.isfile(manifest_path):
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive has no assets for this layer")
-        limit = _limits().max_archive_config_bytes  # the manifest is a few names: config-sized at most
+        limit = _limits().max_json_asset_bytes  # the manifest is a few names, parsed like a JSON asset
         try:
-            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_archive_config_bytes",
+            # Before anything is read: this layer's asset files together within the totals (a model's
+            # layers together are checked by DeclarModel.load_assets, and by declar.load from the zip).
+            check_asset_totals(dir_path or "", _limits(), f"layer '{self.name}' ({self._layer_type}): ")
+            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_json_asset_bytes",
                                             what=f"asset manifest {MANIFEST}"))
         except (FileLimitError, ValueError, UnicodeDecodeError) as err:
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): {err}") from None
@@ -287,6 +292,40 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
+    """The files Keras extracted under ``root`` (an archive's assets), summed from their sizes before
+    any is read: all of them within Limits.max_asset_bytes, the JSON ones (parsed into Python
+    objects) within Limits.max_json_asset_bytes. Links are not followed (they are never read).
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> for n in "ab":
+        ...     with open(os.path.join(d, n + ".json"), "w") as f:
+        ...         _ = f.write("[0]")
+        >>> check_asset_totals(d, Limits(max_json_asset_bytes=5))
+        Traceback (most recent call last):
+        ...
+        declar.bounded.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
+Limits.max_json_asset_bytes = 5; raise it if this is intended
+    """
+    total = json_total = count = json_count = 0
+    for directory, _, files in os.walk(root, followlinks=False):
+        for name in files:
+            info = os.lstat(os.path.join(directory, name))
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            total, count = total + info.st_size, count + 1
+            if name.endswith(".json"):
+                json_total, json_count = json_total + info.st_size, json_count + 1
+    for size, n, limit, limit_name, kind in ((total, count, limits.max_asset_bytes, "max_asset_bytes", ""),
+                                             (json_total, json_count, limits.max_json_asset_bytes,
+                                              "max_json_asset_bytes", "JSON ")):
+        if size > limit:
+            raise FileLimitError(f"{what}the archive's {n:,} {kind}asset files are {size:,} bytes together, over "
+                                 f"Limits.{limit_name} = {limit:,}; raise it if this is intended")
 
 
 def _check_dtype(dtype: Any) -> None:
@@ -372,7 +411,11 @@ def _read_asset(asset: AssetSpec, name: str, root: str, transform: bool) -> Any:
         with open_regular(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what) as f:
             return read_npy(f, available=os.fstat(f.fileno()).st_size, limit=limit, limit_name="max_asset_bytes",
                             what=what)
-    data = read_file(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what)
+    if asset.kind != "text":  # JSON text becomes Python objects 10-20 times its size: a tighter bound
+        data = read_file(name, root=root, limit=_limits().max_json_asset_bytes, limit_name="max_json_asset_bytes",
+                         what=what)
+    else:
+        data = read_file(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what)
     # As the text mode of open() did: UTF-8, and universal newlines ("\r\n" and "\r" read as "\n").
     text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     if asset.kind == "array":

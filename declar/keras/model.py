@@ -9,6 +9,7 @@ optimizer variable has a place to load into (no "Skipping variable loading for o
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -227,6 +228,21 @@ class DeclarModel(keras.Model):
         if unknown:
             raise ValueError(f"declar model config has unknown keys {unknown}")
         return cls(**config)
+
+    # -- assets ------------------------------------------------------------------------------
+
+    def load_assets(self, dir_path: str | None) -> None:
+        """Keras calls this with the directory it extracted the archive's assets to, before any
+        layer reads its own: all the layers' asset files together are checked against the limits
+        here (each layer checks only its own), for keras.models.load_model as for declar.load."""
+        from declar.bounded import FileLimitError
+        from declar.keras.layer import check_asset_totals
+
+        if dir_path and os.path.isdir(dir_path):
+            try:
+                check_asset_totals(dir_path, current_limits.get(), f"model '{self.name}': ")
+            except FileLimitError as err:
+                raise ValueError(str(err)) from None
 
     # -- compile -----------------------------------------------------------------------------
 

@@ -129,10 +129,11 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
             limit, limit_name = limits.max_archive_config_bytes, "Limits.max_archive_config_bytes"
         elif name == WEIGHTS:
             limit, limit_name = weights_bound(limits), "what Limits.max_model_elements allows"
-        elif name.startswith("assets/") and name.endswith(".json"):
-            limit, limit_name = limits.max_json_asset_bytes, "Limits.max_json_asset_bytes"
         elif name.startswith("assets/"):
+            # JSON is parsed into Python objects, so it has a tighter bound; the general one first.
             limit, limit_name = limits.max_asset_bytes, "Limits.max_asset_bytes"
+            if name.endswith(".json") and info.file_size <= limit:
+                limit, limit_name = limits.max_json_asset_bytes, "Limits.max_json_asset_bytes"
         else:
             continue  # extra members are refused by strict loading, by name
         if info.file_size > limit:

@@ -117,7 +117,7 @@ class DeclarLayer(keras.layers.Layer):
                 self.base.build(input_shape)
             env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
             if self.base is not None:
-                env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
+                env["output_shape"] = _as_shape(_base_output_shape(self.base, input_shape))
             for var in self.definition.variables:
                 shape = self._variable_shape(var.name, var.shape, env)
                 initializer = var.initializer
@@ -292,6 +292,14 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:
+    """The base layer's output shape; a DeclarLayer base (a type extending a custom type) has no
+    compute_output_shape, so its call is traced symbolically instead."""
+    if isinstance(base, DeclarLayer):
+        return base.compute_output_spec(keras.KerasTensor(tuple(input_shape), dtype=base.compute_dtype)).shape
+    return base.compute_output_shape(input_shape)
 
 
 def _text_limit(limits: Limits, json_text: bool) -> tuple[int, str]:

@@ -271,7 +271,7 @@ class DeclarLayer(keras.layers.Layer):
         try:
             # Before anything is read: this layer's asset files together within the totals (a model's
             # layers together are checked by DeclarModel.load_assets, and by declar.load from the zip).
-            check_asset_totals(dir_path or "", _limits(), f"layer '{self.name}' ({self._layer_type}): ")
+            check_asset_totals(dir_path or "", _limits())
             manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_json_asset_bytes",
                                             what=f"asset manifest {MANIFEST}"))
         except (FileLimitError, ValueError, UnicodeDecodeError) as err:

@@ -222,6 +222,38 @@ def test_json_asset_member_of_17_mb_in_a_small_archive_is_refused_with_default_l
     assert result.exit_code == 1 and "raise it if this is intended" in result.output
 
 
+def test_archive_whose_assets_loading_would_refuse_together_is_refused_at_save(tmp_path):
+    # Each asset within its bound, together over it: refused before anything is written, not saved
+    # into an archive that no load within the same limits could read.
+    text = JS.replace("value: [0]", "value: [" + ", ".join(["1"] * 100) + "]")
+    good = tmp_path / "ok.keras"
+    declar.save(text, good)
+    with zipfile.ZipFile(good) as z:
+        sizes = [i.file_size for i in z.infolist() if i.filename.startswith("assets/")]
+    total = sum(sizes)  # what save computes is what load counts, to the byte
+    for limits, fragment in ((Limits(max_json_asset_bytes=total - 1), "its JSON assets would be"),
+                             (Limits(max_asset_bytes=total - 1), "its assets would be"),
+                             (Limits(max_json_asset_bytes=max(sizes) - 1), "asset 'a' would be")):
+        out = tmp_path / "refused.keras"
+        token = current_limits.set(limits)
+        try:
+            with pytest.raises(ArchiveError, match=fragment) as err:
+                declar.save(text, out)
+        finally:
+            current_limits.reset(token)
+        assert "which loading checks; raise it if this is intended" in str(err.value)
+        assert not out.exists()
+        with pytest.raises(ArchiveError):
+            declar.load(good, limits=limits)
+    token = current_limits.set(Limits(max_json_asset_bytes=total, max_asset_bytes=total))
+    try:
+        declar.save(text, tmp_path / "edge.keras")
+    finally:
+        current_limits.reset(token)
+    loaded = declar.load(tmp_path / "edge.keras", limits=Limits(max_json_asset_bytes=total, max_asset_bytes=total))
+    assert loaded.layers[1].assets["d"] == [1] * 100
+
+
 # --- the JSON bound at build and at validate --------------------------------------------------------
 
 @pytest.mark.parametrize(("kind", "file"), [("json", "big.json"), ("array", "big.json"), ("array", "big.txt")])

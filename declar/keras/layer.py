@@ -413,6 +413,27 @@ def _limits() -> Any:
     return current_limits.get()
 
 
+def saved_asset_sizes(layer: DeclarLayer) -> list[tuple[str, int, bool]]:
+    """What `save_assets` will write for ``layer``, as (what, bytes, is JSON), computed without
+    writing: each asset with a value, and the manifest (written for every DeclarLayer)."""
+    sizes: list[tuple[str, int, bool]] = []
+    manifest: dict[str, Any] = {"layer_type": layer._layer_type, "assets": {}}
+    for asset in layer.definition.assets:
+        value = layer.assets.get(asset.name)
+        if value is None:
+            continue
+        manifest["assets"][asset.name] = asset.filename
+        if asset.kind == "text":
+            sizes.append((f"asset '{asset.name}'", len(str(value).encode("utf-8")), False))
+        elif asset.kind == "json":
+            sizes.append((f"asset '{asset.name}'", len(json.dumps(value).encode("utf-8")), True))
+        else:  # a .npy: the array and its header (128 bytes for any shape a model can hold)
+            sizes.append((f"asset '{asset.name}'", np.asarray(value, dtype=asset.dtype or "float32").nbytes + 128,
+                          False))
+    sizes.append(("the asset manifest", len(json.dumps(manifest).encode("utf-8")), True))
+    return sizes
+
+
 def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:
     if asset.kind == "text":
         with open(path, "w", encoding="utf-8") as f:

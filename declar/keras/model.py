@@ -260,7 +260,36 @@ class DeclarModel(keras.Model):
         # refusal from inside its writer would leave a partial archive behind.
         if self.compiled:
             self.get_compile_config()
+        self._check_asset_sizes()
         super().save(filepath, *args, **kwargs)
+
+    def _check_asset_sizes(self) -> None:
+        """Refuse, before anything is written, an archive whose assets loading would refuse: each
+        asset and all of them together within the limits load checks (sizes as they are written)."""
+        from declar.archive import ArchiveError
+        from declar.keras.layer import saved_asset_sizes
+
+        limits = current_limits.get()
+        total = json_total = 0
+        for layer in self._flatten_layers(include_self=False):
+            if not isinstance(layer, DeclarLayer):
+                continue
+            for name, size, json_text in saved_asset_sizes(layer):
+                limit, limit_name = ((limits.max_json_asset_bytes, "max_json_asset_bytes")
+                                     if json_text and limits.max_json_asset_bytes < limits.max_asset_bytes
+                                     else (limits.max_asset_bytes, "max_asset_bytes"))
+                if size > limit:
+                    raise ArchiveError(f"model '{self.name}': layer '{layer.name}': {name} would be {size:,} bytes in "
+                                       f"the archive, over Limits.{limit_name} = {limit:,}, which loading checks; "
+                                       "raise it if this is intended")
+                total, json_total = total + size, json_total + (size if json_text else 0)
+        for size, limit, limit_name, kind in ((total, limits.max_asset_bytes, "max_asset_bytes", ""),
+                                              (json_total, limits.max_json_asset_bytes, "max_json_asset_bytes",
+                                               "JSON ")):
+            if size > limit:
+                raise ArchiveError(f"model '{self.name}': its {kind}assets would be {size:,} bytes together in the "
+                                   f"archive, over Limits.{limit_name} = {limit:,}, which loading checks; raise it "
+                                   "if this is intended")
 
     def get_compile_config(self) -> dict[str, Any]:
         if self._declar_compiled is not None and self._declar_compiled is getattr(self, "_compile_config", None):

@@ -130,13 +130,28 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
         elif name == WEIGHTS:
             limit, limit_name = weights_bound(limits), "what Limits.max_model_elements allows"
         elif name.startswith("assets/"):
+            # JSON is parsed into Python objects, so it has a tighter bound; the general one first.
             limit, limit_name = limits.max_asset_bytes, "Limits.max_asset_bytes"
+            if name.endswith(".json") and info.file_size <= limit:
+                limit, limit_name = limits.max_json_asset_bytes, "Limits.max_json_asset_bytes"
         else:
             continue  # extra members are refused by strict loading, by name
         if info.file_size > limit:
             raise ArchiveError(f"{path}: member {name} declares {info.file_size:,} bytes (stored in "
                                f"{info.compress_size:,}), over {limit_name} = {limit:,}; raise it if this is "
                                "intended (checked before reading)")
+    # Members each within their limit can still add up (four 240 MB JSON members in a 935 KB
+    # archive took 5 GB and minutes to parse), so the totals are checked too, still before reading.
+    assets = [i for i in archive.infolist() if i.filename.startswith("assets/")]
+    json_members = [i for i in assets if i.filename.endswith(".json")]  # parsed into Python objects
+    for members, limit, limit_name, what in (
+            (assets, limits.max_asset_bytes, "Limits.max_asset_bytes", "asset members"),
+            (json_members, limits.max_json_asset_bytes, "Limits.max_json_asset_bytes", "JSON asset members")):
+        total = sum(i.file_size for i in members)
+        if total > limit:
+            raise ArchiveError(f"{path}: its {len(members):,} {what} declare {total:,} bytes together (stored in "
+                               f"{sum(i.compress_size for i in members):,}), over {limit_name} = {limit:,}; raise "
+                               "it if this is intended (checked before reading)")
 
 
 def _check_zip(path: Path) -> None:

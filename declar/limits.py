@@ -42,7 +42,12 @@ class Limits:
     max_power_bits: int = 4_096
     """Constant folding refuses ``a ** b`` whose result would exceed this many bits."""
     max_asset_bytes: int = 256_000_000
-    """One asset: its file at build, its archive member at load, and its text after transforms."""
+    """One asset: its file at build, its archive member at load, and its text after transforms; and all
+    the asset members of one archive together, checked from the zip directory before any is read."""
+    max_json_asset_bytes: int = 16_000_000
+    """One JSON asset (and an array asset given as a JSON file), whose text is parsed into Python
+    objects 10-20 times its size: its file at build, its archive member at load; and all the JSON
+    members of one archive's assets together (16 MB of JSON is at most about 350 MB of objects)."""
     max_archive_config_bytes: int = 64_000_000
     """The config.json and metadata.json members of an archive, checked from the zip directory
     before they are read."""

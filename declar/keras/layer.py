@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
 import keras
 import numpy as np
 
-from declar.bounded import FileLimitError, open_regular, read_file, read_npy, transform_text
+from declar.bounded import FileLimitError, open_regular, over_limit, read_file, read_npy, transform_text
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
+from declar.limits import Limits
 from declar.spec.checks import shape_errors
 from declar.spec.checks.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -115,7 +117,7 @@ class DeclarLayer(keras.layers.Layer):
                 self.base.build(input_shape)
             env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
             if self.base is not None:
-                env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
+                env["output_shape"] = _as_shape(_base_output_shape(self.base, input_shape))
             for var in self.definition.variables:
                 shape = self._variable_shape(var.name, var.shape, env)
                 initializer = var.initializer
@@ -265,9 +267,12 @@ class DeclarLayer(keras.layers.Layer):
         manifest_path = os.path.join(dir_path, MANIFEST) if dir_path else None
         if manifest_path is None or not os.path.isfile(manifest_path):
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive has no assets for this layer")
-        limit = _limits().max_archive_config_bytes  # the manifest is a few names: config-sized at most
+        limit = _limits().max_json_asset_bytes  # the manifest is a few names, parsed like a JSON asset
         try:
-            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_archive_config_bytes",
+            # Before anything is read: this layer's asset files together within the totals (a model's
+            # layers together are checked by DeclarModel.load_assets, and by declar.load from the zip).
+            check_asset_totals(dir_path or "", _limits())
+            manifest = json.loads(read_file(MANIFEST, root=dir_path, limit=limit, limit_name="max_json_asset_bytes",
                                             what=f"asset manifest {MANIFEST}"))
         except (FileLimitError, ValueError, UnicodeDecodeError) as err:
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): {err}") from None
@@ -287,6 +292,62 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:
+    """The base layer's output shape; a DeclarLayer base (a type extending a custom type) has no
+    compute_output_shape, so its call is traced symbolically instead."""
+    if isinstance(base, DeclarLayer):
+        return base.compute_output_spec(keras.KerasTensor(tuple(input_shape), dtype=base.compute_dtype)).shape
+    return base.compute_output_shape(input_shape)
+
+
+def _text_limit(limits: Limits, json_text: bool) -> tuple[int, str]:
+    """The bound on an asset file's bytes: JSON text becomes Python objects 10-20 times its size, so
+    it is held to the tighter of max_asset_bytes and max_json_asset_bytes (named in the refusal)."""
+    if json_text and limits.max_json_asset_bytes < limits.max_asset_bytes:
+        return limits.max_json_asset_bytes, "max_json_asset_bytes"
+    return limits.max_asset_bytes, "max_asset_bytes"
+
+
+def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
+    """The files Keras extracted under ``root`` (an archive's assets), summed from their sizes before
+    any is read: all of them within Limits.max_asset_bytes, the JSON ones (parsed into Python
+    objects) within Limits.max_json_asset_bytes. Links are not followed (they are never read).
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> for n in "ab":
+        ...     with open(os.path.join(d, n + ".json"), "w") as f:
+        ...         _ = f.write("[0]")
+        >>> check_asset_totals(d, Limits(max_json_asset_bytes=5))
+        Traceback (most recent call last):
+        ...
+        declar.bounded.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
+Limits.max_json_asset_bytes = 5; raise it if this is intended
+    """
+    total = json_total = count = json_count = 0
+    for directory, _, files in os.walk(root, followlinks=False):
+        for name in files:
+            info = os.lstat(os.path.join(directory, name))
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            # Each file first, as the layer's own read would refuse it (it has not happened yet).
+            limit, limit_name = _text_limit(limits, json_text=name.endswith(".json"))
+            if info.st_size > limit:
+                shown = "asset manifest" if name == MANIFEST else f"asset '{os.path.splitext(name)[0]}'"
+                raise over_limit(f"{what}{shown} ({os.path.relpath(os.path.join(directory, name), root)})",
+                                 info.st_size, limit, limit_name)
+            total, count = total + info.st_size, count + 1
+            if name.endswith(".json"):
+                json_total, json_count = json_total + info.st_size, json_count + 1
+    for size, n, limit, limit_name, kind in ((total, count, limits.max_asset_bytes, "max_asset_bytes", ""),
+                                             (json_total, json_count, limits.max_json_asset_bytes,
+                                              "max_json_asset_bytes", "JSON ")):
+        if size > limit:
+            raise FileLimitError(f"{what}the archive's {n:,} {kind}asset files are {size:,} bytes together, over "
+                                 f"Limits.{limit_name} = {limit:,}; raise it if this is intended")
 
 
 def _check_dtype(dtype: Any) -> None:
@@ -365,6 +426,27 @@ def _limits() -> Any:
     return current_limits.get()
 
 
+def saved_asset_sizes(layer: DeclarLayer) -> list[tuple[str, int, bool]]:
+    """What `save_assets` will write for ``layer``, as (what, bytes, is JSON), computed without
+    writing: each asset with a value, and the manifest (written for every DeclarLayer)."""
+    sizes: list[tuple[str, int, bool]] = []
+    manifest: dict[str, Any] = {"layer_type": layer._layer_type, "assets": {}}
+    for asset in layer.definition.assets:
+        value = layer.assets.get(asset.name)
+        if value is None:
+            continue
+        manifest["assets"][asset.name] = asset.filename
+        if asset.kind == "text":
+            sizes.append((f"asset '{asset.name}'", len(str(value).encode("utf-8")), False))
+        elif asset.kind == "json":
+            sizes.append((f"asset '{asset.name}'", len(json.dumps(value).encode("utf-8")), True))
+        else:  # a .npy: the array and its header (128 bytes for any shape a model can hold)
+            sizes.append((f"asset '{asset.name}'", np.asarray(value, dtype=asset.dtype or "float32").nbytes + 128,
+                          False))
+    sizes.append(("the asset manifest", len(json.dumps(manifest).encode("utf-8")), True))
+    return sizes
+
+
 def _write_asset(asset: AssetSpec, value: Any, path: str) -> None:
     if asset.kind == "text":
         with open(path, "w", encoding="utf-8") as f:
@@ -385,7 +467,8 @@ def _read_asset(asset: AssetSpec, name: str, root: str, transform: bool) -> Any:
         with open_regular(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what) as f:
             return read_npy(f, available=os.fstat(f.fileno()).st_size, limit=limit, limit_name="max_asset_bytes",
                             what=what)
-    data = read_file(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what)
+    text_limit, limit_name = _text_limit(_limits(), json_text=asset.kind != "text")
+    data = read_file(name, root=root, limit=text_limit, limit_name=limit_name, what=what)
     # As the text mode of open() did: UTF-8, and universal newlines ("\r\n" and "\r" read as "\n").
     text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     if asset.kind == "array":

@@ -9,6 +9,7 @@ optimizer variable has a place to load into (no "Skipping variable loading for o
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -256,6 +257,21 @@ class DeclarModel(keras.Model):
             raise ValueError(f"declar model config has unknown keys {unknown}")
         return cls(**config)
 
+    # -- assets ------------------------------------------------------------------------------
+
+    def load_assets(self, dir_path: str | None) -> None:
+        """Keras calls this with the directory it extracted the archive's assets to, before any
+        layer reads its own: all the layers' asset files together are checked against the limits
+        here (each layer checks only its own), for keras.models.load_model as for declar.load."""
+        from declar.bounded import FileLimitError
+        from declar.keras.layer import check_asset_totals
+
+        if dir_path and os.path.isdir(dir_path):
+            try:
+                check_asset_totals(dir_path, current_limits.get(), f"model '{self.name}': ")
+            except FileLimitError as err:
+                raise ValueError(str(err)) from None
+
     # -- compile -----------------------------------------------------------------------------
 
     def compile_from_spec(self) -> None:
@@ -272,7 +288,36 @@ class DeclarModel(keras.Model):
         # refusal from inside its writer would leave a partial archive behind.
         if self.compiled:
             self.get_compile_config()
+        self._check_asset_sizes()
         super().save(filepath, *args, **kwargs)
+
+    def _check_asset_sizes(self) -> None:
+        """Refuse, before anything is written, an archive whose assets loading would refuse: each
+        asset and all of them together within the limits load checks (sizes as they are written)."""
+        from declar.archive import ArchiveError
+        from declar.keras.layer import saved_asset_sizes
+
+        limits = current_limits.get()
+        total = json_total = 0
+        for layer in self._flatten_layers(include_self=False):
+            if not isinstance(layer, DeclarLayer):
+                continue
+            for name, size, json_text in saved_asset_sizes(layer):
+                limit, limit_name = ((limits.max_json_asset_bytes, "max_json_asset_bytes")
+                                     if json_text and limits.max_json_asset_bytes < limits.max_asset_bytes
+                                     else (limits.max_asset_bytes, "max_asset_bytes"))
+                if size > limit:
+                    raise ArchiveError(f"model '{self.name}': layer '{layer.name}': {name} would be {size:,} bytes in "
+                                       f"the archive, over Limits.{limit_name} = {limit:,}, which loading checks; "
+                                       "raise it if this is intended")
+                total, json_total = total + size, json_total + (size if json_text else 0)
+        for size, limit, limit_name, kind in ((total, limits.max_asset_bytes, "max_asset_bytes", ""),
+                                              (json_total, limits.max_json_asset_bytes, "max_json_asset_bytes",
+                                               "JSON ")):
+            if size > limit:
+                raise ArchiveError(f"model '{self.name}': its {kind}assets would be {size:,} bytes together in the "
+                                   f"archive, over Limits.{limit_name} = {limit:,}, which loading checks; raise it "
+                                   "if this is intended")
 
     def get_compile_config(self) -> dict[str, Any]:
         if self._declar_compiled is not None and self._declar_compiled is getattr(self, "_compile_config", None):

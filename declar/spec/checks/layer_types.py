@@ -175,7 +175,11 @@ def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) 
             hint = did_you_mean(asset.param or "", params) or "declare it under params"
             yield doc.problem((*path, "param"), f"unknown parameter '{asset.param}'", hint, "unknown-param")
         elif asset.source == "file":
-            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limits)
+            # JSON (a json asset, an array not in .npy) is parsed into Python objects: a tighter bound.
+            json_text = asset.kind == "json" or (asset.kind == "array" and not (asset.file or "").endswith(".npy"))
+            limit = (limits.max_json_asset_bytes, "max_json_asset_bytes") if json_text else (
+                limits.max_asset_bytes, "max_asset_bytes")
+            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limit)
 
 
 def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -205,7 +209,8 @@ def _check_transform_size(doc: Document, path: JsonPath, asset: AssetSpec, limit
         return  # a malformed transform is the schema's to report
 
 
-def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limits: Limits) -> Iterator[Problem]:
+def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limit: tuple[int, str]
+                      ) -> Iterator[Problem]:
     if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
         yield doc.problem(path, f"asset path '{name}' leaves the spec's directory",
                           "give a path relative to the spec, without ..", "asset-path")
@@ -225,10 +230,9 @@ def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limi
         yield doc.problem(path, f"asset file '{name}' does not exist", f"looked in {root}", "asset-file")
     elif not os.path.isfile(full):  # a directory, a FIFO (reading would hang) or a device (never ends)
         yield doc.problem(path, f"asset file '{name}' is not a regular file", "", "asset-file")
-    elif os.path.getsize(full) > limits.max_asset_bytes:
+    elif os.path.getsize(full) > limit[0]:
         yield doc.problem(path, f"asset file '{name}' is {os.path.getsize(full):,} bytes, over the limit of "
-                          f"{limits.max_asset_bytes:,}", "raise Limits.max_asset_bytes if this is intended",
-                          "asset-size")
+                          f"{limit[0]:,}", f"raise Limits.{limit[1]} if this is intended", "asset-size")
 
 
 def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:

@@ -108,7 +108,7 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     if base_args and root in catalog().layers:
         yield from layer_args_problems(doc, args_path, root, base_args)
         yield from argument_problems(doc, args_path, root, base_args)  # the allow-list gate
-    for key in _initializer_params(spec, layer, params):
+    for key in info.initializer_params:
         if key in args and args[key] is not None:  # reaches keras.initializers.get at build
             yield from object_problems(doc, (*args_path, key), "initializer", args[key])
     for key, value in args.items():
@@ -138,20 +138,6 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
                           "missing-param", at_key=spec.sequential)
 
 
-def _initializer_params(spec: Spec, layer: str, params: dict[str, ParamSpec]) -> list[str]:
-    """Parameters of type `any` that a variable along the type's chain takes as its initializer
-    (those typed `initializer` are checked as such by `check_value`)."""
-    found, seen, current = [], set(), layer
-    while current in spec.layer_types and current not in seen:
-        seen.add(current)
-        for var in spec.layer_types[current].variables:
-            init = var.initializer
-            if isinstance(init, str) and init in params and params[init].type == "any":
-                found.append(init)
-        current = spec.layer_types[current].extends
-    return found
-
-
 @dataclass(frozen=True)
 class LayerInfo:
     """What a use of a layer type may pass: resolved once per type along its `extends` chain."""
@@ -161,10 +147,18 @@ class LayerInfo:
     params: dict[str, ParamSpec]
     build_args: dict[str, ParamSpec]
     required: tuple[str, ...]  # arguments of the root without a default
+    # Parameters of type `any` that a variable along the chain takes as its initializer (those
+    # typed `initializer` are checked as such by `check_value`): they reach keras.initializers.get.
+    initializer_params: tuple[str, ...] = ()
 
 
 def layer_infos(spec: Spec) -> dict[str, LayerInfo]:
-    """LayerInfo of every custom type, each chain walked once (linear in the number of types)."""
+    """LayerInfo of every custom type, each chain walked once (linear in the number of types).
+
+    A type that declares no params, build_args or variables shares its parent's LayerInfo: a chain
+    of 40,000 such types used 9,990 times resolved the chain per use (93 s) and would copy its
+    dicts per type.
+    """
     infos: dict[str, LayerInfo] = {}
     for start in spec.layer_types:
         chain: list[str] = []  # walked without recursion: chains may be thousands of types long
@@ -175,10 +169,27 @@ def layer_infos(spec: Spec) -> dict[str, LayerInfo]:
         info = infos.get(name) or _builtin_info(name if name not in spec.layer_types else "")
         for member in reversed(chain):
             lt = spec.layer_types[member]
-            info = LayerInfo(info.root, info.allowed, {**info.params, **{p.name: p for p in lt.params}},
-                             {**info.build_args, **{p.name: p for p in lt.build_args}}, info.required)
+            if lt.params or lt.build_args or lt.variables:
+                params = {**info.params, **{p.name: p for p in lt.params}}
+                info = LayerInfo(info.root, info.allowed, params,
+                                 {**info.build_args, **{p.name: p for p in lt.build_args}}, info.required,
+                                 _initializer_params(spec, member, params))
             infos[member] = info
     return infos
+
+
+def _initializer_params(spec: Spec, layer: str, params: dict[str, ParamSpec]) -> tuple[str, ...]:
+    """The `any` parameters that variables along the chain from `layer` take as initializers, in
+    chain order (called once per type that declares something, not per use)."""
+    found, seen, current = [], set(), layer
+    while current in spec.layer_types and current not in seen:
+        seen.add(current)
+        for var in spec.layer_types[current].variables:
+            init = var.initializer
+            if isinstance(init, str) and init in params and params[init].type == "any":
+                found.append(init)
+        current = spec.layer_types[current].extends
+    return tuple(found)
 
 
 def _builtin_info(layer: str) -> LayerInfo:

@@ -29,6 +29,9 @@ class Limits:
     """Nesting depth of the YAML document; stops recursion exhaustion."""
     max_layers: int = 10_000
     """Layers in one model."""
+    max_extends_depth: int = 32
+    """Custom layer types in one ``extends`` chain: each is a layer nested in the next at build
+    (Keras recurses through them), and validation merges their parameters along the chain."""
     max_expression_chars: int = 2_000
     """Length of one expression."""
     max_expression_depth: int = 32

@@ -32,9 +32,30 @@ def _chain(types: int, uses: int, root: str = "A0: {extends: Dense}", last: str 
     return "\n".join(lines)
 
 
+DEEP = Limits(max_extends_depth=50_000)
+
+
+def test_extends_chain_deeper_than_the_limit_is_refused_once_at_the_type_that_passes_it(tmp_path):
+    # HEAD is 4 lines, then `layers:`, so type A{i} stands on line 6 + i.
+    # Keras nests each type's layer in the next: a chain of a few hundred ends in RecursionError at
+    # build, and merging parameters along it is quadratic, so validate refuses it first.
+    problems = declar.validate(_chain(40_000, 9_990))
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (4 + 1 + 33, 18, "layer type 'A32' is 33 custom types deep in its extends chain, over the limit of 32")]
+    shallow = tmp_path / "shallow.yaml"
+    shallow.write_text(_chain(32, 3))
+    assert cli("validate", str(shallow)).exit_code == 0
+    result = cli("--limit", "max_extends_depth=31", "validate", str(shallow))
+    assert result.exit_code == 1 and f"{shallow}:37:18: error: layer type 'A31' is 32 custom types deep" in \
+        result.output and "raise Limits.max_extends_depth" in result.output
+
+
 def _validate_cli(spec: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "declar.cli", "validate", str(spec)], capture_output=True,
+    # The chains here are far deeper than Limits.max_extends_depth (32), which refuses them at once;
+    # raised, validation must still be linear in chain length and uses.
+    proc = subprocess.run([sys.executable, "-m", "declar.cli", "--limit", "max_extends_depth=50000", "validate",
+                           str(spec)], capture_output=True,
                           text=True, timeout=60, cwd=ROOT)  # hang guard: this took 93.6 s before
     return proc, time.monotonic() - start
 
@@ -68,7 +89,7 @@ def test_initializer_parameter_at_the_root_of_a_40000_type_chain_is_still_checke
     spec.write_text(_chain(40_000, 9_990, root=root, last="{units: 2, init: {class_name: 'declar>DeclarLayer', "
                                                          "config: {}}}"))
     start = time.monotonic()
-    problems = declar.validate(spec)
+    problems = declar.validate(spec, limits=DEEP)
     print(f"validate (API) of the chain with an initializer parameter: {time.monotonic() - start:.1f} s")
     line = 5 + 40_000 + 1 + 9_990
     assert [(p.line, p.col) for p in problems] == [(line, 43)], problems  # at the class_name's value
@@ -87,7 +108,7 @@ def test_chain_is_resolved_once_per_declaring_type_not_once_per_use(monkeypatch)
 
     monkeypatch.setattr(nodes, "_initializer_params", counting)
     root = "A0: {extends: Dense, params: {k: {type: integer, default: 1}}}"
-    assert declar.validate(_chain(2_000, 500, root=root)) == []
+    assert declar.validate(_chain(2_000, 500, root=root), limits=DEEP) == []
     assert calls == ["A0"]  # the one type that declares something; the 1,999 above share it
 
 

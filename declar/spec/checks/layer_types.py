@@ -25,6 +25,7 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
     known = catalog().layers
     extendable: list[str] = []  # the hint's candidates, built once: per type it made validation quadratic
     yield from _check_extends_cycles(spec, doc)
+    yield from _check_extends_depth(spec, doc, limits.max_extends_depth)
     for name, lt in spec.layer_types.items():
         base = ("layers", name)
         if name in known:
@@ -59,6 +60,26 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
         yield from _check_variables(spec, doc, lt, limits)
         yield from _check_assets(spec, doc, lt, limits)
         yield from _check_call(doc, lt, limits)
+
+
+def _check_extends_depth(spec: Spec, doc: Document, max_depth: int) -> Iterator[Problem]:
+    """The type where a chain of custom types first passes ``max_depth``, once per chain: Keras
+    nests each type's layer in the next, and a chain of a few hundred exhausts its recursion."""
+    depths: dict[str, int] = {}
+    for start in spec.layer_types:
+        chain: list[str] = []
+        current = start
+        while current in spec.layer_types and current not in depths and current not in chain:
+            chain.append(current)
+            current = spec.layer_types[current].extends
+        depth = depths.get(current, 0)  # a cycle's members count from 0; the cycle is reported elsewhere
+        for member in reversed(chain):
+            depth += 1
+            depths[member] = depth
+            if depth == max_depth + 1:
+                yield doc.problem(("layers", member, "extends"), f"layer type '{member}' is {depth} custom types "
+                                  f"deep in its extends chain, over the limit of {max_depth:,}",
+                                  "extend a shallower type, or raise Limits.max_extends_depth", "extends-depth")
 
 
 def _check_extends_cycles(spec: Spec, doc: Document) -> Iterator[Problem]:

@@ -12,6 +12,7 @@ from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.problems import Problem, SpecError
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.model import Spec
+from declar.text import first_line
 from declar.training_data import DataError
 
 if TYPE_CHECKING:
@@ -88,14 +89,18 @@ def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_R
 
     doc = parse_yaml(spec.source_text, spec.source_file) if spec.source_text else None
     if isinstance(doc, Document):
-        return doc.problem(path, message.splitlines()[0][:300], hint, "keras-build",
+        return doc.problem(path, first_line(message), hint, "keras-build",
                            at_key=spec.sequential and path[:1] == ("model",))
-    return Problem(spec.source_file, 1, 1, path, message.splitlines()[0][:300] if message else message, hint,
+    return Problem(spec.source_file, 1, 1, path, first_line(message), hint,
                    "keras-build")
 
 
-def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[str]) -> None:
+def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[str], *,
+         limits: Limits = DEFAULT_LIMITS) -> None:
     """Build (unless given a model) and write a self-contained .keras archive atomically.
+
+    ``limits`` apply to the build and to what is written (a save refuses assets that loading
+    under the same limits would refuse).
 
     Example:
         >>> import declar, tempfile, os
@@ -106,8 +111,13 @@ def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[st
     """
     from declar.archive import atomic_save
 
-    model = source if hasattr(source, "save") and not isinstance(source, (str, os.PathLike)) else build(source)
-    atomic_save(model, out_path)
+    model = (source if hasattr(source, "save") and not isinstance(source, (str, os.PathLike))
+             else build(source, limits=limits))
+    token = current_limits.set(limits)
+    try:
+        atomic_save(model, out_path)
+    finally:
+        current_limits.reset(token)
 
 
 def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool = False,
@@ -200,7 +210,7 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
                      epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
                      verbose=verbose)
-    save(model, out_path)
+    save(model, out_path, limits=limits)
     return history
 
 
@@ -221,7 +231,7 @@ def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: A
         where, message = ("compile",), f"training failed: {type(err).__name__}: {err}"
         hint = "the compile settings do not work with this model and data"
     if archive is not None or not spec.source_text:
-        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, message.splitlines()[0][:300], hint,
+        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, first_line(message), hint,
                                   "training")])
     raise BuildError([_locate(spec, where, message, hint)])
 
@@ -279,7 +289,7 @@ def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_
     """Build ``spec``, copy the fitting weights of the archive ``weights_from``, save to ``out_path``."""
     model = build(spec, limits=limits)
     report = transfer_weights(model, load(weights_from, compile=False, limits=limits))
-    save(model, out_path)
+    save(model, out_path, limits=limits)
     return report
 
 

@@ -308,7 +308,7 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
             "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
             "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
             "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
-            "variables": variables, "assets": assets,
+            "variables": variables, "assets": assets, "recorded_sha256": recorded,
             "unverified": [*(() if sha_ok else ("name",)), *UNVERIFIED_FIELDS]}
 
 
@@ -330,13 +330,13 @@ def _sha256(spec: dict[str, Any]) -> str:
 
 def _source_matches(source: str, spec: dict[str, Any]) -> bool:
     """The spec as written parses (declar's safe YAML loader, within the limits) to the embedded spec."""
-    from declar.limits import DEFAULT_LIMITS
     from declar.spec.model import canonical_json
     from declar.spec.source import Document, parse_yaml
 
-    if not source or len(source) > DEFAULT_LIMITS.max_file_bytes:  # no spec file is larger
+    limits = current_limits.get()  # the caller's: a spec validated under raised limits verifies too
+    if not source or len(source) > limits.max_file_bytes:  # no spec file is larger
         return False
-    doc = parse_yaml(source, "<archive source>")
+    doc = parse_yaml(source, "<archive source>", limits)
     return isinstance(doc, Document) and canonical_json(doc.data) == canonical_json(spec)
 
 

@@ -589,7 +589,8 @@ def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> 
         from declar.spec.load import spec_from_data
 
         info = inspect_archive(path)
-        return spec_from_data(info["spec"], sha256=info["sha256"], name=f"{path} (embedded spec)", limits=limits)
+        return spec_from_data(info["spec"], sha256=info["recorded_sha256"], name=f"{path} (embedded spec)",
+                              limits=limits)
     from declar.spec.load import load_spec
 
     return load_spec(Path(path), limits)

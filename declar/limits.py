@@ -58,6 +58,19 @@ class Limits:
     """The arrays of one data file given to `declar fit`, expanded, checked before they are read."""
 
 
+    def asset_limit(self, json_text: bool) -> tuple[int, str]:
+        """The bound on one asset's bytes, and its name for the refusal: JSON text becomes Python
+        objects 10-20 times its size, so it is held to the tighter of the two asset limits.
+
+        Example:
+            >>> Limits().asset_limit(json_text=True)
+            (16000000, 'max_json_asset_bytes')
+        """
+        if json_text and self.max_json_asset_bytes < self.max_asset_bytes:
+            return self.max_json_asset_bytes, "max_json_asset_bytes"
+        return self.max_asset_bytes, "max_asset_bytes"
+
+
 DEFAULT_LIMITS = Limits()
 
 # The limits of the build or load in progress: Keras builds layers deep inside its own calls, where

@@ -104,4 +104,16 @@ def json_text(value: Any, *, indent: int | None = 1) -> str:
                                                                               ensure_ascii=False))
 
 
-__all__ = ["escape", "json_text", "md_code", "md_text"]
+def first_line(text: str, limit: int = 300) -> str:
+    """The first line of an engine's (possibly empty, possibly multi-line) message, cut to ``limit``.
+
+    Example:
+        >>> first_line("ValueError: bad shape\\n  traceback...")
+        'ValueError: bad shape'
+        >>> first_line("")
+        ''
+    """
+    return (text.splitlines() or [""])[0][:limit]
+
+
+__all__ = ["escape", "first_line", "json_text", "md_code", "md_text"]

@@ -256,21 +256,18 @@ def test_archive_whose_assets_loading_would_refuse_together_is_refused_at_save(t
                              (Limits(max_asset_bytes=total - 1), "its assets would be"),
                              (Limits(max_json_asset_bytes=max(sizes) - 1), "asset 'a' would be")):
         out = tmp_path / "refused.keras"
-        token = current_limits.set(limits)
-        try:
-            with pytest.raises(ArchiveError, match=fragment) as err:
-                declar.save(text, out)
-        finally:
-            current_limits.reset(token)
+        with pytest.raises(ArchiveError, match=fragment) as err:
+            declar.save(text, out, limits=limits)
         assert "which loading checks; raise it if this is intended" in str(err.value)
         assert not out.exists()
         with pytest.raises(ArchiveError):
             declar.load(good, limits=limits)
-    token = current_limits.set(Limits(max_json_asset_bytes=total, max_asset_bytes=total))
-    try:
-        declar.save(text, tmp_path / "edge.keras")
-    finally:
-        current_limits.reset(token)
+    declar.save(text, tmp_path / "edge.keras", limits=Limits(max_json_asset_bytes=total, max_asset_bytes=total))
+    # A model built under raised limits is saved under them too (the limits reach the save's check).
+    model = declar.build(text, limits=Limits(max_json_asset_bytes=total, max_asset_bytes=total))
+    declar.save(model, tmp_path / "edge2.keras", limits=Limits(max_json_asset_bytes=total, max_asset_bytes=total))
+    with pytest.raises(ArchiveError, match="its JSON assets would be"):
+        declar.save(model, tmp_path / "refused2.keras", limits=Limits(max_json_asset_bytes=total - 1))
     loaded = declar.load(tmp_path / "edge.keras", limits=Limits(max_json_asset_bytes=total, max_asset_bytes=total))
     assert loaded.layers[1].assets["d"] == [1] * 100
 

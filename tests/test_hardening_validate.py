@@ -470,3 +470,28 @@ def test_a_string_where_a_layer_argument_is_a_number_is_refused_at_validate(laye
     p = only(declar.validate(spec))
     assert p.line == 6 and "expected number, got string" in p.message, p.render()
     assert declar.validate(spec.replace("'0.5x'", "0.25")) == []
+
+
+def test_a_weight_first_in_an_expression_does_not_make_a_whole_batch_count_as_one_example():
+    """The per-example count divides by the batch of the layer's inputs, never by an operand's
+    leading axis: in `s * inputs` the first operand is a weight of shape [1]."""
+    import numpy as np
+
+    from declar.limits import current_limits
+
+    limits = Limits(max_variable_elements=1_000)
+    for call in ("s * inputs", "inputs * s"):
+        text = ("declar: 1\nname: m\ninputs:\n  x: {shape: [100]}\nlayers:\n  T:\n    extends: Layer\n"
+                "    variables:\n      s: {shape: [1], initializer: ones}\n"
+                f"    call: \"{call}\"\nmodel:\n  - T: {{}}\n")
+        model = declar.build(text, limits=limits)
+        token = current_limits.set(limits)
+        try:
+            assert model(np.ones((64, 100), "float32")).shape == (64, 100)  # 100 per example: within 1,000
+        finally:
+            current_limits.reset(token)
+    outer = ("declar: 1\nname: m\ninputs:\n  x: {shape: [100]}\nlayers:\n  T:\n    extends: Layer\n"
+             "    call: \"sum(expand_dims(inputs, 2) * expand_dims(inputs, 1), axis=2)\"\nmodel:\n  - T: {}\n")
+    with pytest.raises(declar.BuildError, match="operator \\* would make 10,000 elements per example, over the "
+                                                "limit of 1,000"):
+        declar.build(outer, limits=limits)

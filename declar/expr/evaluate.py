@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from declar.expr.ops import OPS
-from declar.expr.sizes import SIZED, capped_product, per_example, static_shape, too_many
+from declar.expr.sizes import SIZED, batch_of, capped_product, per_example, static_shape, too_many
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 
 Env = Mapping[str, Any]
@@ -95,11 +95,10 @@ def to_closure(tree: ast.Expression, functions: Mapping[str, Callable[..., Any]]
     return _Builder(functions, limits or current_limits.get()).build(tree.body)
 
 
-def _limit_hint() -> str:
-    return "raise Limits.max_variable_elements"
+_LIMIT_HINT = "raise Limits.max_variable_elements"
 
 
-def _checked_size(result: Any, reference: Any, limits: Limits, text: str, what: str, col: int) -> Any:
+def _checked_size(result: Any, batch: int, limits: Limits, text: str, what: str, col: int) -> Any:
     """Refuse a tensor result over the element limit per example (a no-op on plain numbers).
 
     At build the tensors are symbolic, so this runs before anything is allocated; it catches what
@@ -108,25 +107,18 @@ def _checked_size(result: Any, reference: Any, limits: Limits, text: str, what: 
     shape = static_shape(result) if hasattr(result, "shape") else None
     if not shape:
         return result
-    total = capped_product(shape) or 0
-    ref = static_shape(reference) if hasattr(reference, "shape") else None
-    batch = ref[0] if ref and isinstance(ref[0], int) and ref[0] > 0 else 1
-    elements = -(-total // batch)
+    elements = -(-(capped_product(shape) or 0) // batch)
     if elements > limits.max_variable_elements:
         raise ExpressionError(f"{text}: {too_many(what, elements, limits.max_variable_elements)} "
-                              f"({_limit_hint()})", col)
+                              f"({_LIMIT_HINT})", col)
     return result
 
 
-def _estimate(name: str, args: dict[str, Any]) -> int | None:
+def _estimate(name: str, args: dict[str, Any], batch: int) -> int | None:
     try:
-        return per_example(name, args)
+        return per_example(name, args, batch)
     except Exception:  # an argument no rule foresaw: no estimate, the result is still checked
         return None
-
-
-def _first_tensor(values: Any) -> Any:
-    return next((v for v in values if hasattr(v, "shape")), None)
 
 
 def _short(node: ast.AST) -> str:
@@ -163,7 +155,7 @@ class _Builder:
             a, b = left(env), right(env)
             result = apply(a, b)
             if hasattr(result, "shape"):  # broadcasting can multiply sizes: (n, 1) * (1, n)
-                return _checked_size(result, _first_tensor((a, b)), limits, text, f"operator {symbol}", col)
+                return _checked_size(result, batch_of(env), limits, text, f"operator {symbol}", col)
             return result
         return binop
 
@@ -255,12 +247,12 @@ class _Builder:
             values = [a(env) for a in args]
             named = {k: v(env) for k, v in kwargs.items()}
             if name in SIZED:  # from the arguments' static shapes, before the operation allocates
-                elements = _estimate(name, {**dict(zip(params, values, strict=False)), **named})
+                elements = _estimate(name, {**dict(zip(params, values, strict=False)), **named}, batch_of(env))
                 if elements is not None and elements > limits.max_variable_elements:
                     message = too_many(f"{name}()", elements, limits.max_variable_elements)
-                    raise ExpressionError(f"{text}: {message} ({_limit_hint()})", col)
+                    raise ExpressionError(f"{text}: {message} ({_LIMIT_HINT})", col)
             result = function(*values, **named)
-            return _checked_size(result, _first_tensor([*values, *named.values()]), limits, text, f"{name}()", col)
+            return _checked_size(result, batch_of(env), limits, text, f"{name}()", col)
         return call
 
 

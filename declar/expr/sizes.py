@@ -6,9 +6,11 @@ input is 4 million floats per example. The same rules serve twice: at validate, 
 (an input counts as one element: the bound is a lower one), and at build or run, on the static
 shapes of the actual tensors, before the operation allocates. Plain Python only, no keras.
 
-"Per example" is the result's element count divided by the batch size of its first tensor
-argument, when that is known: at build the batch dimension is unknown (None) and counts as 1, at
-run it is concrete and divided out, so both see the same number.
+"Per example" is the result's element count divided by the batch size (`batch_of` the
+expression's environment: the leading axis of a layer's ``inputs``), when that is known: at build
+the batch dimension is unknown (None) and counts as 1, at run it is concrete and divided out, so
+both see the same number. The batch comes from the environment, never from an operand: in
+``s * inputs`` the first operand is a weight, whose leading axis is not a batch.
 
 Example:
     >>> class Tensor:
@@ -131,11 +133,27 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], int | None]] = {
 }
 
 
-def per_example(name: str, args: Mapping[str, Any]) -> int | None:
+def batch_of(env: Mapping[str, Any]) -> int:
+    """The batch size per-example counts divide by: the leading axis of a layer's ``inputs``; in a
+    spec function (whose arguments are all batches: ``y_true``, ``y_pred``) the largest leading
+    axis among them; 1 while it is unknown (symbolic tensors at build).
+
+    Example:
+        >>> class Batch:
+        ...     shape = (64, 100)
+        >>> batch_of({"s": object(), "inputs": Batch()})
+        64
+    """
+    if "inputs" in env:
+        return _batch(env["inputs"])
+    return max((_batch(v) for v in env.values() if hasattr(v, "shape")), default=1)
+
+
+def per_example(name: str, args: Mapping[str, Any], batch: int = 1) -> int | None:
     """Elements per example of ``name(**args)``'s result, or None when it cannot be known yet.
 
     ``args`` maps parameter names (as in the function table) to values: tensors (anything with a
-    ``shape``), numbers, lists of sizes.
+    ``shape``), numbers, lists of sizes; ``batch`` is `batch_of` the expression's environment.
     """
     rule = _RULES.get(name)
     if rule is None:
@@ -143,8 +161,6 @@ def per_example(name: str, args: Mapping[str, Any]) -> int | None:
     total = rule(args)
     if total is None:
         return None
-    first = args.get("x", args.get("x1"))
-    batch = _batch(first)
     return -(-total // batch)
 
 

@@ -302,14 +302,6 @@ def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:
     return base.compute_output_shape(input_shape)
 
 
-def _text_limit(limits: Limits, json_text: bool) -> tuple[int, str]:
-    """The bound on an asset file's bytes: JSON text becomes Python objects 10-20 times its size, so
-    it is held to the tighter of max_asset_bytes and max_json_asset_bytes (named in the refusal)."""
-    if json_text and limits.max_json_asset_bytes < limits.max_asset_bytes:
-        return limits.max_json_asset_bytes, "max_json_asset_bytes"
-    return limits.max_asset_bytes, "max_asset_bytes"
-
-
 def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
     """The files Keras extracted under ``root`` (an archive's assets), summed from their sizes before
     any is read: all of them within Limits.max_asset_bytes, the JSON ones (parsed into Python
@@ -334,7 +326,7 @@ Limits.max_json_asset_bytes = 5; raise it if this is intended
             if not stat.S_ISREG(info.st_mode):
                 continue
             # Each file first, as the layer's own read would refuse it (it has not happened yet).
-            limit, limit_name = _text_limit(limits, json_text=name.endswith(".json"))
+            limit, limit_name = limits.asset_limit(json_text=name.endswith(".json"))
             if info.st_size > limit:
                 shown = "asset manifest" if name == MANIFEST else f"asset '{os.path.splitext(name)[0]}'"
                 raise over_limit(f"{what}{shown} ({os.path.relpath(os.path.join(directory, name), root)})",
@@ -467,7 +459,7 @@ def _read_asset(asset: AssetSpec, name: str, root: str, transform: bool) -> Any:
         with open_regular(name, root=root, limit=limit, limit_name="max_asset_bytes", what=what) as f:
             return read_npy(f, available=os.fstat(f.fileno()).st_size, limit=limit, limit_name="max_asset_bytes",
                             what=what)
-    text_limit, limit_name = _text_limit(_limits(), json_text=asset.kind != "text")
+    text_limit, limit_name = _limits().asset_limit(json_text=asset.kind != "text")
     data = read_file(name, root=root, limit=text_limit, limit_name=limit_name, what=what)
     # As the text mode of open() did: UTF-8, and universal newlines ("\r\n" and "\r" read as "\n").
     text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")

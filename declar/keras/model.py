@@ -303,9 +303,7 @@ class DeclarModel(keras.Model):
             if not isinstance(layer, DeclarLayer):
                 continue
             for name, size, json_text in saved_asset_sizes(layer):
-                limit, limit_name = ((limits.max_json_asset_bytes, "max_json_asset_bytes")
-                                     if json_text and limits.max_json_asset_bytes < limits.max_asset_bytes
-                                     else (limits.max_asset_bytes, "max_asset_bytes"))
+                limit, limit_name = limits.asset_limit(json_text)
                 if size > limit:
                     raise ArchiveError(f"model '{self.name}': layer '{layer.name}': {name} would be {size:,} bytes in "
                                        f"the archive, over Limits.{limit_name} = {limit:,}, which loading checks; "

@@ -198,9 +198,7 @@ def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) 
         elif asset.source == "file":
             # JSON (a json asset, an array not in .npy) is parsed into Python objects: a tighter bound.
             json_text = asset.kind == "json" or (asset.kind == "array" and not (asset.file or "").endswith(".npy"))
-            limit = (limits.max_json_asset_bytes, "max_json_asset_bytes") if json_text else (
-                limits.max_asset_bytes, "max_asset_bytes")
-            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limit)
+            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limits.asset_limit(json_text))
 
 
 def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:

@@ -230,6 +230,8 @@ def _check_asset_members(archive: Path, model: keras.Model) -> None:
         return
     with zipfile.ZipFile(archive) as z:
         found = {n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/")}
+    if not found:
+        return  # nothing to compare: the walk below writes every asset once more, so skip it
     with tempfile.TemporaryDirectory() as tmp:
         store = DiskIOStore(tmp, mode="r")  # "r": the working directory is `tmp` itself
         _save_state(model, weights_store=None, assets_store=store, inner_path="", visited_saveables=set())

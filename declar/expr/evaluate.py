@@ -98,7 +98,7 @@ def to_closure(tree: ast.Expression, functions: Mapping[str, Callable[..., Any]]
 _LIMIT_HINT = "raise Limits.max_variable_elements"
 
 
-def _checked_size(result: Any, batch: int, limits: Limits, text: str, what: str, col: int) -> Any:
+def _checked_size(result: Any, env: Env, limits: Limits, text: str, what: str, col: int) -> Any:
     """Refuse a tensor result over the element limit per example (a no-op on plain numbers).
 
     At build the tensors are symbolic, so this runs before anything is allocated; it catches what
@@ -107,7 +107,7 @@ def _checked_size(result: Any, batch: int, limits: Limits, text: str, what: str,
     shape = static_shape(result) if hasattr(result, "shape") else None
     if not shape:
         return result
-    elements = -(-(capped_product(shape) or 0) // batch)
+    elements = -(-(capped_product(shape) or 0) // batch_of(env))
     if elements > limits.max_variable_elements:
         raise ExpressionError(f"{text}: {too_many(what, elements, limits.max_variable_elements)} "
                               f"({_LIMIT_HINT})", col)
@@ -155,7 +155,7 @@ class _Builder:
             a, b = left(env), right(env)
             result = apply(a, b)
             if hasattr(result, "shape"):  # broadcasting can multiply sizes: (n, 1) * (1, n)
-                return _checked_size(result, batch_of(env), limits, text, f"operator {symbol}", col)
+                return _checked_size(result, env, limits, text, f"operator {symbol}", col)
             return result
         return binop
 
@@ -252,7 +252,7 @@ class _Builder:
                     message = too_many(f"{name}()", elements, limits.max_variable_elements)
                     raise ExpressionError(f"{text}: {message} ({_LIMIT_HINT})", col)
             result = function(*values, **named)
-            return _checked_size(result, batch_of(env), limits, text, f"{name}()", col)
+            return _checked_size(result, env, limits, text, f"{name}()", col)
         return call
 
 

@@ -297,7 +297,9 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
     spec = inner.get("spec") if isinstance(inner, dict) else None
     if not isinstance(spec, dict):
         raise ArchiveError(f"{archive}: config.json holds no embedded spec (config.spec must be a JSON object)")
-    recorded, actual = inner.get("sha256"), _sha256(spec)
+    from declar.spec.model import spec_sha256
+
+    recorded, actual = inner.get("sha256"), spec_sha256(spec)
     sha_ok = recorded == actual
     source = inner.get("source", "")
     source_ok = isinstance(source, str) and sha_ok and _source_matches(source, spec)
@@ -320,14 +322,6 @@ UNVERIFIED_FIELDS = ("declar_version", "keras_version", "saved")
 
 UNVERIFIED_SOURCE = ("(not shown: the archive's source text does not parse to its embedded spec, so it is "
                      "unverified; the embedded spec is in --format json)")
-
-
-def _sha256(spec: dict[str, Any]) -> str:
-    import hashlib
-
-    from declar.spec.model import canonical_json
-
-    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
 
 
 def _source_matches(source: str, spec: dict[str, Any]) -> bool:

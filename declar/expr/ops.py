@@ -169,12 +169,11 @@ def markdown_table() -> str:
 
 def update_readme(path: str) -> bool:
     """Rewrite the function table between the README's ops markers; True when it changed."""
+    from declar.docs import replace_section
+
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    start, end = "<!-- ops:start -->\n", "<!-- ops:end -->"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    new = f"{head}{start}{markdown_table()}\n{end}{tail}"
+    new = replace_section(text, "ops", markdown_table() + "\n")
     if new != text:
         with open(path, "w", encoding="utf-8") as f:
             f.write(new)

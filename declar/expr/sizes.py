@@ -164,8 +164,7 @@ def per_example(name: str, args: Mapping[str, Any], batch: int = 1) -> int | Non
     return -(-total // batch)
 
 
-def too_many(what: str, elements: int, limit: int, text: str = "") -> str:
-    """The message for a result over the limit: ``what`` makes it (``tile()``, ``operator *``), in ``text``."""
+def too_many(what: str, elements: int, limit: int) -> str:
+    """The message for a result over the limit: ``what`` makes it (``tile()``, ``operator *``)."""
     shown = f"{elements:,}" if elements < _CAP else "more than 2**80"
-    prefix = f"{text}: " if text else ""
-    return f"{prefix}{what} would make {shown} elements per example, over the limit of {limit:,}"
+    return f"{what} would make {shown} elements per example, over the limit of {limit:,}"

@@ -124,7 +124,7 @@ class Spec:
     @property
     def sha256(self) -> str:
         """Hash of the normalized spec: equal for specs that say the same thing."""
-        return hashlib.sha256(canonical_json(self.data).encode()).hexdigest()
+        return spec_sha256(self.data)
 
     @classmethod
     def from_data(cls, data: dict[str, Any], *, source_text: str = "", source_file: str = "<string>",
@@ -157,6 +157,11 @@ class Spec:
 def canonical_json(data: Any) -> str:
     """Key-sorted compact JSON, the form hashed and compared."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_sha256(data: Any) -> str:
+    """The sha256 of normalized spec data (`Spec.sha256`; also of an archive's unchecked spec)."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def _params(raw: dict[str, Any] | None) -> tuple[ParamSpec, ...]:

@@ -7,17 +7,39 @@ Example:
 
 Importing declar does not import keras; it arranges for declar's Keras classes to be registered
 as soon as keras is imported, so ``import declar; keras.models.load_model("m.keras")`` works.
+
+Every error declar raises is a `DeclarError` (a ``ValueError``), with its problems as data
+(see `declar.errors` for the tree).
 """
 
 from declar import _keras_hook
 from declar._version import __version__
-from declar.api import BuildError, DataError, build, diff, fit, inspect, load, save, transfer_weights
+from declar.api import build, diff, fit, inspect, load, save, transfer_weights
+from declar.errors import (
+                           ArchiveError,
+                           BuildError,
+                           DataError,
+                           DeclarError,
+                           ExpressionError,
+                           FileLimitError,
+                           FunctionCallError,
+                           LayerBuildError,
+                           ModelBuildError,
+                           PlotError,
+                           Problem,
+                           SpecError,
+                           SpecFileRefused,
+                           StarterError,
+                           VerifyError,
+                           WeightBudgetError,
+)
 from declar.limits import Limits
-from declar.problems import Problem, SpecError
 from declar.spec.load import load_spec, validate
 from declar.spec.model import Spec
 
 _keras_hook.install()
 
-__all__ = ["BuildError", "DataError", "Limits", "Problem", "Spec", "SpecError", "__version__", "build", "diff", "fit",
-           "inspect", "load", "load_spec", "save", "transfer_weights", "validate"]
+__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
+           "FunctionCallError", "LayerBuildError", "Limits", "ModelBuildError", "PlotError", "Problem", "Spec",
+           "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "__version__", "build",
+           "diff", "fit", "inspect", "load", "load_spec", "save", "transfer_weights", "validate"]

@@ -8,23 +8,23 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from declar.errors import (
+    BuildError,
+    DataError,
+    DeclarError,
+    FunctionCallError,
+    ModelBuildError,
+    Problem,
+    SpecError,
+    WeightBudgetError,
+)
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
-from declar.problems import Problem, SpecError
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.model import Spec
 from declar.text import first_line
-from declar.training_data import DataError
 
 if TYPE_CHECKING:
     import keras
-
-
-class BuildError(ValueError):
-    """Keras refused part of a valid spec; ``problems`` locate it in the spec."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(p.render() for p in problems))
 
 
 def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = True,
@@ -63,13 +63,12 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
 
 
 def _construct(parsed: Spec, compile: bool) -> keras.Model:
-    from declar.keras.budget import WeightBudgetError
-    from declar.keras.model import DeclarModel, ModelBuildError, OutputSizeError
+    from declar.keras.model import DeclarModel
 
     try:
         model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
     except ModelBuildError as err:
-        over_limit = isinstance(err.__cause__, (WeightBudgetError, OutputSizeError))
+        over_limit = err.code in LIMIT_CODES
         hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
         raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
     if compile and parsed.compile:
@@ -81,6 +80,8 @@ def _construct(parsed: Spec, compile: bool) -> keras.Model:
 
 
 KERAS_REFUSED = "Keras refused this layer"
+LIMIT_CODES = frozenset({WeightBudgetError.code, "output-too-large"})
+"""Codes of a `ModelBuildError` that declar's limits raised, not Keras."""
 DISTRIBUTION_HINT = "this machine or process cannot provide the distribution the spec asks for"
 
 
@@ -219,8 +220,6 @@ def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: A
     not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
     in the spec as a `BuildError` instead of escaping as Keras's exception. ``archive`` names the
     embedded spec of a resumed archive, which has no lines to point at."""
-    from declar.keras.compile import FunctionCallError
-
     spec: Spec = model.declar_spec
     try:
         return model.fit(x, y, **options)
@@ -293,5 +292,5 @@ def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_
     return report
 
 
-__all__ = ["BuildError", "DataError", "Spec", "SpecError", "build", "data_names", "diff", "fit", "inspect", "load",
-           "load_spec", "save", "transfer", "transfer_weights"]
+__all__ = ["BuildError", "DataError", "DeclarError", "Spec", "SpecError", "build", "data_names", "diff", "fit",
+           "inspect", "load", "load_spec", "save", "transfer", "transfer_weights"]

@@ -18,7 +18,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from declar.bounded import FileLimitError, copy_limited
+from declar.bounded import copy_limited
+from declar.errors import ArchiveError, DeclarError, FileLimitError, SpecError
 from declar.limits import Limits, current_limits
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 # Keras only warns about these, and the model then silently lacks state; declar.load raises.
 LOST_STATE_WARNINGS = ("Skipping variable loading", "cannot be built automatically",
                        "was not called as part of model loading", "retain their freshly-initialized weights")
-
-
-class ArchiveError(ValueError):
-    """An archive could not be written or read; the message says why."""
 
 
 def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
@@ -257,6 +254,9 @@ def strict_load(path: str | os.PathLike[str], compile: bool = True) -> keras.Mod
         warnings.simplefilter("always")
         try:
             model = keras.models.load_model(archive, compile=compile, safe_mode=True)
+        except SpecError as err:  # the embedded spec, checked like a file: keep its located problems
+            raise ArchiveError(f"{archive}: cannot load: {type(err).__name__}: {err}", problems=err.problems,
+                               code=err.code) from err
         except zipfile.BadZipFile as err:
             raise ArchiveError(f"{archive}: the archive is corrupted: {err}") from err
         except Exception as err:
@@ -280,7 +280,15 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
     date saved always (anyone can edit config.json and metadata.json), the name too when the
     sha256 does not match. A malformed archive raises `ArchiveError`.
     """
-    archive = Path(path)
+    try:
+        return _archive_info(Path(path))
+    except DeclarError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # malformed JSON or members
+        raise ArchiveError(f"{path}: not a readable declar archive ({type(err).__name__}: {err})") from err
+
+
+def _archive_info(archive: Path) -> dict[str, Any]:
     _check_zip(archive)
     try:
         with zipfile.ZipFile(archive) as z:

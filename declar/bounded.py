@@ -17,7 +17,7 @@ Example:
     >>> read_file(os.path.join(d, "words.txt"), limit=3, limit_name="max_asset_bytes", what="asset 'words'")
     Traceback (most recent call last):
     ...
-    declar.bounded.FileLimitError: asset 'words' is 5 bytes, over Limits.max_asset_bytes = 3; raise it if this is \
+    declar.errors.FileLimitError: asset 'words' is 5 bytes, over Limits.max_asset_bytes = 3; raise it if this is \
 intended
 """
 
@@ -28,11 +28,9 @@ import os
 import stat
 from typing import IO, Any
 
+from declar.errors import FileLimitError
+
 CHUNK = 1 << 20
-
-
-class FileLimitError(ValueError):
-    """A file is not a regular file, lies outside its root, or is larger than a limit allows."""
 
 
 def over_limit(what: str, size: int, limit: int, limit_name: str, unit: str = "bytes") -> FileLimitError:

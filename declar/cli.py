@@ -1,9 +1,10 @@
 """The `declar` command: a thin typed layer over the Python API.
 
 Every command runs inside `_command`, the one place that turns an error into output and an exit
-code: declar's own errors print their located problems (or one message) and exit with the
-command's error code; anything else is a bug in declar, printed as one line that asks for a
-report, with its own exit code. A traceback appears only when ``--traceback`` asks for one.
+code, looked up by the error's class in `EXIT_CODES` (`exit_code`): a `declar.DeclarError`
+prints its located problems (or one message) and exits 1 (`declar diff`: 3); anything else is a
+bug in declar, printed as one line that asks for a report, exiting 70; a closed pipe ends quietly
+with 141. A traceback appears only when ``--traceback`` asks for one.
 Every string that comes from a spec or an archive is printed through `declar.text`, so it cannot
 send control sequences to the terminal.
 """
@@ -16,7 +17,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -25,9 +26,10 @@ import click
 import typer
 
 from declar._version import __version__
+from declar.errors import DeclarError, Problem
+from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
-from declar.problems import did_you_mean
-from declar.text import escape, json_text
+from declar.text import escape, first_line, json_text
 
 EXIT_OK = 0
 """The command did what it was asked (validate: every file is valid; diff: the versions are equal)."""
@@ -44,6 +46,32 @@ EXIT_BROKEN_PIPE = 141
 """Standard output was closed early (``declar validate big.yaml | head``): the code a shell reports for
 a process ended by SIGPIPE (128 + 13), as `yes | head` gives, so a pipeline under ``set -o pipefail``
 sees what it would see from any Unix tool; nothing is printed."""
+
+ExitCodes = Mapping[type[BaseException], int]
+
+EXIT_CODES: ExitCodes = {
+    DeclarError: EXIT_PROBLEMS,  # a spec, archive or data file declar refused: its problems are printed
+    BrokenPipeError: EXIT_BROKEN_PIPE,
+    Exception: EXIT_INTERNAL,  # anything else is a bug in declar
+}
+"""The exit code of each class of error a command can end in; the nearest class of an error decides."""
+
+
+def exit_code(err: BaseException, overrides: ExitCodes | None = None) -> int:
+    """The exit code of ``err``: the entry of its nearest class in ``overrides``, else in `EXIT_CODES`.
+
+    Example:
+        >>> from declar.errors import ArchiveError
+        >>> exit_code(ArchiveError("m.keras: no such archive"))
+        1
+        >>> exit_code(ArchiveError("m.keras: no such archive"), {DeclarError: DIFF_INVALID})
+        3
+        >>> exit_code(KeyError("x"))
+        70
+    """
+    table = {**EXIT_CODES, **(overrides or {})}
+    return next(table[cls] for cls in type(err).__mro__ if cls in table)
+
 
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_PROBLEMS} problems found or the input was refused (printed as "
@@ -131,7 +159,7 @@ def _reset_limits(token: contextvars.Token[Limits]) -> None:
         pass
 
 
-def _print_problems(problems: list[Any], err: bool = False) -> None:
+def _print_problems(problems: list[Problem], err: bool = False) -> None:
     """``file:line:col: error: message (hint)`` lines; coloured by rich on a terminal, plain otherwise."""
     stream = sys.stderr if err else sys.stdout
     if problems and stream.isatty():
@@ -148,36 +176,29 @@ def _print_problems(problems: list[Any], err: bool = False) -> None:
         typer.echo(p.render(), err=err)
 
 
-def _fail(err: Exception, code: int = EXIT_PROBLEMS) -> NoReturn:
-    """Print a declar error (located problems, or one message) and exit with ``code``."""
+def _end(err: Exception, code: int) -> NoReturn:
+    """Print ``err`` as its exit code says (located problems, one message, or a bug report) and exit."""
+    if code == EXIT_BROKEN_PIPE:
+        _broken_pipe()
     if _state["traceback"]:
         raise err
-    problems = getattr(err, "problems", None)
-    if problems:
-        _print_problems(problems, err=True)
+    if isinstance(err, DeclarError):
+        _print_error(err)
     else:
-        lines = str(err).splitlines() or [type(err).__name__]
-        typer.echo("\n".join(f"error: {escape(lines[0])}" if i == 0 else escape(line)
-                             for i, line in enumerate(lines)), err=True)
+        message = first_line(str(err))
+        typer.echo(f"error: internal error: {type(err).__name__}: {escape(message)} "
+                   "(run with --traceback and report it)", err=True)
     raise typer.Exit(code=code)
 
 
-def _is_declar_error(err: BaseException) -> bool:
-    """declar's own refusals (SpecError, BuildError, ArchiveError, DataError, ...): messages for users.
-
-    Matched by module, not by class, so `declar validate` need not import the Keras-side modules
-    that define some of them.
-    """
-    return isinstance(err, ValueError) and type(err).__module__.split(".")[0] == "declar"
-
-
-def _internal_error(err: BaseException) -> NoReturn:
-    if _state["traceback"]:
-        raise err
-    message = (str(err).splitlines() or [""])[0][:300]
-    typer.echo(f"error: internal error: {type(err).__name__}: {escape(message)} "
-               "(run with --traceback and report it)", err=True)
-    raise typer.Exit(code=EXIT_INTERNAL)
+def _print_error(err: DeclarError) -> None:
+    """Located problems as file:line:col lines, or the message, its first line after ``error:``."""
+    if err.located:
+        _print_problems(err.problems, err=True)
+        return
+    lines = str(err).splitlines() or [type(err).__name__]
+    typer.echo("\n".join(f"error: {escape(lines[0])}" if i == 0 else escape(line)
+                         for i, line in enumerate(lines)), err=True)
 
 
 def _broken_pipe() -> NoReturn:
@@ -196,8 +217,9 @@ def _broken_pipe() -> NoReturn:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _command(name: str | None = None, *, invalid: int = EXIT_PROBLEMS, **options: Any) -> Callable[[F], F]:
-    """`app.command` with the error handling every command shares (see the module docstring)."""
+def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **options: Any) -> Callable[[F], F]:
+    """`app.command` with the error handling every command shares (see the module docstring);
+    ``exit_codes`` overrides entries of `EXIT_CODES` for this command."""
 
     def register(function: F) -> F:
         @functools.wraps(function)
@@ -208,12 +230,8 @@ def _command(name: str | None = None, *, invalid: int = EXIT_PROBLEMS, **options
                 return result
             except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
                 raise
-            except BrokenPipeError:
-                _broken_pipe()
             except Exception as err:
-                if _is_declar_error(err):
-                    _fail(err, invalid)
-                _internal_error(err)
+                _end(err, exit_code(err, exit_codes))
 
         app.command(name, **options)(run)
         return function
@@ -391,14 +409,9 @@ def inspect(
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
     """Show the spec embedded in an archive, its hash, versions, variables and assets."""
-    from declar.archive import ArchiveError, inspect_archive
+    from declar.archive import inspect_archive
 
-    try:
-        info = inspect_archive(archive)
-    except ArchiveError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError) as err:  # malformed JSON or members
-        raise ArchiveError(f"{archive}: not a readable declar archive ({type(err).__name__}: {err})") from err
+    info = inspect_archive(archive)
     if format is OutputFormat.json:
         typer.echo(json_text(info))
         return
@@ -431,7 +444,7 @@ class DiffFormat(str, Enum):
     markdown = "markdown"
 
 
-@_command("diff", invalid=DIFF_INVALID)
+@_command("diff", exit_codes={DeclarError: DIFF_INVALID})
 def diff_command(
     old: Annotated[Path, typer.Argument(help="The old version: a spec file or a .keras archive.")],
     new: Annotated[Path, typer.Argument(help="The new version: a spec file or a .keras archive.")],

@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from declar.errors import PlotError
 from declar.spec.model import Spec
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -32,10 +33,6 @@ BUILTIN_COLOUR = "#dbe4ff"
 INPUT_COLOUR = "#d3f9d8"
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
                 "conda: conda install graphviz)")
-
-
-class PlotError(ValueError):
-    """The graph could not be written (unknown format, Graphviz missing or failing)."""
 
 
 def _quote(text: str) -> str:

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from declar.data import DATA_DIR
+from declar.errors import StarterError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -48,10 +49,6 @@ compile:
   loss: binary_crossentropy
   metrics: [binary_accuracy]
 """
-
-
-class StarterError(ValueError):
-    """The starter spec cannot be written (bad name, file exists)."""
 
 
 def schema_ref(out: str | os.PathLike[str] | None = None) -> str:

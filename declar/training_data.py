@@ -23,7 +23,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from declar.bounded import FileLimitError, npy_header, open_regular, read_npy
+from declar.bounded import npy_header, open_regular, read_npy
+from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ BOMB_MAX_EXPANSION = 100
 # Array kinds Keras can train on: booleans, integers, floats (not strings, objects, dates, complex).
 NUMERIC_KINDS = "biuf"
 HOW_TO_SAVE = "write one with numpy.savez(path, name=array, ...), one array per input and output"
-
-
-class DataError(ValueError):
-    """Training data does not match the model's inputs and outputs, or cannot be read safely."""
 
 
 def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Sequence[str] = (),

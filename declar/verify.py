@@ -24,7 +24,7 @@ import subprocess
 import sys
 from typing import Any
 
-from declar.archive import ArchiveError
+from declar.errors import VerifyError
 from declar.limits import DEFAULT_LIMITS, Limits
 
 UNKNOWN_DIM = 32
@@ -32,10 +32,6 @@ UNKNOWN_DIM = 32
 INTEGER_RANGE = 2
 """Integer inputs that no layer bounds hold 0 and 1."""
 _ID_ATTRIBUTES = ("input_dim", "num_tokens")
-
-
-class VerifyError(ArchiveError):
-    """The fresh process did not reproduce the model; the message says what differed."""
 
 
 def probe_inputs(model: Any, batch: int = 2, seed: int = 0) -> list[Any]:

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 import declar
-from declar.problems import Problem
+from declar.errors import Problem
 from declar.spec.catalog import catalog
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 
 import declar
 from declar import Limits
-from declar.problems import Problem
+from declar.errors import Problem
 
 HEAD = "declar: 1\nname: m\ninputs:\n  x: {shape: [4]}\n"
 

@@ -25,20 +25,13 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from declar.errors import ExpressionError
 from declar.expr.ops import OPS
 from declar.expr.sizes import SIZED, batch_of, capped_product, per_example, static_shape, too_many
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 
 Env = Mapping[str, Any]
 Closure = Callable[[Env], Any]
-
-
-class ExpressionError(ValueError):
-    """An expression failed while evaluating (a guard tripped, or a value was unusable)."""
-
-    def __init__(self, message: str, col: int = 1):
-        super().__init__(message)
-        self.col = col
 
 
 _PLAIN_OPS: dict[type, Callable[[Any, Any], Any]] = {

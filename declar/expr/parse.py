@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from declar.expr.ops import BASE, OPS, Signature
+from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.problems import did_you_mean
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
 _UNARY = (ast.USub, ast.UAdd, ast.Not)

@@ -37,12 +37,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from declar.errors import WeightBudgetError
 from declar.limits import Limits, current_limits
 from declar.spec.checks import shape_errors
-
-
-class WeightBudgetError(ValueError):
-    """A variable would exceed Limits.max_variable_elements, or the model Limits.max_model_elements."""
 
 
 class WeightBudget:

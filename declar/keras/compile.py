@@ -11,22 +11,11 @@ from typing import Any
 
 import keras
 
+from declar.errors import FunctionCallError
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
 from declar.spec.model import Spec, snake_case
-
-
-class FunctionCallError(ValueError):
-    """A spec function failed when Keras called it (while tracing a training step, say).
-
-    ``function`` names it, so the error can be located at its ``expr`` in the spec.
-    """
-
-    def __init__(self, function: str, err: Exception):
-        super().__init__(f"function '{function}' failed on the model's outputs: {type(err).__name__}: "
-                         f"{(str(err).splitlines() or [''])[0][:240]}")
-        self.function = function
 
 
 def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:

@@ -25,8 +25,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from declar.bounded import FileLimitError, open_regular, over_limit, read_file, read_npy, transform_text
-from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
+from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
+from declar.errors import ExpressionError, FileLimitError, LayerBuildError
+from declar.expr.evaluate import shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget
@@ -37,10 +38,6 @@ from declar.spec.checks.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
 
 MANIFEST = "declar_assets.json"
-
-
-class LayerBuildError(ValueError):
-    """A declared layer could not be built (shape expression, initializer, base layer)."""
 
 
 @keras.saving.register_keras_serializable(package="declar", name="DeclarLayer")

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from declar._version import __version__
+from declar.errors import ArchiveError, DeclarError, FileLimitError, ModelBuildError
 from declar.keras.budget import weight_budget
 from declar.keras.compile import compile_arguments
 from declar.keras.layer import DeclarLayer, with_layer_objects
@@ -64,18 +65,6 @@ def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:
     return types
 
 
-class ModelBuildError(ValueError):
-    """Keras refused a layer of the spec; ``node`` names it so the CLI can locate it."""
-
-    def __init__(self, node: NodeSpec, message: str):
-        super().__init__(message)
-        self.node = node
-
-
-class OutputSizeError(ValueError):
-    """A layer's output would hold more than Limits.max_variable_elements elements per example."""
-
-
 def check_output_sizes(node: NodeSpec, outputs: Any) -> None:
     """Refuse a layer whose symbolic outputs are too large per example, before anything runs.
 
@@ -96,7 +85,7 @@ def check_output_sizes(node: NodeSpec, outputs: Any) -> None:
             message = (f"layer '{node.name}' ({kind}): output of shape {list(shape[1:])} has {elements:,} elements "
                        f"per example, over the limit of {limit:,}; raise Limits.max_variable_elements if this "
                        "is intended")
-            raise ModelBuildError(node, message) from OutputSizeError(message)
+            raise ModelBuildError(node, message, code="output-too-large")
 
 
 def build_order(spec: Spec) -> list[NodeSpec]:
@@ -141,7 +130,8 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
             args = [tensors[r] for r in node.inputs]
             tensors[node.name] = layer(args if node.inputs_as_list else args[0])
         except Exception as err:  # Keras reports bad arguments and shapes in many types
-            raise ModelBuildError(node, f"{type(err).__name__}: {err}") from err
+            raise ModelBuildError(node, f"{type(err).__name__}: {err}",
+                                  code=err.code if isinstance(err, DeclarError) else None) from err
         check_output_sizes(node, tensors[node.name])
     inputs = {i.name: tensors[i.name] for i in spec.inputs}
     if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
@@ -263,7 +253,6 @@ class DeclarModel(keras.Model):
         """Keras calls this with the directory it extracted the archive's assets to, before any
         layer reads its own: all the layers' asset files together are checked against the limits
         here (each layer checks only its own), for keras.models.load_model as for declar.load."""
-        from declar.bounded import FileLimitError
         from declar.keras.layer import check_asset_totals
 
         if dir_path and os.path.isdir(dir_path):
@@ -294,7 +283,6 @@ class DeclarModel(keras.Model):
     def _check_asset_sizes(self) -> None:
         """Refuse, before anything is written, an archive whose assets loading would refuse: each
         asset and all of them together within the limits load checks (sizes as they are written)."""
-        from declar.archive import ArchiveError
         from declar.keras.layer import saved_asset_sizes
 
         limits = current_limits.get()
@@ -323,8 +311,6 @@ class DeclarModel(keras.Model):
         if getattr(self, "_compile_config", None) is not None:
             # A declar archive compiles only from its embedded spec (strict loading refuses any other
             # compile config), so an archive of a hand-compiled model could never be loaded: say so now.
-            from declar.archive import ArchiveError
-
             raise ArchiveError(f"model '{self.name}' was compiled with model.compile(), not from its spec; declar "
                                "archives carry only the spec's compile settings: move them into the spec's "
                                "compile: section (or build with compile=False and save before compiling)")

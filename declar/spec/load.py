@@ -12,8 +12,9 @@ import os
 import stat
 from pathlib import Path
 
+from declar.errors import Problem, SpecError, SpecFileRefused, sort_problems
+from declar.hints import with_hint_budget
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.problems import Problem, SpecError, hint_budget, sort_problems
 from declar.spec.checks import semantic_problems
 from declar.spec.model import Spec
 from declar.spec.schema import schema_problems
@@ -34,14 +35,6 @@ def _read(source: SpecSource, limits: Limits) -> tuple[str | bytes, str, str | N
             return Problem(str(source), 1, 1, (), f"cannot read the spec: {err.strerror or err}", "", "file")
         return content, str(source), str(path.parent.resolve())
     return source, "<string>", None
-
-
-class SpecFileRefused(OSError):
-    """A spec path that is not a regular file of an allowed size (refused before reading it)."""
-
-    def __init__(self, message: str, hint: str, code: str):
-        super().__init__(message)
-        self.hint, self.code = hint, code
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -73,24 +66,20 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
         os.close(fd)
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         hint = "give the path of a .yaml file" if stat.S_ISDIR(mode) else "declar reads specs from regular files only"
-        raise SpecFileRefused(f"the spec is {kind}, not a regular file", hint, "file")
+        raise SpecFileRefused(f"the spec is {kind}, not a regular file", hint, "file", os.fspath(path))
     with os.fdopen(fd, "rb") as f:
         size = status.st_size
         content = f.read(max_bytes + 1)
     if len(content) > max_bytes:
         size = max(size, len(content))
         raise SpecFileRefused(f"file is {size:,} bytes, over the limit of {max_bytes:,}",
-                              "split the spec, or raise Limits.max_file_bytes", "file-too-large")
+                              "split the spec, or raise Limits.max_file_bytes", "file-too-large", os.fspath(path))
     return content
 
 
+@with_hint_budget
 def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec | None, list[Problem]]:
     """Load and check a spec: (the Spec, []) when valid, else (None, every problem, sorted)."""
-    with hint_budget():
-        return _check_spec(source, limits)
-
-
-def _check_spec(source: SpecSource, limits: Limits) -> tuple[Spec | None, list[Problem]]:
     read = _read(source, limits)
     if isinstance(read, Problem):
         return None, [read]
@@ -157,6 +146,7 @@ def _document_from_data(data: object, name: str) -> Document:
     return Document(name, canonical_json(data), data, SourceMap())
 
 
+@with_hint_budget
 def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<archive spec>",
                    limits: Limits = DEFAULT_LIMITS) -> Spec:
     """Check spec data from an untrusted place (an archive) exactly as a file, and build the Spec.

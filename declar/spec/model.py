@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from declar.problems import JsonPath
+from declar.errors import JsonPath
 
 # Where the layer's own arguments stop and declar's start: these keys of a use-site argument
 # mapping are never forwarded to the extended Keras layer.

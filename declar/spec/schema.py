@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from declar.data import DATA_DIR
-from declar.problems import Problem, did_you_mean
+from declar.errors import Problem
+from declar.hints import did_you_mean
 from declar.spec.source import Document
 
 SCHEMA_FILE = "declar.schema.json"

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
+from declar.errors import JsonPath, Problem
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.problems import JsonPath, Problem
 
 try:  # the C composer is an order of magnitude faster on large specs
     from yaml import CSafeLoader as _Loader

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from declar.errors import Problem
 from declar.limits import Limits
-from declar.problems import Problem
 from declar.spec.checks.compile import check_compile, check_functions
 from declar.spec.checks.distribution import STRATEGIES, check_distribution, configured_backend
 from declar.spec.checks.layer_types import check_layer_types

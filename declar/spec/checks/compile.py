@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from declar.errors import JsonPath, Problem
 from declar.expr.parse import Context
+from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import arg_type_ok, catalog
 from declar.spec.checks.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.checks.locate import checked_expression

@@ -6,8 +6,9 @@ import json
 import os
 from collections.abc import Iterator
 
+from declar.errors import Problem
+from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.problems import Problem, did_you_mean
 from declar.spec.checks.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
 from declar.spec.model import Spec
 from declar.spec.source import Document

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from declar.problems import JsonPath, Problem, did_you_mean
+from declar.errors import JsonPath, Problem
+from declar.hints import did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.source import Document
 

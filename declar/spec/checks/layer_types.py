@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from declar.bounded import FileLimitError, transform_text
+from declar.errors import JsonPath, Problem
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Checked, Context, check
+from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.checks.keras_objects import object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem

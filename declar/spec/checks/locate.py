@@ -5,10 +5,10 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from declar.errors import JsonPath, Problem
 from declar.expr.cost import cost_problems
 from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
-from declar.problems import JsonPath, Problem
 from declar.spec.source import Document
 
 

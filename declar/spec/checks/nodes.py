@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from declar.errors import JsonPath, Problem
+from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.keras_objects import UNSAFE_LAYERS, argument_problems, object_problems, path_refusals
 from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors

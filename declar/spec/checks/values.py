@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from declar.errors import JsonPath, Problem
+from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.checks.keras_objects import object_problems
 from declar.spec.model import ParamSpec

@@ -31,8 +31,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from declar.errors import Problem
 from declar.limits import Limits
-from declar.problems import Problem
 from declar.spec.checks.values import shape_errors
 from declar.spec.model import Spec
 from declar.spec.source import Document

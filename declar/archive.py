@@ -51,10 +51,10 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
     """
     out = Path(out_path)
     if out.suffix != ".keras":
-        raise ArchiveError(f"{out}: the archive name must end in .keras")
+        raise ArchiveError(f"{out}: the archive name must end in .keras", file=os.fspath(out))
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
-        raise ArchiveError(f"{out}: directory {directory} does not exist")
+        raise ArchiveError(f"{out}: directory {directory} does not exist", file=os.fspath(out))
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{out.stem}.", suffix=".keras.tmp.keras")
     os.close(fd)
     try:
@@ -68,7 +68,7 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
         os.replace(tmp_name, out)
     except OSError as err:
         raise ArchiveError(f"{out}: cannot write the archive: {err.strerror or err}; "
-                           "the previous file, if any, is unchanged") from err
+                           "the previous file, if any, is unchanged", file=os.fspath(out)) from err
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
@@ -136,7 +136,7 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
         if info.file_size > limit:
             raise ArchiveError(f"{path}: member {name} declares {info.file_size:,} bytes (stored in "
                                f"{info.compress_size:,}), over {limit_name} = {limit:,}; raise it if this is "
-                               "intended (checked before reading)")
+                               "intended (checked before reading)", file=os.fspath(path))
     # Members each within their limit can still add up (four 240 MB JSON members in a 935 KB
     # archive took 5 GB and minutes to parse), so the totals are checked too, still before reading.
     assets = [i for i in archive.infolist() if i.filename.startswith("assets/")]
@@ -148,13 +148,13 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
         if total > limit:
             raise ArchiveError(f"{path}: its {len(members):,} {what} declare {total:,} bytes together (stored in "
                                f"{sum(i.compress_size for i in members):,}), over {limit_name} = {limit:,}; raise "
-                               "it if this is intended (checked before reading)")
+                               "it if this is intended (checked before reading)", file=os.fspath(path))
 
 
 def _check_zip(path: Path) -> None:
     limits = current_limits.get()  # declar.load sets the caller's limits; inspect uses the defaults
     if not path.is_file():
-        raise ArchiveError(f"{path}: no such archive")
+        raise ArchiveError(f"{path}: no such archive", file=os.fspath(path))
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -165,15 +165,17 @@ def _check_zip(path: Path) -> None:
                 if small in names:
                     archive.read(small)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ArchiveError(f"{path}: not a readable .keras archive ({err})") from None
+        raise ArchiveError(f"{path}: not a readable .keras archive ({err})", file=os.fspath(path)) from None
     missing = {"config.json", "metadata.json"} - names
     if missing:
-        raise ArchiveError(f"{path}: not a .keras archive (missing {', '.join(sorted(missing))})")
+        raise ArchiveError(f"{path}: not a .keras archive (missing {', '.join(sorted(missing))})", file=os.fspath(path))
 
 
 # What Keras writes for a model (besides assets/, checked against the loaded model's own walk).
 ARCHIVE_FILES = frozenset({"config.json", "metadata.json", "model.weights.h5"})
 DECLAR_MODEL = "declar>DeclarModel"
+FOREIGN_ARCHIVE = "foreign-archive"
+"""The code of an `ArchiveError` for a Keras archive that declar did not write."""
 
 
 def _read_json_member(z: zipfile.ZipFile, archive: Path, member: str) -> dict[str, Any]:
@@ -181,13 +183,15 @@ def _read_json_member(z: zipfile.ZipFile, archive: Path, member: str) -> dict[st
     try:
         value = json.loads(z.read(member))
     except KeyError:
-        raise ArchiveError(f"{archive}: not a .keras archive (missing {member})") from None
+        raise ArchiveError(f"{archive}: not a .keras archive (missing {member})", file=os.fspath(archive)) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as err:  # JSONDecodeError is a ValueError
-        raise ArchiveError(f"{archive}: {member} is not valid JSON ({str(err)[:200]})") from None
+        raise ArchiveError(f"{archive}: {member} is not valid JSON ({str(err)[:200]})",
+                           file=os.fspath(archive)) from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ArchiveError(f"{archive}: {member} cannot be read ({err})") from None
+        raise ArchiveError(f"{archive}: {member} cannot be read ({err})", file=os.fspath(archive)) from None
     if not isinstance(value, dict):
-        raise ArchiveError(f"{archive}: {member} must hold a JSON object, not {type(value).__name__}")
+        raise ArchiveError(f"{archive}: {member} must hold a JSON object, not {type(value).__name__}",
+                           file=os.fspath(archive))
     return value
 
 
@@ -204,15 +208,17 @@ def _check_declar_archive(archive: Path) -> None:
     if config.get("registered_name") != DECLAR_MODEL:
         raise ArchiveError(f"{archive}: cannot load: not an archive written by declar (model class "
                            f"{str(config.get('registered_name') or config.get('class_name'))[:80]!r}); "
-                           "declar.load is strict: use keras.models.load_model for other archives")
+                           "declar.load is strict: use keras.models.load_model for other archives",
+                           code=FOREIGN_ARCHIVE, file=os.fspath(archive))
     compile_config = config.get("compile_config")
     if compile_config not in (None, {}) and not is_declar_compile_config(compile_config):  # {}: saved uncompiled
         raise ArchiveError(f"{archive}: the archive's compile_config is not declar's; the model compiles only "
-                           "from its embedded spec (compile_config must be {\"declar\": true})")
+                           "from its embedded spec (compile_config must be {\"declar\": true})",
+                           file=os.fspath(archive))
     stray = sorted(n for n in names if n not in ARCHIVE_FILES and not n.startswith("assets/"))
     if stray:
         raise ArchiveError(f"{archive}: unexpected archive members {stray[:5]}; Keras writes only "
-                           f"{', '.join(sorted(ARCHIVE_FILES))} and assets/")
+                           f"{', '.join(sorted(ARCHIVE_FILES))} and assets/", file=os.fspath(archive))
 
 
 def _check_asset_members(archive: Path, model: keras.Model) -> None:
@@ -236,7 +242,8 @@ def _check_asset_members(archive: Path, model: keras.Model) -> None:
                    for d, _, files in os.walk(tmp) for f in files}
     extra = sorted(found - written)
     if extra:
-        raise ArchiveError(f"{archive}: unexpected asset members {extra[:5]}; no layer of the model writes them")
+        raise ArchiveError(f"{archive}: unexpected asset members {extra[:5]}; no layer of the model writes them",
+                           file=os.fspath(archive))
 
 
 def strict_load(path: str | os.PathLike[str], compile: bool = True) -> keras.Model:
@@ -256,15 +263,15 @@ def strict_load(path: str | os.PathLike[str], compile: bool = True) -> keras.Mod
             model = keras.models.load_model(archive, compile=compile, safe_mode=True)
         except SpecError as err:  # the embedded spec, checked like a file: keep its located problems
             raise ArchiveError(f"{archive}: cannot load: {type(err).__name__}: {err}", problems=err.problems,
-                               code=err.code) from err
+                               code=err.code, file=os.fspath(archive)) from err
         except zipfile.BadZipFile as err:
-            raise ArchiveError(f"{archive}: the archive is corrupted: {err}") from err
+            raise ArchiveError(f"{archive}: the archive is corrupted: {err}", file=os.fspath(archive)) from err
         except Exception as err:
-            raise ArchiveError(f"{archive}: cannot load: {type(err).__name__}: {err}") from err
+            raise ArchiveError(f"{archive}: cannot load: {type(err).__name__}: {err}", file=os.fspath(archive)) from err
     for warning in caught:
         text = str(warning.message)
         if any(marker in text for marker in LOST_STATE_WARNINGS):
-            raise ArchiveError(f"{archive}: loading would lose state: {text}")
+            raise ArchiveError(f"{archive}: loading would lose state: {text}", file=os.fspath(archive))
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     _check_asset_members(archive, model)
     return model
@@ -285,7 +292,8 @@ def inspect_archive(path: str | os.PathLike[str]) -> dict[str, Any]:
     except DeclarError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as err:  # malformed JSON or members
-        raise ArchiveError(f"{path}: not a readable declar archive ({type(err).__name__}: {err})") from err
+        raise ArchiveError(f"{path}: not a readable declar archive ({type(err).__name__}: {err})",
+                           file=os.fspath(path)) from err
 
 
 def _archive_info(archive: Path) -> dict[str, Any]:
@@ -297,14 +305,16 @@ def _archive_info(archive: Path) -> dict[str, Any]:
             assets = sorted(n for n in z.namelist() if n.startswith("assets/") and not n.endswith("/"))
             variables = _weights(z) if "model.weights.h5" in z.namelist() else []
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ArchiveError(f"{archive}: not a readable .keras archive ({err})") from None
+        raise ArchiveError(f"{archive}: not a readable .keras archive ({err})", file=os.fspath(archive)) from None
     if config.get("registered_name") != DECLAR_MODEL:
         raise ArchiveError(f"{archive}: not a declar archive: not an archive written by declar (model class "
-                           f"{str(config.get('class_name'))[:80]!r}); use keras.models.load_model for other archives")
+                           f"{str(config.get('class_name'))[:80]!r}); use keras.models.load_model for other archives",
+                           code=FOREIGN_ARCHIVE, file=os.fspath(archive))
     inner = config.get("config")
     spec = inner.get("spec") if isinstance(inner, dict) else None
     if not isinstance(spec, dict):
-        raise ArchiveError(f"{archive}: config.json holds no embedded spec (config.spec must be a JSON object)")
+        raise ArchiveError(f"{archive}: config.json holds no embedded spec (config.spec must be a JSON object)",
+                           file=os.fspath(archive))
     from declar.spec.model import spec_sha256
 
     recorded, actual = inner.get("sha256"), spec_sha256(spec)
@@ -363,7 +373,7 @@ def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
             except FileLimitError:
                 raise ArchiveError(f"{z.filename}: member {WEIGHTS} holds more than {bound:,} bytes, more than a "
                                    "model within Limits.max_model_elements can need; raise it if this is "
-                                   "intended") from None
+                                   "intended", file=os.fspath(z.filename)) from None
         found: list[dict[str, Any]] = []
         try:
             with h5py.File(local, "r") as h5:
@@ -372,5 +382,6 @@ def _weights(z: zipfile.ZipFile) -> list[dict[str, Any]]:
                         found.append({"path": name, "shape": list(obj.shape), "dtype": str(obj.dtype)})
                 h5.visititems(visit)
         except (OSError, ValueError, KeyError, RuntimeError) as err:  # h5py reports a bad file as OSError
-            raise ArchiveError(f"{z.filename}: model.weights.h5 is not a readable HDF5 file ({err})") from None
+            raise ArchiveError(f"{z.filename}: model.weights.h5 is not a readable HDF5 file ({err})",
+                               file=os.fspath(z.filename)) from None
     return found

@@ -99,7 +99,7 @@ def output_format(path: str | os.PathLike[str]) -> str:
     if suffix in IMAGE_FORMATS:
         return suffix
     raise PlotError(f"{path}: cannot tell the format from the name; use .dot (DOT text, no Graphviz needed) "
-                    f"or {', '.join('.' + f for f in IMAGE_FORMATS)}")
+                    f"or {', '.join('.' + f for f in IMAGE_FORMATS)}", file=os.fspath(path))
 
 
 def dot_program() -> str | None:
@@ -112,11 +112,11 @@ def check_can_write(path: str | os.PathLike[str]) -> str:
     fmt = output_format(path)
     out = Path(path)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise PlotError(f"{path}: directory {out.parent} does not exist")
+        raise PlotError(f"{path}: directory {out.parent} does not exist", file=os.fspath(path))
     if fmt != "dot" and dot_program() is None:
         raise PlotError(f"{path}: drawing a .{fmt} needs the `dot` program of Graphviz, which is not installed; "
                         f"{INSTALL_HINT}; or write the graph as DOT text, which needs no Graphviz, with "
-                        f"-o {out.with_suffix('.dot')}")
+                        f"-o {out.with_suffix('.dot')}", file=os.fspath(path))
     return fmt
 
 
@@ -130,7 +130,7 @@ def write(dot_text: str, path: str | os.PathLike[str]) -> None:
     program = dot_program() or "dot"
     proc = subprocess.run([program, f"-T{fmt}", "-o", str(out)], input=dot_text, text=True, capture_output=True)
     if proc.returncode != 0:
-        raise PlotError(f"{path}: Graphviz's dot failed: {proc.stderr.strip()[-500:]}")
+        raise PlotError(f"{path}: Graphviz's dot failed: {proc.stderr.strip()[-500:]}", file=os.fspath(path))
 
 
 __all__ = ["PlotError", "check_can_write", "dot_program", "output_format", "to_dot", "write"]

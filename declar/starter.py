@@ -86,12 +86,13 @@ def write_starter(name: str, out: str | os.PathLike[str] | None = None, *, schem
     path = Path(out) if out is not None else default_path(name)
     text = starter_spec(name, file=str(path), schema_ref=schema or schema_ref(path))
     if not path.parent.is_dir():
-        raise StarterError(f"{path}: directory {path.parent} does not exist")
+        raise StarterError(f"{path}: directory {path.parent} does not exist", file=os.fspath(path))
     try:
         with open(path, "x", encoding="utf-8") as f:  # "x": fails if the file exists, even in a race
             f.write(text)
     except FileExistsError:
-        raise StarterError(f"{path} already exists; not overwriting it (choose another name with -o)") from None
+        raise StarterError(f"{path} already exists; not overwriting it (choose another name with -o)",
+                           file=os.fspath(path)) from None
     return path
 
 

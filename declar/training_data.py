@@ -64,19 +64,19 @@ def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Se
         f.seek(0)
         if head.startswith(b"\x93NUMPY"):
             raise DataError(f"{shown}: a .npy file (one array) where an .npz file (named arrays) is needed; "
-                            f"{HOW_TO_SAVE}")
+                            f"{HOW_TO_SAVE}", file=shown)
         if head[:1] == b"\x80":
-            raise DataError(f"{shown}: a Python pickle, which is never loaded; {HOW_TO_SAVE}")
+            raise DataError(f"{shown}: a Python pickle, which is never loaded; {HOW_TO_SAVE}", file=shown)
         try:
             archive = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise DataError(f"{shown}: not an .npz file ({err}); {HOW_TO_SAVE}") from None
+            raise DataError(f"{shown}: not an .npz file ({err}); {HOW_TO_SAVE}", file=shown) from None
         with archive:
             members = {i.filename[:-4]: i for i in archive.infolist() if i.filename.endswith(".npy")}
             missing = [n for n in names if n not in members]
             if missing:
                 raise DataError(f"{shown}: missing arrays {missing}; expected inputs {list(inputs)} and outputs "
-                                f"{list(outputs)}, found {sorted(members)}")
+                                f"{list(outputs)}, found {sorted(members)}", file=shown)
             headers = {n: _header(archive, members[n], shown) for n in names}
             total = 0
             for name in names:
@@ -87,13 +87,13 @@ def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Se
                     raise DataError(f"{shown}: the arrays would expand to {total:,} bytes or more (array '{name}' "
                                     f"declares shape {list(shape)} of {dtype}), over Limits.max_data_bytes = "
                                     f"{limits.max_data_bytes:,}; raise it if this is intended (checked before "
-                                    "reading)")
+                                    "reading)", file=shown)
                 stored = members[name].compress_size
                 if declared > BOMB_FLOOR_BYTES and declared > BOMB_MAX_EXPANSION * max(stored, 1):
                     raise DataError(f"{shown}: array '{name}' declares {declared:,} bytes (shape {list(shape)} of "
                                     f"{dtype}) but only {stored:,} are stored, more than {BOMB_MAX_EXPANSION}:1: a "
                                     "decompression bomb, refused before reading; if the data is genuine, save it "
-                                    "uncompressed (numpy.savez, not savez_compressed)")
+                                    "uncompressed (numpy.savez, not savez_compressed)", file=shown)
             found: dict[str, Any] = {}
             for name in names:
                 try:
@@ -117,11 +117,12 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str) -> tupl
     except FileLimitError as err:
         raise DataError(str(err)) from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise DataError(f"{shown}: array '{name}' cannot be read ({err})") from None
+        raise DataError(f"{shown}: array '{name}' cannot be read ({err})", file=shown) from None
     if dtype.kind not in NUMERIC_KINDS:
-        raise DataError(f"{shown}: array '{name}' has dtype {dtype}; training data must be numbers or booleans")
+        raise DataError(f"{shown}: array '{name}' has dtype {dtype}; training data must be numbers or booleans",
+                        file=shown)
     if not shape:
-        raise DataError(f"{shown}: array '{name}' is a single value (0-d); give one row per example")
+        raise DataError(f"{shown}: array '{name}' is a single value (0-d); give one row per example", file=shown)
     return shape, dtype
 
 
@@ -143,20 +144,20 @@ def check_shapes(path: str | os.PathLike[str], inputs: dict[str, tuple[Any, ...]
     rows = {name: array.shape[0] for name, array in arrays.items()}
     if len(set(rows.values())) > 1:
         raise DataError(f"{shown}: the arrays have different numbers of rows (examples): "
-                        + ", ".join(f"'{n}' {r:,}" for n, r in rows.items()))
+                        + ", ".join(f"'{n}' {r:,}" for n, r in rows.items()), file=shown)
     if rows and next(iter(rows.values())) == 0:
-        raise DataError(f"{shown}: the arrays have no rows (examples)")
+        raise DataError(f"{shown}: the arrays have no rows (examples)", file=shown)
     for name, expected in inputs.items():
         if not _fits(arrays[name].shape[1:], expected):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so examples of shape "
-                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {_shown(expected)}")
+                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {_shown(expected)}", file=shown)
     for name, expected in outputs.items():
         got = arrays[name].shape[1:]
         sparse = len(expected) >= 1 and (_fits(got, expected[:-1]) or _fits(got, (*expected[:-1], 1)))
         if not (_fits(got, expected) or sparse):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so targets of shape "
                             f"{list(got)}; output '{name}' gives {_shown(expected)} (or sparse labels of "
-                            f"{_shown(expected[:-1])})")
+                            f"{_shown(expected[:-1])})", file=shown)
 
 
 def _fits(got: tuple[int, ...], expected: tuple[Any, ...]) -> bool:

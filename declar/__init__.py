@@ -16,23 +16,23 @@ from declar import _keras_hook
 from declar._version import __version__
 from declar.api import build, diff, fit, inspect, load, save, transfer_weights
 from declar.errors import (
-                           ArchiveError,
-                           BuildError,
-                           DataError,
-                           DeclarError,
-                           ExpressionError,
-                           FileLimitError,
-                           FunctionCallError,
-                           LayerBuildError,
-                           ModelBuildError,
-                           PlotError,
-                           Problem,
-                           SpecError,
-                           SpecFileRefused,
-                           StarterError,
-                           VerifyError,
-                           WeightBudgetError,
+    ArchiveError,
+    BuildError,
+    DataError,
+    DeclarError,
+    FileLimitError,
+    FunctionCallError,
+    LayerBuildError,
+    ModelBuildError,
+    PlotError,
+    Problem,
+    SpecError,
+    SpecFileRefused,
+    StarterError,
+    VerifyError,
+    WeightBudgetError,
 )
+from declar.expr.evaluate import ExpressionError
 from declar.limits import Limits
 from declar.spec.load import load_spec, validate
 from declar.spec.model import Spec

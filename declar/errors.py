@@ -10,7 +10,7 @@ The tree::
     │   ├── LayerBuildError     a declared layer could not be built or loaded
     │   ├── WeightBudgetError   a variable, or all of them, over Limits.max_*_elements
     │   ├── FunctionCallError   a spec function failed when Keras called it
-    │   └── ExpressionError     an expression failed while it was evaluated
+    │   └── ExpressionError     an expression failed while it was evaluated (in declar.expr.evaluate)
     ├── ArchiveError            an archive could not be written, read or trusted
     │   └── VerifyError         a fresh process did not reproduce the model
     ├── DataError               training data does not fit the model, or cannot be read safely
@@ -129,18 +129,31 @@ class DeclarError(ValueError):
 
     code: str = "error"
     """The error's stable kind; each class has its default."""
+    located: bool = False
+    """The problems have positions in a spec: they say everything the message says."""
+    _about: tuple[str, JsonPath, str] = ("", (), "")  # file, path and hint of the one problem
+    _problems: list[Problem] | None = None
 
     def __init__(self, message: str | None = None, *, problems: Iterable[Problem] = (), code: str | None = None,
                  file: str = "", path: JsonPath = (), hint: str = ""):
         if code is not None:
             self.code = code
-        self.located = message is None
         if message is None:
-            self.problems = sort_problems(problems)
-            message = render_problems(self.problems)
-        else:
-            self.problems = list(problems) or [Problem(file, 0, 0, path, first_line(message), hint, self.code)]
+            self.located = True
+            self._problems = sort_problems(problems)
+            message = render_problems(self._problems)
+        elif problems:
+            self._problems = list(problems)
+        self._about = (file, path, hint)
         super().__init__(message)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem of the error, as data (made from the message when it has no others)."""
+        if self._problems is None:
+            file, path, hint = self._about
+            self._problems = [Problem(file, 0, 0, path, first_line(str(self)), hint, self.code)]
+        return self._problems
 
 
 class SpecError(DeclarError):
@@ -209,17 +222,6 @@ class FunctionCallError(BuildError):
         self.function = function
 
 
-class ExpressionError(BuildError):
-    """An expression failed while evaluating (a guard tripped, or a value was unusable); ``col`` is
-    the 1-based column in the expression where it failed."""
-
-    code = "expression-failed"
-
-    def __init__(self, message: str, col: int = 1):
-        DeclarError.__init__(self, message)
-        self.col = col
-
-
 class ArchiveError(DeclarError):
     """An archive could not be written or read, or is not one declar trusts; the message says why."""
 
@@ -256,7 +258,7 @@ class StarterError(DeclarError):
     code = "starter"
 
 
-__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
+__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "FileLimitError",
            "FunctionCallError", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError", "Problem",
            "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "format_path",
            "render_problems", "sort_problems"]

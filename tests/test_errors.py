@@ -19,6 +19,7 @@ import declar.errors
 import declar.starter
 from declar.cli import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_PROBLEMS, app, exit_code
 from declar.errors import DeclarError, Problem
+from declar.expr.evaluate import ExpressionError
 from declar.plot import check_can_write
 from declar.spec.load import spec_from_data
 
@@ -29,8 +30,8 @@ runner = CliRunner()
 TYPO_LAYER = "declar: 1\nname: m\ninputs: {x: {shape: [3]}}\nmodel: [{Dens: {units: 1}}]\n"
 KERAS_REFUSES = "declar: 1\nname: m\ninputs: {x: {shape: [8]}}\nmodel:\n  - Reshape: {target_shape: [3]}\n"
 
-ERROR_CLASSES = [cls for cls in vars(declar.errors).values()
-                 if isinstance(cls, type) and issubclass(cls, Exception)]
+ERROR_CLASSES = [*(cls for cls in vars(declar.errors).values() if isinstance(cls, type) and issubclass(cls, Exception)),
+                 ExpressionError]
 
 
 def bad_nodes(count: int) -> str:
@@ -201,6 +202,7 @@ class TestExitCodes:
     @pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: cls.__name__)
     def test_every_declar_error_exits_1_and_diff_exits_3(self, cls, monkeypatch):
         err = example(cls)
+        assert err.located or [p.code for p in err.problems] == [err.code]
         assert exit_code(err) == EXIT_PROBLEMS
         monkeypatch.setattr(declar.starter, "write_starter", raising(err))
         result = run("init", "m")

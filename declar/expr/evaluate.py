@@ -25,13 +25,29 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from declar.errors import ExpressionError
+from declar.errors import BuildError
 from declar.expr.ops import OPS
 from declar.expr.sizes import SIZED, batch_of, capped_product, per_example, static_shape, too_many
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 
 Env = Mapping[str, Any]
 Closure = Callable[[Env], Any]
+
+
+class ExpressionError(BuildError):
+    """An expression failed while evaluating (a guard tripped, or a value was unusable); ``col`` is
+    the 1-based column in the expression where it failed.
+
+    It lives here, not in `declar.errors`, because evaluating runs no Python code outside this
+    module (tests/test_expr_properties.py checks it): raising one runs only the C constructor, and
+    its `problems` are made when they are asked for.
+    """
+
+    code = "expression-failed"
+
+    def __init__(self, message: str, col: int = 1):
+        Exception.__init__(self, message)
+        self.col = col
 
 
 _PLAIN_OPS: dict[type, Callable[[Any, Any], Any]] = {

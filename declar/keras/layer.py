@@ -26,8 +26,8 @@ import keras
 import numpy as np
 
 from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
-from declar.errors import ExpressionError, FileLimitError, LayerBuildError
-from declar.expr.evaluate import shape_functions, to_closure
+from declar.errors import FileLimitError, LayerBuildError
+from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
 from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Context, check
 from declar.keras.budget import variable_message, weight_budget

@@ -29,6 +29,7 @@ from declar._version import __version__
 from declar.errors import DeclarError, Problem
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
 
 EXIT_OK = 0
@@ -288,21 +289,19 @@ def ops(
 
 
 def _summary(model: Any) -> list[dict[str, Any]]:
-    from declar.compare import output_shape_text
     from declar.keras.layer import DeclarLayer
 
     rows = []
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
+    for row in layer_rows(model):
+        layer = row.layer
         custom = isinstance(layer, DeclarLayer)
         hooks = ""
         if custom:
             d = layer.definition
             hooks = ", ".join(h for h, used in (("variables", d.variables), ("assets", d.assets),
                                                 ("build_args", d.build_args), ("call", True)) if used)
-        rows.append({"name": layer.name, "type": layer.definition.name if custom else type(layer).__name__,
-                     "output_shape": output_shape_text(layer), "params": layer.count_params(), "hooks": hooks})
+        rows.append({"name": row.name, "type": layer.definition.name if custom else type(layer).__name__,
+                     "output_shape": row.output_shape, "params": row.params, "hooks": hooks})
     return rows
 
 

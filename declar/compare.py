@@ -34,6 +34,7 @@ from typing import Any
 
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.model import NodeSpec, Spec
+from declar.summary import layer_rows
 from declar.text import escape, md_code, md_text
 
 MISSING = "(unset)"
@@ -525,28 +526,11 @@ def _pair_replaced(left: list[str], right: list[str], old_data: dict[str, Any], 
 
 def build_summary(model: Any) -> tuple[dict[str, tuple[int, str]], int, str]:
     """Per layer (params, output shape), total params and the model's output shape."""
-    rows = {}
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        rows[layer.name] = (layer.count_params(), output_shape_text(layer))
+    rows = {row.name: (row.params, row.output_shape) for row in layer_rows(model)}
     output = model.output_shape
     if isinstance(output, dict):
         output = {k: output[k] for k in sorted(output)}
     return rows, model.count_params(), str(output)
-
-
-def output_shape_text(layer: Any) -> str:
-    """A layer's output shape as text: ``(None, 4)``, or a list or mapping of them for a layer that
-    returns several tensors (an LSTM with ``return_state``)."""
-    if not hasattr(layer, "output"):
-        return ""
-    output = layer.output
-    if isinstance(output, dict):
-        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in output.items()) + "}"
-    if isinstance(output, (list, tuple)):
-        return "[" + ", ".join(str(tuple(t.shape)) for t in output) + "]"
-    return str(tuple(output.shape))
 
 
 def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDiff:

@@ -26,6 +26,7 @@ from typing import Any
 
 from declar.errors import PlotError
 from declar.spec.model import Spec
+from declar.summary import layer_rows
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 CUSTOM_COLOUR = "#ffd8a8"
@@ -45,11 +46,7 @@ def _shape(shape: Any) -> str:
 
 def to_dot(spec: Spec, model: Any = None) -> str:
     """The DOT text of a spec's graph; with a built ``model``, output shapes and parameter counts."""
-    built: dict[str, tuple[str, int]] = {}
-    if model is not None:
-        for layer in model.layers:
-            if type(layer).__name__ != "InputLayer" and hasattr(layer, "output"):
-                built[layer.name] = (str(tuple(layer.output.shape)), layer.count_params())
+    built = {row.name: row for row in layer_rows(model) if row.output_shape} if model is not None else {}
     lines = [f"digraph {_quote(spec.name)} {{", "  rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
              '  edge [fontname="Helvetica", fontsize=9];']
@@ -66,8 +63,8 @@ def to_dot(spec: Spec, model: Any = None) -> str:
             label += f"\nshares {node.shares}"
         layer_name = node.args.get("name") or node.name
         if layer_name in built and not node.shares:
-            shape, params = built[layer_name]
-            label += f"\noutput {shape}\n{params:,} params"
+            row = built[layer_name]
+            label += f"\noutput {row.output_shape}\n{row.params:,} params"
         colour = CUSTOM_COLOUR if custom else BUILTIN_COLOUR
         extra = ", peripheries=2" if node.name in spec.outputs else ""
         lines.append(f"  {_quote(node.name)} [label={_quote(label)}, fillcolor={_quote(colour)}{extra}];")

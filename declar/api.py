@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from declar.archive import atomic_save, inspect_archive, is_archive, strict_load
 from declar.errors import (
     BuildError,
     DataError,
@@ -110,8 +111,6 @@ def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[st
         >>> os.path.exists(out)
         True
     """
-    from declar.archive import atomic_save
-
     model = (source if hasattr(source, "save") and not isinstance(source, (str, os.PathLike))
              else build(source, limits=limits))
     token = current_limits.set(limits)
@@ -145,11 +144,8 @@ def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool
 
 
 def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> keras.Model:
-    from declar.archive import strict_load
-
     if not distribute:
         return strict_load(path, compile=compile)
-    from declar.archive import inspect_archive
     from declar.keras.distribute import distribution_scope, make_distribution
 
     section = inspect_archive(path)["spec"].get("distribution")
@@ -192,7 +188,8 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     from declar.training_data import check_shapes, read_arrays
 
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
-    model = load(path, distribute=True, limits=limits) if path.endswith(".keras") else build(source, limits=limits)
+    resumed = is_archive(source)
+    model = load(path, distribute=True, limits=limits) if resumed else build(source, limits=limits)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
     input_names, output_names = data_names(model)
@@ -207,7 +204,7 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         y: Any = {n: found[n] for n in output_names}
     else:
         y = [found[n] for n in output_names]
-    archive = f"{path} (embedded spec)" if path.endswith(".keras") else None
+    archive = f"{path} (embedded spec)" if resumed else None
     history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
                      epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
                      verbose=verbose)
@@ -238,8 +235,6 @@ def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: A
 def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """What a declar archive holds, read without keras (see `declar inspect`); member sizes are
     checked against ``limits`` before anything is read."""
-    from declar.archive import inspect_archive
-
     token = current_limits.set(limits)
     try:
         return inspect_archive(path)

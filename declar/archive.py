@@ -32,6 +32,25 @@ LOST_STATE_WARNINGS = ("Skipping variable loading", "cannot be built automatical
                        "was not called as part of model loading", "retain their freshly-initialized weights")
 
 
+ARCHIVE_SUFFIX = ".keras"
+
+
+def is_archive(source: object) -> bool:
+    """Whether ``source`` names a .keras archive, rather than a spec (a file, YAML text, a `Spec`).
+
+    Decided by the name, as Keras decides what `model.save` writes: every command and function
+    that takes either asks here.
+
+    Example:
+        >>> is_archive("model.keras"), is_archive("model.yaml"), is_archive("declar: 1\\nname: model.keras")
+        (True, False, False)
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    name = os.fspath(source)
+    return isinstance(name, str) and "\n" not in name and name.endswith(ARCHIVE_SUFFIX)
+
+
 def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
                 check: Callable[[Path], None] | None = None) -> None:
     """Write ``model`` to ``out_path`` so that the path holds either the old or the new archive.
@@ -50,7 +69,7 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
         True
     """
     out = Path(out_path)
-    if out.suffix != ".keras":
+    if not is_archive(out):
         raise ArchiveError(f"{out}: the archive name must end in .keras", file=os.fspath(out))
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():

@@ -512,7 +512,8 @@ def plot_command(
                                          "output shapes and parameter counts.")] = True,
 ) -> None:
     """Draw the model's graph: layer names and types, custom layer types in another colour."""
-    from declar.compare import is_archive, keras_available, read_spec
+    from declar.archive import is_archive
+    from declar.compare import keras_available, read_spec
     from declar.plot import check_can_write, to_dot, write
 
     check_can_write(out)

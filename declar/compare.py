@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from declar.archive import inspect_archive, is_archive
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.spec.load import load_spec, spec_from_data
 from declar.spec.model import NodeSpec, Spec
 from declar.summary import layer_rows
 from declar.text import escape, md_code, md_text
@@ -559,24 +561,15 @@ def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDif
 # -- sources -------------------------------------------------------------------------------
 
 
-def is_archive(path: str | os.PathLike[str]) -> bool:
-    return os.fspath(path).endswith(".keras")
-
-
 def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Spec:
     """The checked Spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
 
     Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
     """
     if is_archive(path):
-        from declar.archive import inspect_archive
-        from declar.spec.load import spec_from_data
-
         info = inspect_archive(path)
         return spec_from_data(info["spec"], sha256=info["recorded_sha256"], name=f"{path} (embedded spec)",
                               limits=limits)
-    from declar.spec.load import load_spec
-
     return load_spec(Path(path), limits)
 
 
@@ -600,7 +593,7 @@ def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec,
     if build:
         import declar
 
-        models = [declar.load(x, compile=False, limits=limits) if not isinstance(x, Spec) and is_archive(x)
+        models = [declar.load(x, compile=False, limits=limits) if is_archive(x)
                   else declar.build(s, compile=False, distribute=False, limits=limits)
                   for x, s in zip((old, new), specs, strict=True)]
         compare_builds(result, models[0], models[1])

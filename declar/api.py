@@ -9,6 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from declar.archive import atomic_save, inspect_archive, is_archive, strict_load
+from declar.compare import SpecDiff, compare_builds, diff_specs, keras_available, read_spec
 from declar.errors import (
     BuildError,
     DataError,
@@ -245,7 +246,6 @@ def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) ->
 # -- versions of a model: diff and weight transfer ---------------------------------------------
 
 if TYPE_CHECKING:
-    from declar.compare import SpecDiff
     from declar.transfer import TransferReport
 
 
@@ -262,9 +262,21 @@ def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None =
         >>> [item.render() for item in d.nodes][:2]
         ['> hidden -> bottleneck (Dense)', '+ norm (LayerNormalization): {inputs: bottleneck}']
     """
-    from declar.compare import diff as diff_versions
+    specs = [x if isinstance(x, Spec) else read_spec(x, limits) for x in (old, new)]
+    labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
+    result = diff_specs(specs[0], specs[1], labels[0], labels[1])
+    if build is None:
+        build = keras_available()
+    if build:
+        compare_builds(result, _diffed_model(old, specs[0], limits), _diffed_model(new, specs[1], limits))
+    return result
 
-    return diff_versions(old, new, build=build, limits=limits)
+
+def _diffed_model(source: SpecSource | Spec, spec: Spec, limits: Limits) -> keras.Model:
+    """One side of a diff, built: an archive as it loads, a spec from its seed."""
+    if is_archive(source):
+        return load(source, compile=False, limits=limits)
+    return build(spec, compile=False, distribute=False, limits=limits)
 
 
 def transfer_weights(model: keras.Model, old_model: keras.Model) -> TransferReport:

@@ -463,7 +463,7 @@ def diff_command(
     error, 3 when an input cannot be read or is not a valid spec (its problems are printed as
     file:line:col, as by `declar validate`).
     """
-    from declar.compare import diff as diff_versions
+    from declar.api import diff as diff_versions
     from declar.compare import keras_available
 
     use_keras = build and keras_available()

@@ -579,26 +579,5 @@ def keras_available() -> bool:
     return importlib.util.find_spec("keras") is not None
 
 
-def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec, *, build: bool | None = None,
-         limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
-    """Diff two specs or archives; with ``build`` (default: when Keras is installed) compare builds too.
-
-    Archives are loaded (`declar.load`) for the build comparison, specs are built from their seed.
-    """
-    specs = [x if isinstance(x, Spec) else read_spec(x, limits) for x in (old, new)]
-    labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
-    result = diff_specs(specs[0], specs[1], labels[0], labels[1])
-    if build is None:
-        build = keras_available()
-    if build:
-        import declar
-
-        models = [declar.load(x, compile=False, limits=limits) if is_archive(x)
-                  else declar.build(s, compile=False, distribute=False, limits=limits)
-                  for x, s in zip((old, new), specs, strict=True)]
-        compare_builds(result, models[0], models[1])
-    return result
-
-
-__all__ = ["BuildDiff", "Change", "Item", "NodeBuild", "SpecDiff", "compare_builds", "diff", "diff_specs",
+__all__ = ["BuildDiff", "Change", "Item", "NodeBuild", "SpecDiff", "compare_builds", "diff_specs", "keras_available",
            "read_spec"]

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import declar
-import declar.compare
+import declar.api
 import declar.errors
 import declar.starter
 from declar.cli import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_PROBLEMS, app, exit_code
@@ -210,7 +210,7 @@ class TestExitCodes:
         assert "Traceback" not in result.output and "internal error" not in result.output
         shown = [p.render() for p in err.problems] if err.located else [f"error: {str(err).splitlines()[0]}"]
         assert result.output.splitlines()[: len(shown)] == shown
-        monkeypatch.setattr(declar.compare, "diff", raising(err))
+        monkeypatch.setattr(declar.api, "diff", raising(err))
         assert run("diff", "a.yaml", "b.yaml", "--no-build").exit_code == 3
 
     def test_other_exceptions_are_internal_errors(self, monkeypatch):
@@ -218,7 +218,7 @@ class TestExitCodes:
         result = run("init", "m")
         assert result.exit_code == EXIT_INTERNAL
         assert result.output.startswith("error: internal error: KeyError: 'x' (run with --traceback")
-        monkeypatch.setattr(declar.compare, "diff", raising(KeyError("x")))
+        monkeypatch.setattr(declar.api, "diff", raising(KeyError("x")))
         assert run("diff", "a.yaml", "b.yaml", "--no-build").exit_code == EXIT_INTERNAL  # a bug, not "invalid"
 
     def test_a_closed_pipe_ends_quietly(self, monkeypatch):

@@ -25,7 +25,7 @@ import declar
 from declar import Limits
 from declar.cli import app
 from declar.problems import Problem
-from declar.spec.checks.patterns import pattern_problem
+from declar.spec.patterns import pattern_problem
 from declar.spec.source import Document, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from declar.limits import Limits, current_limits
-from declar.spec.checks import shape_errors
+from declar.spec.shapes import shape_errors
 
 
 class WeightBudgetError(ValueError):

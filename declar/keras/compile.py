@@ -14,7 +14,8 @@ import keras
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
-from declar.spec.model import Spec, snake_case
+from declar.spec.facts import snake_case
+from declar.spec.model import Spec
 
 
 class FunctionCallError(ValueError):

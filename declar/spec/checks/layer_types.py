@@ -13,11 +13,11 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
-from declar.spec.checks.keras_objects import object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem
-from declar.spec.checks.nodes import UNSAFE_LAYERS
-from declar.spec.checks.values import check_value, shape_errors
+from declar.spec.checks.values import check_value, object_problems
+from declar.spec.facts import UNSAFE_LAYERS
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec
+from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from declar.data import DATA_DIR
+from declar.spec.json_types import JSON_TYPES
 
 CATALOG_FILE = "keras_catalog.json"
 
@@ -88,11 +89,5 @@ def arg_type_ok(expected: str, value: Any) -> bool:
             return True
         expected = expected[:-1]
     if expected == "numbers":
-        return isinstance(value, list) and bool(value) and all(arg_type_ok("number", v) for v in value)
-    if expected == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected == "boolean":
-        return isinstance(value, bool)
-    return True
+        return isinstance(value, list) and bool(value) and all(JSON_TYPES["number"](v) for v in value)
+    return JSON_TYPES.get(expected, lambda v: True)(value)

@@ -8,17 +8,16 @@ from typing import Any
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.facts import DTYPE_POLICIES
+from declar.spec.json_types import JSON_TYPES
 from declar.spec.keras_objects import KINDS, LAYER_KINDS, argument_kind, argument_refusals, refusals
 from declar.spec.model import ParamSpec
 from declar.spec.schema import layer_args_problems
 from declar.spec.source import Document
 
+# The plain types of a custom type's parameter (the others are kinds of Keras objects).
 PY_TYPES: dict[str, Callable[[Any], bool]] = {
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "list": lambda v: isinstance(v, list),
+    **{name: JSON_TYPES[name] for name in ("integer", "number", "string", "boolean")},
+    "list": JSON_TYPES["array"],
     "any": lambda v: True,
 }
 

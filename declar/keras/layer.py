@@ -27,12 +27,12 @@ import numpy as np
 from keras.src import api_export
 
 from declar.bounded import FileLimitError, open_regular, over_limit, read_file, read_npy, transform_text
-from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
-from declar.expr.ops import SHAPE_FUNCTIONS
-from declar.expr.parse import Context, check
+from declar.expr.evaluate import ExpressionError, to_closure
+from declar.expr.parse import check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.limits import Limits
+from declar.spec.expressions import call_context, compute_shape
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -141,16 +141,11 @@ class DeclarLayer(keras.layers.Layer):
             if not isinstance(part, str):
                 sizes.append(part)
                 continue
-            checked = check(part, Context(names=env, functions=SHAPE_FUNCTIONS, kind="shape expression"))
-            if checked.tree is None:
-                raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': "
-                                      f"{checked.problems[0].message}")
             try:
-                value = to_closure(checked.tree, shape_functions(_limits()), _limits())(env)
-            except (ExpressionError, TypeError, ValueError, ArithmeticError) as err:
+                value = compute_shape(part, env, _limits())
+            except ExpressionError as err:
                 raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': shape "
-                                      f"{part!r} cannot be computed for input shape {env['input_shape']}: {err}"
-                                      ) from None
+                                      f"{part!r} for input shape {env['input_shape']}: {err}") from None
             if isinstance(shape, str):
                 sizes.extend(value if isinstance(value, (list, tuple)) else [value])
             else:
@@ -425,9 +420,7 @@ def _layer_object(value: Any) -> Any:
 
 
 def _checked_call(definition: LayerTypeSpec) -> Any:
-    names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
-    names |= {v.name for v in definition.variables}
-    checked = check(definition.call, Context(names=names, allow_base=definition.extends != "Layer"))
+    checked = check(definition.call, call_context(definition))
     if checked.tree is None:
         raise ValueError(f"call of {definition.name}: {checked.problems[0].message}")
     return checked.tree

@@ -4,9 +4,10 @@ Usage (from the project root, TensorFlow backend):
     python devtools/make_archive_fixtures.py tests/fixtures/archives/declar-0.1.0
 
 For each spec below it writes NAME.keras (after one training step, so the optimizer has state)
-and NAME.npz with fixed inputs (``x_*``), the predictions on them (``y_*``) and every weight
-(``w_*``, in `model.weights` order) and optimizer variable (``o_*``). tests/test_archive_fixtures.py loads every archive of every
-fixture directory in a fresh process and requires the same predictions and weights, bit for bit.
+and NAME.npz with fixed inputs (``x_*``), the predictions on them (``y_*``), every weight
+(``w_*``, in `model.weights` order) and every optimizer variable (``o_*``).
+tests/test_archive_fixtures.py loads every archive of every fixture directory in a fresh process
+and requires the same predictions, weights and optimizer state, bit for bit.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
+import keras
 import numpy as np
 
 import declar  # noqa: F401  (registers declar's classes, as a user's `import declar` does)
-import keras
 
 
 def flat(y):

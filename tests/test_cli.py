@@ -101,21 +101,21 @@ class TestOtherCommands:
         assert {"base", "matmul", "squared_difference", "mean"} <= names
 
     def test_readme_function_table_is_generated_from_the_code(self):
-        from declar.expr.ops import markdown_table
+        from devtools.docs import ops_table
 
         text = (ROOT / "README.md").read_text()
         block = text.split("<!-- ops:start -->\n", 1)[1].split("<!-- ops:end -->", 1)[0]
-        assert block.strip() == markdown_table().strip()
+        assert block.strip() == ops_table().strip(), "run `python -m devtools.generate`"
 
     def test_readme_limits_table_lists_every_limit_with_its_default(self):
         import dataclasses
 
-        from declar.docs import limits_table
         from declar.limits import Limits
+        from devtools.docs import limits_table
 
         text = (ROOT / "README.md").read_text()
         block = text.split("<!-- limits:start -->\n", 1)[1].split("<!-- limits:end -->", 1)[0]
-        assert block == limits_table(), "run `python -m declar.docs`"
+        assert block == limits_table(), "run `python -m devtools.generate`"
         for field in dataclasses.fields(Limits):
             assert f"| `{field.name}` | {field.default:,} | " in block
 

@@ -9,17 +9,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_keras_catalog_matches_the_installed_keras():
-    """Fails when Keras adds, removes or renames layers or arguments: run `python -m declar.spec.catalog`."""
-    from declar.spec.catalog import CATALOG_FILE, render
+    """Fails when Keras adds, removes or renames layers or arguments: run `python -m devtools.generate`."""
+    from declar.spec.catalog import CATALOG_FILE
+    from devtools.catalog import generate, render
 
     committed = (ROOT / "declar" / "data" / CATALOG_FILE).read_text()
-    assert json.loads(committed) == json.loads(render())
+    assert json.loads(committed) == json.loads(render(generate())), "run `python -m devtools.generate`"
+
+
+def test_layer_argument_schema_matches_the_installed_keras():
+    from devtools import layer_schema
+    from devtools.catalog import generate
+
+    committed = (ROOT / "schemas" / "keras-layers.schema.json").read_text()
+    assert json.loads(committed) == json.loads(layer_schema.render(generate())), "run `python -m devtools.generate`"
 
 
 def test_spec_reference_is_generated_from_the_schema():
-    from declar.docs import spec_reference
+    from devtools.docs import spec_reference
 
-    assert (ROOT / "docs" / "spec-reference.md").read_text() == spec_reference(), "run `python -m declar.docs`"
+    assert (ROOT / "docs" / "spec-reference.md").read_text() == spec_reference(), "run `python -m devtools.generate`"
 
 
 def test_packaged_schema_is_the_one_in_schemas():

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 import declar
 from declar.archive import ArchiveError
 from declar.cli import EXIT_BROKEN_PIPE, app
-from declar.spec.checks.patterns import MAX_LAYOUT_KEYS
 from declar.spec.model import canonical_json
+from declar.spec.patterns import MAX_LAYOUT_KEYS
 
 LOOKUPS = ("StringLookup", "IntegerLookup", "TextVectorization")
 PATH_FRAGMENT = "as a string is a file path, which declar never reads"

@@ -26,7 +26,7 @@ from declar import Limits
 from declar.cli import app
 from declar.errors import Problem
 from declar.hints import HintBudget, did_you_mean
-from declar.spec.checks.patterns import pattern_problem
+from declar.spec.patterns import pattern_problem
 from declar.spec.source import Document, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 
-from declar.expr.ops import BASE, COMPOSITES, OPS, SHAPE_FUNCTIONS, Signature, markdown_table
+from declar.expr.ops import BASE, COMPOSITES, OPS, SHAPE_FUNCTIONS, Signature
+from devtools.docs import ops_table
 
 keras = pytest.importorskip("keras")
 
@@ -76,8 +77,8 @@ def test_signatures_are_well_formed() -> None:
             assert sig.summary
 
 
-def test_markdown_table_lists_every_function() -> None:
-    table = markdown_table()
+def test_ops_table_lists_every_function() -> None:
+    table = ops_table()
     lines = table.splitlines()
     assert lines[0].startswith("| function |")
     assert len(lines) == 2 + 1 + len(OPS)  # header, separator, base, one row per function

@@ -158,24 +158,3 @@ prod(sizes): product of a list of sizes
 
 # `base(...)` forwards whatever it is given to the extended layer's call.
 BASE = Signature("base", (), 0, "args", "call the extended layer (the guide's super().call)")
-
-
-def markdown_table() -> str:
-    """The function table as Markdown, for the README (generated, never written twice)."""
-    rows = ["| function | what it does |", "|---|---|"]
-    rows += [f"| `{s.render()}` | {s.summary} |" for s in (BASE, *OPS.values())]
-    return "\n".join(rows)
-
-
-def update_readme(path: str) -> bool:
-    """Rewrite the function table between the README's ops markers; True when it changed."""
-    from declar.docs import replace_section
-
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    new = replace_section(text, "ops", markdown_table() + "\n")
-    if new != text:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(new)
-    return new != text
-

@@ -39,7 +39,7 @@ from typing import Any
 
 from declar.errors import WeightBudgetError
 from declar.limits import Limits, current_limits
-from declar.spec.checks import shape_errors
+from declar.spec.shapes import shape_errors
 
 
 class WeightBudget:

@@ -15,7 +15,8 @@ from declar.errors import FunctionCallError
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
-from declar.spec.model import Spec, snake_case
+from declar.spec.facts import snake_case
+from declar.spec.model import Spec
 
 
 def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:

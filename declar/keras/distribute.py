@@ -16,8 +16,8 @@ from typing import Any
 
 import keras
 
-from declar.spec.checks import STRATEGIES
-from declar.spec.checks.patterns import layout_keys_problem, pattern_problem
+from declar.spec.facts import STRATEGIES
+from declar.spec.patterns import layout_keys_problem, pattern_problem
 
 
 def make_distribution(section: dict[str, Any]) -> Any:
@@ -37,9 +37,9 @@ def make_distribution(section: dict[str, Any]) -> Any:
 def _make_distribution(section: dict[str, Any]) -> Any:
     backend = keras.backend.backend()
     strategy = section["strategy"]
-    if strategy not in STRATEGIES.get(backend, ()):
+    if strategy not in STRATEGIES.get(backend, {}):
         raise ValueError(f"strategy '{strategy}' does not run on the {backend} backend "
-                         f"(it offers: {', '.join(STRATEGIES.get(backend, ())) or 'none'})")
+                         f"(it offers: {', '.join(STRATEGIES.get(backend, {})) or 'none'})")
     count = section.get("devices")
     if backend == "tensorflow":
         import tensorflow as tf

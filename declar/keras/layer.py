@@ -24,18 +24,20 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras.src import api_export
 
 from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
 from declar.errors import FileLimitError, LayerBuildError
-from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
-from declar.expr.ops import SHAPE_FUNCTIONS
-from declar.expr.parse import Context, check
+from declar.expr.evaluate import ExpressionError, to_closure
+from declar.expr.parse import check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
 from declar.limits import Limits
-from declar.spec.checks import shape_errors
-from declar.spec.checks.keras_objects import LAYER_ARGS, path_refusals, refusal
+from declar.spec.expressions import call_context, compute_shape
+from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
+from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
+from declar.spec.shapes import shape_errors
 
 MANIFEST = "declar_assets.json"
 
@@ -80,7 +82,7 @@ class DeclarLayer(keras.layers.Layer):
             return DeclarLayer(types=self._types, layer_type=extends, args=args, build_args=build_args,
                                asset_root=asset_root, name="base", dtype=self.dtype_policy)
         args = {"dtype": self.dtype_policy, **args}  # the base computes like its owner
-        return getattr(keras.layers, extends)(**with_layer_objects(extends, args), name="base")
+        return builtin_layer(extends, args, name="base")
 
     def _initial_asset(self, asset: AssetSpec, root: str | None) -> Any:
         if asset.source == "value":
@@ -136,16 +138,11 @@ class DeclarLayer(keras.layers.Layer):
             if not isinstance(part, str):
                 sizes.append(part)
                 continue
-            checked = check(part, Context(names=env, functions=SHAPE_FUNCTIONS, kind="shape expression"))
-            if checked.tree is None:
-                raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': "
-                                      f"{checked.problems[0].message}")
             try:
-                value = to_closure(checked.tree, shape_functions(_limits()), _limits())(env)
-            except (ExpressionError, TypeError, ValueError, ArithmeticError) as err:
+                value = compute_shape(part, env, _limits())
+            except ExpressionError as err:
                 raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): variable '{name}': shape "
-                                      f"{part!r} cannot be computed for input shape {env['input_shape']}: {err}"
-                                      ) from None
+                                      f"{part!r} for input shape {env['input_shape']}: {err}") from None
             if isinstance(shape, str):
                 sizes.extend(value if isinstance(value, (list, tuple)) else [value])
             else:
@@ -344,8 +341,6 @@ def _check_dtype(dtype: Any) -> None:
 
     Keras deserializes a dict through its registry, so a dict naming another class is refused.
     """
-    from declar.spec.checks import DTYPE_POLICIES
-
     if dtype is None or dtype in DTYPE_POLICIES:
         return
     if isinstance(dtype, dict) and set(dtype) <= {"module", "class_name", "config", "registered_name"} \
@@ -354,6 +349,35 @@ def _check_dtype(dtype: Any) -> None:
             and set(dtype["config"]) == {"name"} and dtype["config"]["name"] in DTYPE_POLICIES:
         return
     raise LayerBuildError(f"DeclarLayer config has an unknown dtype {str(dtype)[:120]}")
+
+
+def layer_class(class_name: str) -> type[keras.layers.Layer]:
+    """The built-in Keras layer class ``class_name``, found as Keras's deserializer finds the class of
+    ``{"module": "keras.layers", "class_name": ...}``: by its exported name in Keras's registry of
+    built-ins, then (for aliases such as ``Convolution2D``) in the ``keras.layers`` module. Keras's
+    registry of custom objects is never consulted, and the layers declar refuses stay refused.
+
+    Example:
+        >>> layer_class("Dense") is keras.layers.Dense, layer_class("Convolution2D") is keras.layers.Conv2D
+        (True, True)
+    """
+    if class_name in UNSAFE_LAYERS:
+        raise LayerBuildError(f"layer '{class_name}' {UNSAFE_LAYERS[class_name]}; declar refuses it")
+    found = api_export.get_symbol_from_name(f"keras.layers.{class_name}") or vars(keras.layers).get(class_name)
+    if not (isinstance(found, type) and issubclass(found, keras.layers.Layer)):
+        raise LayerBuildError(f"'{class_name}' is not a built-in Keras layer")
+    return found
+
+
+def builtin_layer(class_name: str, args: dict[str, Any], **kwargs: Any) -> keras.layers.Layer:
+    """The built-in layer ``class_name`` made from ``args`` (its layer-valued arguments built first,
+    through the gate), with ``kwargs`` such as its name.
+
+    Example:
+        >>> builtin_layer("Dense", {"units": 2}, name="out").name
+        'out'
+    """
+    return layer_class(class_name)(**with_layer_objects(class_name, args), **kwargs)
 
 
 def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -389,15 +413,11 @@ def _layer_object(value: Any) -> Any:
         where = ".".join(str(k) for k in refused[0])
         message = f"{refused[1]} ({refused[2]})" if refused[2] else refused[1]
         raise LayerBuildError(f"{where}: {message}" if where else message)
-    class_name = value["class_name"]
-    config = dict(value.get("config") or {})
-    return getattr(keras.layers, class_name)(**with_layer_objects(class_name, config))
+    return builtin_layer(value["class_name"], dict(value.get("config") or {}))
 
 
 def _checked_call(definition: LayerTypeSpec) -> Any:
-    names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
-    names |= {v.name for v in definition.variables}
-    checked = check(definition.call, Context(names=names, allow_base=definition.extends != "Layer"))
+    checked = check(definition.call, call_context(definition))
     if checked.tree is None:
         raise ValueError(f"call of {definition.name}: {checked.problems[0].message}")
     return checked.tree

@@ -21,7 +21,7 @@ from declar._version import __version__
 from declar.errors import ArchiveError, DeclarError, FileLimitError, ModelBuildError
 from declar.keras.budget import weight_budget
 from declar.keras.compile import compile_arguments
-from declar.keras.layer import DeclarLayer, with_layer_objects
+from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, NodeSpec, Spec
 from declar.stack import deep_graph
@@ -54,7 +54,7 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.lay
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
-    return getattr(keras.layers, node.layer or "")(**with_layer_objects(node.layer or "", args), name=name)
+    return builtin_layer(node.layer or "", args, name=name)
 
 
 def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from declar.errors import JsonPath
+from declar.spec.facts import snake_case
 
 # Where the layer's own arguments stop and declar's start: these keys of a use-site argument
 # mapping are never forwarded to the extended Keras layer.
@@ -185,12 +185,6 @@ def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:
     transform = tuple((raw.get("transform") or {}).items())
     return AssetSpec(name, raw["kind"], source, raw.get("value"), raw.get("param"), raw.get("file"),
                      raw.get("dtype"), transform)
-
-
-def snake_case(name: str) -> str:
-    """``Conv2D`` -> ``conv2d``, ``CustomBuild`` -> ``custom_build``, as Keras names layers."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[NodeSpec, ...]:

@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from declar.data import DATA_DIR
 from declar.errors import Problem
 from declar.hints import did_you_mean
+from declar.spec.json_types import JSON_TYPES
 from declar.spec.source import Document
 
 SCHEMA_FILE = "declar.schema.json"
@@ -69,15 +70,10 @@ def _plainly_valid(rule: dict[str, Any], value: Any) -> bool:
     if "enum" in rule and value not in rule["enum"]:
         return False
     kind = rule.get("type")
-    checks = {"boolean": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str),
-              "null": lambda v: v is None, "object": lambda v: isinstance(v, dict),
-              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-              "array": lambda v: isinstance(v, list)}
-    if kind is not None and not any(checks.get(k, lambda v: False)(value) for k in
+    if kind is not None and not any(JSON_TYPES.get(k, lambda v: False)(value) for k in
                                     (kind if isinstance(kind, list) else [kind])):
         return False
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = JSON_TYPES["number"](value)
     if ("minimum" in rule or "maximum" in rule) and not (
             number and rule.get("minimum", value) <= value <= rule.get("maximum", value)):
         return False

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from declar.errors import Problem
 from declar.limits import Limits
 from declar.spec.checks.compile import check_compile, check_functions
-from declar.spec.checks.distribution import STRATEGIES, check_distribution, configured_backend
+from declar.spec.checks.distribution import check_distribution, configured_backend
 from declar.spec.checks.layer_types import check_layer_types
 from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.nodes import check_nodes
-from declar.spec.checks.values import DTYPE_POLICIES, check_keras_object, shape_errors
+from declar.spec.checks.values import check_keras_object
 from declar.spec.checks.weights import check_weights
 from declar.spec.model import Spec
 from declar.spec.source import Document
@@ -34,5 +34,4 @@ def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem
     return [p for check_fn in CHECKS for p in check_fn(spec, doc, limits)]
 
 
-__all__ = ["CHECKS", "DTYPE_POLICIES", "STRATEGIES", "Check", "check_keras_object", "configured_backend",
-           "expression_problem", "semantic_problems", "shape_errors"]
+__all__ = ["CHECKS", "Check", "check_keras_object", "configured_backend", "expression_problem", "semantic_problems"]

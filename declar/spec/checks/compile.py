@@ -10,8 +10,8 @@ from declar.expr.parse import Context
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import arg_type_ok, catalog
-from declar.spec.checks.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.checks.locate import checked_expression
+from declar.spec.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.model import Spec
 from declar.spec.source import Document
 

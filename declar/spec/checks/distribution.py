@@ -1,4 +1,4 @@
-"""The distribution section: strategies each backend offers, meshes and layouts."""
+"""The distribution section: the strategy for the configured backend, meshes and layouts."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ from collections.abc import Iterator
 from declar.errors import Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.spec.checks.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
+from declar.spec.facts import STRATEGIES
 from declar.spec.model import Spec
+from declar.spec.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
 from declar.spec.source import Document
-
-# Which strategies each backend's engine offers (declar.keras.distribute builds them).
-STRATEGIES = {
-    "tensorflow": ("mirrored", "multi_worker_mirrored"),
-    "jax": ("data_parallel", "model_parallel"),
-    "torch": (),
-}
 
 
 def configured_backend() -> str:
@@ -38,7 +32,7 @@ def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pr
     if not isinstance(section, dict):
         return
     path, strategy, backend = ("distribution",), section.get("strategy"), configured_backend()
-    offered = STRATEGIES.get(backend, ())
+    offered = tuple(STRATEGIES.get(backend, {}))
     if strategy not in offered and not spec.from_archive:  # an archive may load on any backend
         yield doc.problem((*path, "strategy"), f"strategy '{strategy}' does not run on the {backend} backend",
                           f"{backend} offers: {', '.join(offered)}" if offered else

@@ -8,17 +8,17 @@ from typing import Any
 
 from declar.bounded import FileLimitError, transform_text
 from declar.errors import JsonPath, Problem
-from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
-from declar.expr.ops import SHAPE_FUNCTIONS
-from declar.expr.parse import Checked, Context, check
+from declar.expr.evaluate import ExpressionError
+from declar.expr.parse import Checked
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import catalog
-from declar.spec.checks.keras_objects import object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem
-from declar.spec.checks.nodes import UNSAFE_LAYERS
-from declar.spec.checks.values import check_value, shape_errors
+from declar.spec.checks.values import check_value, object_problems
+from declar.spec.expressions import call_context, compute_shape, shape_context
+from declar.spec.facts import UNSAFE_LAYERS
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec
+from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 
@@ -108,7 +108,7 @@ def _check_variables(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limit
     names = {p.name for p in (*lt.params, *lt.build_args)} | {"input_shape"}
     if lt.extends != "Layer":
         names.add("output_shape")  # the extended layer's output shape
-    context = Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
+    context = shape_context(names)
     init_params = {p.name for p in (*lt.params, *lt.build_args) if p.type in ("initializer", "any")}
     untyped_defaults = {p.name: (group, p.default) for group, params in (("params", lt.params),
                                                                          ("build_args", lt.build_args))
@@ -142,11 +142,10 @@ def _check_literal_shape(doc: Document, path: JsonPath, shape: tuple[Any, ...], 
     sizes: list[Any] = []
     for i, item in enumerate(shape):
         if isinstance(item, str):
-            checked = check(item, Context(names=env, functions=SHAPE_FUNCTIONS), limits)
             try:
-                sizes.append(to_closure(checked.tree, shape_functions(limits), limits)(env) if checked.tree else None)
-            except (ExpressionError, TypeError, ValueError, ArithmeticError, KeyError):
-                sizes.append(None)
+                sizes.append(compute_shape(item, env, limits))
+            except ExpressionError:
+                sizes.append(None)  # reported at the item by the check of its expression
             continue
         problems = list(shape_errors([item], limits))
         for message, hint in problems:
@@ -165,12 +164,9 @@ def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: L
     if not checked.names <= set(env):
         return
     try:
-        value = to_closure(checked.tree, shape_functions(limits), limits)(env)  # type: ignore[arg-type]
+        value = compute_shape(checked, env, limits)
     except ExpressionError as err:
         yield expression_problem(doc, path, err.col, str(err), "", "bad-shape")
-        return
-    except (TypeError, ValueError, ArithmeticError) as err:
-        yield expression_problem(doc, path, 1, f"shape cannot be computed: {err}", "", "bad-shape")
         return
     sizes = value if isinstance(value, (list, tuple)) else [value]
     yield from (doc.problem(path, m, h, "bad-shape") for m, h in shape_errors(sizes, limits))
@@ -256,8 +252,7 @@ def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limi
 
 
 def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
-    names = {"inputs", "training"} | {p.name for p in (*lt.params, *lt.build_args)} | {v.name for v in lt.variables}
-    context = Context(names=names, allow_base=lt.extends != "Layer", kind=f"call of {lt.name}")
+    context = call_context(lt)
     path = ("layers", lt.name, "call")
     if "call" in doc.data["layers"][lt.name]:
         yield from checked_expression(doc, path, lt.call, context, limits, costs=True)[1]

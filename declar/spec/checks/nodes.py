@@ -10,10 +10,12 @@ from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
-from declar.spec.checks.keras_objects import UNSAFE_LAYERS, argument_problems, object_problems, path_refusals
-from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors
+from declar.spec.checks.values import argument_problems, check_value, object_problems
+from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
+from declar.spec.keras_objects import path_refusals
 from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec
 from declar.spec.schema import layer_args_problems
+from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from declar.errors import Problem
 from declar.limits import Limits
-from declar.spec.checks.values import shape_errors
 from declar.spec.model import Spec
+from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 # Layers whose output has the width of their input (the last axis is kept).

@@ -11,7 +11,7 @@ reads the catalog only (no keras), so `declar validate` and archive loads (which
 embedded spec with the same checks) refuse the same things, each at its place in the spec.
 
 Example:
-    >>> from declar.spec.checks.keras_objects import refusal
+    >>> from declar.spec.keras_objects import refusal
     >>> refusal("initializer", {"class_name": "GlorotUniform", "config": {"seed": 1}}) is None
     True
     >>> refusal("initializer", {"class_name": "declar>DeclarLayer", "config": {}})[1]
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from declar.errors import JsonPath, Problem
+from declar.errors import JsonPath
 from declar.hints import did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
-from declar.spec.source import Document
+from declar.spec.facts import UNSAFE_LAYERS
 
 KINDS = ("activation", "initializer", "regularizer", "constraint")
 """Kinds resolved by ``keras.<kind>s.get``: a name, or (except activations) ``{class_name, config}``."""
@@ -46,18 +46,6 @@ LAYER_ARGS: dict[str, dict[str, str]] = {
 
 # Keys that make a dict a Keras object for Keras's deserializer, wherever it appears.
 OBJECT_KEYS = frozenset({"class_name", "module", "registered_name"})
-
-# Built-in layers that would run Python code or load a model from a path named in the spec: a spec
-# or an archive from a stranger must not be able to do either. Refused wherever a layer is named:
-# a node (`declar.spec.checks.nodes`), the base of a custom type (`layer_types`), and any depth of
-# a layer-valued argument (here).
-UNSAFE_LAYERS = {
-    "Lambda": "runs a Python function",
-    "TFSMLayer": "loads a SavedModel from a path",
-    "TorchModuleWrapper": "wraps a Python module",
-    "JaxLayer": "wraps Python functions",
-    "FlaxLayer": "wraps a Python module",
-}
 
 # Arguments that Keras reads as a file path when given a string: `IndexLookup.set_vocabulary` opens
 # a string `vocabulary` with tf.io.gfile (StringLookup, IntegerLookup, and TextVectorization, which
@@ -79,7 +67,7 @@ Refusal = tuple[JsonPath, str, str]
 def argument_kind(layer: str, arg: str) -> str | None:
     """The kind of Keras object a built-in layer's argument holds, or None for a plain value.
 
-    The same rules as the layer-argument schema (`declar.spec.layer_schema`).
+    The same rules as the layer-argument schema (written by `devtools/layer_schema.py`).
 
     Example:
         >>> argument_kind("Dense", "kernel_initializer"), argument_kind("Bidirectional", "layer")
@@ -96,12 +84,17 @@ def argument_kind(layer: str, arg: str) -> str | None:
     return None
 
 
+def refusals(kind: str, value: Any) -> Iterator[Refusal]:
+    """Every reason ``value`` is not an allowed Keras object of ``kind`` (validation reports them all)."""
+    return _refusals(kind, value, (), 0)
+
+
 def refusal(kind: str, value: Any) -> Refusal | None:
     """The first reason ``value`` is not an allowed Keras object of ``kind``, or None.
 
     The runtime side of the gate (`DeclarLayer.build` asks it again before `keras.initializers.get`).
     """
-    return next(iter(_refusals(kind, value, (), 0)), None)
+    return next(iter(refusals(kind, value)), None)
 
 
 def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
@@ -121,59 +114,7 @@ def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
                 f"give the list itself; {layer} would open the file"
 
 
-def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str, Any]) -> Iterator[Problem]:
-    """Problems of the object-valued arguments of a built-in ``layer`` used at ``path``.
-
-    Names of the four kinds given as strings are left to the layer-argument schema, which already
-    reports them with "did you mean".
-    """
-    for key, value in args.items():
-        kind = argument_kind(layer, key)
-        if kind in KINDS and not isinstance(value, dict):
-            continue
-        refused = False
-        for where, message, hint in _argument_refusals(layer, key, value, 0):
-            refused = True
-            yield doc.problem((*path, key, *where), message, hint, "keras-object")
-        if not refused and kind in LAYER_KINDS:
-            yield from _nested_layer_problems(doc, (*path, key), value)
-
-
 LAYER_KINDS = ("layer", "layers", "layer or layers")
-
-
-def _nested_layer_problems(doc: Document, path: JsonPath, value: Any) -> Iterator[Problem]:
-    """The rules a node's own arguments get that the gate does not apply: types and enums of the
-    layer-argument schema, and the dtype policy, for every layer inside a layer-valued argument (which
-    the gate accepted, so within its nesting bound). Build would refuse these; validate says where."""
-    from declar.spec.checks.values import DTYPE_POLICIES  # values imports this module
-    from declar.spec.schema import layer_args_problems
-
-    stack: list[tuple[JsonPath, Any]] = [(path, value)]
-    while stack:
-        at, item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(((*at, i), v) for i, v in enumerate(item))
-            continue
-        class_name = item.get("class_name") if isinstance(item, dict) else None
-        config = (item.get("config") or {}) if isinstance(item, dict) else None
-        if not isinstance(class_name, str) or not isinstance(config, dict):
-            continue  # null (Bidirectional's default backward_layer); anything else the gate refused
-        yield from layer_args_problems(doc, (*at, "config"), class_name, config)
-        dtype = config.get("dtype")
-        if isinstance(dtype, str) and dtype not in DTYPE_POLICIES:
-            yield doc.problem((*at, "config", "dtype"), f"unknown dtype policy {dtype!r}",
-                              did_you_mean(dtype, DTYPE_POLICIES), "unknown-dtype")
-        for key, arg_value in config.items():
-            if argument_kind(class_name, key) in LAYER_KINDS:
-                stack.append(((*at, "config", key), arg_value))
-
-
-def object_problems(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
-    """Problems of one value of a given kind (a custom layer's parameter, a variable's initializer)."""
-    for where, message, hint in _refusals(kind, value, (), 0):
-        yield doc.problem((*path, *where), message, hint, "keras-object" if where or isinstance(value, dict)
-                          else f"unknown-{kind}")
 
 
 def plain_value_refusals(value: Any, what: str) -> Iterator[Refusal]:
@@ -191,6 +132,17 @@ def plain_value_refusals(value: Any, what: str) -> Iterator[Refusal]:
             stack.extend(((*where, k), v) for k, v in item.items())
         elif isinstance(item, list):
             stack.extend(((*where, i), v) for i, v in enumerate(item))
+
+
+def argument_refusals(layer: str, key: str, value: Any) -> Iterator[Refusal]:
+    """Why the argument ``key`` of a built-in ``layer`` cannot hold ``value``: a Keras object the gate
+    refuses, or a Keras object where Keras takes plain data. Where is relative to the value.
+
+    Example:
+        >>> next(argument_refusals("Dense", "units", {"class_name": "X"}))[1]
+        "'units' of Dense takes a plain value, not a Keras object (class_name)"
+    """
+    return _argument_refusals(layer, key, value, 0)
 
 
 def _argument_refusals(layer: str, key: str, value: Any, depth: int) -> Iterator[Refusal]:
@@ -321,5 +273,5 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["KINDS", "LAYER_ARGS", "OBJECT_KEYS", "PATH_ARGS", "UNSAFE_LAYERS", "argument_kind", "argument_problems",
-           "object_problems", "path_refusals", "plain_value_refusals", "refusal"]
+__all__ = ["KINDS", "LAYER_ARGS", "LAYER_KINDS", "OBJECT_KEYS", "PATH_ARGS", "argument_kind", "argument_refusals",
+           "path_refusals", "plain_value_refusals", "refusal", "refusals"]

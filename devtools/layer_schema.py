@@ -1,6 +1,6 @@
 """The JSON Schema of every built-in Keras layer's arguments, generated from the installed Keras.
 
-``python -m declar.spec.catalog`` writes ``schemas/keras-layers.schema.json`` with it: for each
+``python -m devtools.generate`` writes ``schemas/keras-layers.schema.json`` with it: for each
 layer, its arguments with descriptions (from the docstring's ``Args:`` section), defaults, and
 types or enums where they are certain (booleans, activations, initializers, regularizers,
 constraints, padding and data format). The spec schema refers to it, so editors complete and
@@ -16,6 +16,8 @@ import re
 from typing import Any
 
 from declar.spec.catalog import COMMON_LAYER_ARGS
+from declar.spec.keras_objects import KINDS
+from devtools.catalog import arg_names, keras_layers, required_args
 
 SCHEMA_ID = "https://declar.dev/schemas/keras-layers.schema.json"
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments):\s*$")
@@ -48,9 +50,6 @@ def docstring_args(doc: str | None) -> dict[str, str]:
     return {k: re.sub(r"\s+", " ", v)[:400] for k, v in out.items()}
 
 
-_KINDS = ("activation", "initializer", "regularizer", "constraint")
-
-
 def _shared_defs(catalog: dict[str, Any]) -> dict[str, Any]:
     """One definition per kind of Keras object: a known name, {class_name, config}, or null."""
     as_object = {"type": "object", "required": ["class_name"],
@@ -58,7 +57,7 @@ def _shared_defs(catalog: dict[str, Any]) -> dict[str, Any]:
     return {f"_{kind}": {"description": f"A Keras {kind}: a name, {{class_name, config}}, or null.",
                          "anyOf": [{"type": "string", "enum": catalog[f"{kind}s"], "x-kind": kind}, as_object,
                                    {"type": "null"}]}
-            for kind in _KINDS}
+            for kind in KINDS}
 
 
 def _object_schema(kind: str) -> dict[str, Any]:
@@ -124,19 +123,16 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
     for name, cls in sorted(layers.items()):
         docs = docstring_args(cls.__doc__)
         properties: dict[str, Any] = {}
-        for pname, param in inspect.signature(cls.__init__).parameters.items():
-            if pname == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-                continue
-            prop = _arg_schema(name, pname, param, catalog, docs.get(pname, ""))
+        parameters = inspect.signature(cls.__init__).parameters
+        for pname in arg_names(cls):
+            prop = _arg_schema(name, pname, parameters[pname], catalog, docs.get(pname, ""))
             if docs.get(pname):
                 prop["description"] = docs[pname]
             properties[pname] = prop
         for common in COMMON_LAYER_ARGS:
             properties.setdefault(common, {})
         summary = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        required = [p for p, param in inspect.signature(cls.__init__).parameters.items()
-                    if p != "self" and param.default is param.empty
-                    and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL)]
+        required = required_args(cls)
         entry: dict[str, Any] = {"type": ["object", "null"], "description": f"keras.layers.{name}: {summary}"[:300],
                                  "properties": properties}
         if required:
@@ -146,7 +142,7 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "Arguments of the built-in Keras layers",
-        "description": f"Generated from Keras {catalog['keras_version']} by `python -m declar.spec.catalog`.",
+        "description": f"Generated from Keras {catalog['keras_version']} by `python -m devtools.generate`.",
         "$defs": {
             "sequentialItem": {
                 "description": "A layer of a Sequential model: `LayerName: {arguments}`.",
@@ -157,3 +153,8 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
             **defs,
         },
     }
+
+
+def render(catalog: dict[str, Any]) -> str:
+    """The layer-argument schema file's content for the installed Keras, given its catalog."""
+    return json.dumps(generate(keras_layers(), catalog), indent=1, sort_keys=True) + "\n"

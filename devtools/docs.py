@@ -1,22 +1,26 @@
 """Reference documentation generated from the code, so it cannot drift from it.
 
-``python -m declar.docs`` rewrites docs/spec-reference.md (from the JSON Schema), and the function
-table (from declar.expr.ops) and the limits table (from `declar.Limits`) in README.md; a test
-fails when any of them is stale.
+docs/spec-reference.md (from the JSON Schema), and in README.md the function table (from
+`declar.expr.ops`) and the limits table (from `declar.Limits`). ``python -m devtools.generate``
+writes them; a test fails when any of them is stale.
 
 Example:
-    >>> from declar.docs import spec_reference
     >>> spec_reference().splitlines()[0]
     '# declar spec reference (format version 1)'
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
 import itertools
 import json
 from pathlib import Path
 from typing import Any
 
+from declar.expr.ops import BASE, OPS
+from declar.limits import Limits
 from declar.spec.schema import schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +62,7 @@ def spec_reference() -> str:
     """The spec format as Markdown: one section for the top level and one per definition."""
     s = schema()
     out = ["# declar spec reference (format version 1)", "",
-           "Generated from `schemas/declar.schema.json` by `python -m declar.docs`; do not edit by hand.", "",
+           "Generated from `schemas/declar.schema.json` by `python -m devtools.generate`; do not edit by hand.", "",
            "## Top level", "", s.get("description", ""), "", *_table(s), ""]
     for name, node in s["$defs"].items():
         out += [f"## {name}", ""]
@@ -77,12 +81,6 @@ def limits_table() -> str:
         >>> limits_table().splitlines()[2].startswith("| `max_file_bytes` | 2,000,000 |")
         True
     """
-    import ast
-    import dataclasses
-    import inspect
-
-    from declar.limits import Limits
-
     # Attribute docstrings are not kept at run time; they are read from the class's source.
     body = ast.parse(inspect.getsource(Limits)).body[0].body  # type: ignore[attr-defined]
     docs = {stmt.target.id: " ".join(after.value.value.split())
@@ -102,16 +100,18 @@ def replace_section(text: str, marker: str, content: str) -> str:
     return f"{head}{start}{content}{end}{tail}"
 
 
-def main() -> None:
-    from declar.expr.ops import update_readme
+def ops_table() -> str:
+    """The function table of the expression language as Markdown: ``base`` and every entry of OPS.
 
-    target = ROOT / "docs" / "spec-reference.md"
-    target.write_text(spec_reference(), encoding="utf-8")
-    readme = ROOT / "README.md"
-    update_readme(str(readme))
-    readme.write_text(replace_section(readme.read_text(encoding="utf-8"), "limits", limits_table()), encoding="utf-8")
-    print(f"wrote {target} and the README's function and limits tables")
+    Example:
+        >>> ops_table().splitlines()[2].startswith("| `base(*args)` |")
+        True
+    """
+    rows = ["| function | what it does |", "|---|---|"]
+    rows += [f"| `{s.render()}` | {s.summary} |" for s in (BASE, *OPS.values())]
+    return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":
-    main()
+def readme(text: str) -> str:
+    """The README ``text`` with its generated tables (functions, limits) rewritten."""
+    return replace_section(replace_section(text, "ops", ops_table()), "limits", limits_table())

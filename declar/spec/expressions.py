@@ -1,0 +1,58 @@
+"""The expressions of a custom layer type: what each may name, and how a shape one is computed.
+
+Validation checks a type's `call` and its variable shapes, and the build runs them; both take the
+names and the evaluation from here, so a name accepted at validate is bound at build, and a shape
+that validation computes fails the same way when the build computes it.
+
+Example:
+    >>> from declar.limits import Limits
+    >>> compute_shape("max(units, 2) * 3", {"units": 4}, Limits())
+    12
+    >>> try:
+    ...     compute_shape("units // 0", {"units": 4}, Limits())
+    ... except ExpressionError as err:
+    ...     print(err)
+    ZeroDivisionError: integer division or modulo by zero
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
+from declar.expr.ops import SHAPE_FUNCTIONS
+from declar.expr.parse import Checked, Context, check
+from declar.limits import Limits
+from declar.spec.model import LayerTypeSpec
+
+
+def call_context(definition: LayerTypeSpec) -> Context:
+    """What the `call` of a layer type may use: ``inputs``, ``training``, its parameters, build
+    arguments and variables, and ``base(...)`` when it extends a layer."""
+    names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
+    names |= {v.name for v in definition.variables}
+    return Context(names=names, allow_base=definition.extends != "Layer", kind=f"call of {definition.name}")
+
+
+def shape_context(names: Iterable[str]) -> Context:
+    """What a shape expression may use: the given names and the shape functions (max, min, prod)."""
+    return Context(names=names, functions=SHAPE_FUNCTIONS, kind="shape expression")
+
+
+def compute_shape(expression: str | Checked, env: Mapping[str, Any], limits: Limits) -> Any:
+    """The value of a shape expression (text, or already checked) with the names of ``env``.
+
+    Raises `ExpressionError` at the column of the fault: the expression's first problem, a guard of
+    the evaluator, or a value Python cannot compute with (``1 // 0``, a string where a size goes).
+    """
+    checked = expression if isinstance(expression, Checked) else check(expression, shape_context(env), limits)
+    if checked.tree is None:
+        problem = checked.problems[0]
+        raise ExpressionError(problem.message, problem.col)
+    try:
+        return to_closure(checked.tree, shape_functions(limits), limits)(env)
+    except ExpressionError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, KeyError) as err:
+        raise ExpressionError(f"shape cannot be computed: {err}") from None

@@ -7,7 +7,7 @@ fails when any of them is stale.
 Example:
     >>> from declar.docs import spec_reference
     >>> spec_reference().splitlines()[0]
-    '# declar spec reference (format version 1)'
+    '# declar spec reference (format version 2)'
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from declar.spec.schema import schema
+from declar.spec.versions import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,7 @@ def _table(node: dict[str, Any]) -> list[str]:
 def spec_reference() -> str:
     """The spec format as Markdown: one section for the top level and one per definition."""
     s = schema()
-    out = ["# declar spec reference (format version 1)", "",
+    out = [f"# declar spec reference (format version {FORMAT_VERSION})", "",
            "Generated from `schemas/declar.schema.json` by `python -m declar.docs`; do not edit by hand.", "",
            "## Top level", "", s.get("description", ""), "", *_table(s), ""]
     for name, node in s["$defs"].items():

@@ -5,7 +5,7 @@ archive embeds (`Spec.data` is JSON) and what `declar inspect` prints. Sequentia
 normalized into the same node list as graphs, so the builder has one way through.
 
 Example:
-    >>> spec = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+    >>> spec = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
     ...                        "model": [{"Dense": {"units": 2}}]})
     >>> [(n.name, n.layer, n.inputs) for n in spec.nodes]
     [('dense', 'Dense', ('x',))]
@@ -24,6 +24,9 @@ from declar.problems import JsonPath
 # Where the layer's own arguments stop and declar's start: these keys of a use-site argument
 # mapping are never forwarded to the extended Keras layer.
 BUILD_KEY = "build"
+
+# The keys of a graph node that are not its layer: the one other key names the layer (`Dense: {...}`).
+NODE_KEYS = frozenset({"inputs", "shares", "description"})
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class NodeSpec:
     inputs_as_list: bool = False
     shares: str | None = None
     path: JsonPath = ()
+    args_path: JsonPath = ()
+    """Where the layer's arguments are written: the value of its ``LayerName:`` key (graph or list)."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +216,7 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
                 if name not in taken:
                     break
             taken.add(name)
-        nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer)))
+        nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer), ("model", i, layer)))
         previous = name
     return tuple(nodes)
 
@@ -220,8 +225,11 @@ def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
     inputs = raw["inputs"]
     as_list = isinstance(inputs, list)
     refs = tuple(inputs) if as_list else (inputs,)
-    return NodeSpec(name, raw.get("layer"), dict(raw.get("args") or {}), refs, as_list, raw.get("shares"),
-                    ("model", "nodes", name))
+    layers = [key for key in raw if key not in NODE_KEYS]
+    layer = layers[0] if len(layers) == 1 else None  # the checks report a node with none or two
+    path = ("model", "nodes", name)
+    return NodeSpec(name, layer, dict(raw[layer] or {}) if layer else {}, refs, as_list, raw.get("shares"), path,
+                    (*path, layer) if layer else path)
 
 
 def _outputs(raw: str | list[str] | dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

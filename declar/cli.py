@@ -530,5 +530,33 @@ def init_command(
     typer.echo(f"wrote {escape(path)}")
 
 
+@_command("migrate")
+def migrate_command(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to upgrade to the current format version.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write the upgraded spec here instead of in "
+                                             "place (one spec only).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any spec would change "
+                                        "(for pre-commit and CI).")] = False,
+) -> None:
+    """Rewrite specs of an older format version as the current one, keeping comments and layout."""
+    from declar.migration import migrate
+    from declar.problems import SpecError
+
+    if out is not None and len(specs) != 1:
+        raise typer.BadParameter("-o/--out takes one spec", param_hint="-o")
+    failed = would_change = False
+    for spec in specs:
+        try:
+            result = migrate(spec, out, check=check, limits=_limits())
+        except SpecError as err:  # the other files are still migrated
+            _print_problems(err.problems, err=True)
+            failed = True
+            continue
+        would_change |= check and result.changed
+        typer.echo(escape(result.message))
+    if failed or would_change:
+        raise typer.Exit(code=EXIT_PROBLEMS)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

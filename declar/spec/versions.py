@@ -16,7 +16,7 @@ Example:
     >>> upgraded.data["declar"], upgraded.data["model"]["nodes"]["out"]
     (2, {'Dense': {'units': 1}, 'inputs': 'x'})
     >>> upgraded.source_map.key_position(("model", "nodes", "out", "Dense"))  # where `layer: Dense` said it
-    (4, 29)
+    (4, 30)
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ def graph_nodes_name_their_layer(tree: SpecTree) -> str:
             if "shares" in node:
                 tree.report((*path, "args"), "a node that shares a layer takes no args",
                             "the arguments belong to the node that creates the layer", "node-layer")
-            tree.remove_key(path, "args")  # the node's own check says what else is missing
+            else:
+                tree.report((*path, "args"), f"node '{name}' has args but no layer",
+                            "name the layer: `layer: Dense`", "node-layer")
+            tree.remove_key(path, "args")
     return f"{upgraded} graph node{'s' * (upgraded != 1)}" if upgraded else ""
 
 
@@ -118,8 +121,8 @@ def version_problem(doc: Document) -> Problem | None:
                                "format-too-new")
     shown = json.dumps(version)[:40]
     return doc.problem(("declar",), f"{shown} is not a format version",
-                       f"write `declar: {FORMAT_VERSION}` (this declar reads format versions 1 to {FORMAT_VERSION},"
-                       " written as a whole number)", "format-version")
+                       f"write `declar: {FORMAT_VERSION}`; this declar reads format versions 1 to {FORMAT_VERSION}, "
+                       "as whole numbers", "format-version")
 
 
 def upgrade_tree(tree: SpecTree) -> list[str]:

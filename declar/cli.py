@@ -409,6 +409,8 @@ def inspect(
         # The mark comes before the value, so no value (padded, or claiming to be verified) can hide it.
         mark = "(unverified) " if key in unverified else ""
         typer.echo(f"{label + ':':<10}{mark}{escape(info.get(key))}")
+    upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
+    typer.echo(f"{'format:':<10}{escape(info.get('format_version'))}{upgraded}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")

@@ -204,7 +204,7 @@ class RoundTripTree:
         if rest and before is not None:
             slot = mapping.ca.items.setdefault(before, [None, None, None, None])
             before_eol, before_rest = _comment_lines(slot)
-            slot[2] = _token((before_eol + "\n" if before_eol else "") + before_rest + rest, comment[2])
+            slot[2] = _token(before_eol + "\n" + before_rest + rest, comment[2])
         if not eol or comment is None:
             return None
         return [*comment[:2], _token(eol + "\n", comment[2]), *comment[3:]]
@@ -218,11 +218,8 @@ def _comment_lines(comment: list[Any] | None) -> tuple[str, str]:
     token = comment[2] if comment else None
     if token is None:
         return "", ""
-    text = token.value
-    if text.startswith("#"):
-        eol, _, rest = text.partition("\n")
-        return eol, rest
-    return "", text
+    eol, _, rest = token.value.partition("\n")  # a blank line after the key's line is "\n\n"
+    return eol, rest
 
 
 def _merge_comments(first: list[Any] | None, second: list[Any] | None) -> list[Any] | None:
@@ -233,7 +230,7 @@ def _merge_comments(first: list[Any] | None, second: list[Any] | None) -> list[A
     eol_2, rest_2 = _comment_lines(second)
     eol = "  ".join(c for c in (eol_1, eol_2) if c)
     slot = list(first)
-    slot[2] = _token((eol + "\n" if eol else "") + rest_1 + rest_2, first[2] or second[2])
+    slot[2] = _token(eol + "\n" + rest_1 + rest_2 if eol or rest_1 or rest_2 else "", first[2] or second[2])
     return slot
 
 

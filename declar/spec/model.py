@@ -226,7 +226,7 @@ def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
     as_list = isinstance(inputs, list)
     refs = tuple(inputs) if as_list else (inputs,)
     layers = [key for key in raw if key not in NODE_KEYS]
-    layer = layers[0] if len(layers) == 1 else None  # the checks report a node with none or two
+    layer = layers[0] if layers else None  # the checks report a second one
     path = ("model", "nodes", name)
     return NodeSpec(name, layer, dict(raw[layer] or {}) if layer else {}, refs, as_list, raw.get("shares"), path,
                     (*path, layer) if layer else path)

@@ -22,8 +22,8 @@ from declar.spec.model import Spec
 
 _keras_hook.install()
 
-__all__ = ["BuildError", "DataError", "Limits", "MigrationResult", "Problem", "Spec", "SpecError", "__version__", "build",
-           "diff", "fit", "inspect", "load", "load_spec", "migrate", "save", "transfer_weights", "validate"]
+__all__ = ["BuildError", "DataError", "Limits", "MigrationResult", "Problem", "Spec", "SpecError", "__version__",
+           "build", "diff", "fit", "inspect", "load", "load_spec", "migrate", "save", "transfer_weights", "validate"]
 
 
 def __getattr__(name: str) -> Any:

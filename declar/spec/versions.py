@@ -33,10 +33,6 @@ from declar.spec.source import Document, SourceMap
 FORMAT_VERSION = 2
 """The spec format this declar reads and writes."""
 
-NODE_KEYS = ("inputs", "shares", "description")
-"""The keys of a graph node that are not a layer: every other key of a node names its layer."""
-
-
 class SpecTree(Protocol):
     """What an upgrader edits: a spec document, read as nested mappings and lists.
 
@@ -99,9 +95,6 @@ Upgrader = Callable[[SpecTree], str]
 
 UPGRADERS: dict[int, Upgrader] = {1: graph_nodes_name_their_layer}
 """``UPGRADERS[n]`` upgrades format ``n`` to ``n + 1``; one entry for each version before the current."""
-
-assert sorted(UPGRADERS) == list(range(1, FORMAT_VERSION)), "one upgrader for every older format"
-
 
 def version_problem(doc: Document) -> Problem | None:
     """Why this document's format version cannot be read, or None (a known version, or no mapping yet).

@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 from typer.testing import CliRunner
 
 import declar
 from declar.cli import app
 from declar.migration import rewrite
+from declar.spec.schema import LAYER_SCHEMA_FILE, schema
 from declar.spec.source import parse_yaml
 from declar.spec.versions import FORMAT_VERSION, UPGRADERS, upgrade
 
@@ -226,3 +229,30 @@ def test_an_old_archive_is_inspected_as_format_1_upgraded() -> None:
 def test_every_example_spec_is_current() -> None:
     for spec in [*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("tests/specs/*.yaml")]:
         assert parse_yaml(spec.read_text()).data["declar"] == FORMAT_VERSION, f"run `declar migrate {spec}`"
+
+
+def test_a_format_1_spec_and_its_migration_do_not_differ(old_spec: Path, tmp_path: Path) -> None:
+    declar.migrate(old_spec, tmp_path / "new.yaml")
+    assert declar.diff(old_spec, tmp_path / "new.yaml", build=False).equal
+
+
+def test_the_editor_schema_checks_graph_node_arguments_too() -> None:
+    layers = schema(LAYER_SCHEMA_FILE)
+    registry = Registry().with_resources([(LAYER_SCHEMA_FILE, Resource.from_contents(layers)),
+                                          (layers["$id"], Resource.from_contents(layers))])
+    validator = Draft202012Validator(schema(), registry=registry)  # every $ref followed, as an editor does
+    for spec in [*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("tests/specs/*.yaml")]:
+        assert not list(validator.iter_errors(parse_yaml(spec.read_text()).data)), spec
+    wrong = parse_yaml(FORMAT_2.replace("units: 8 ", "units: x ")).data
+    assert [list(e.absolute_path) for e in validator.iter_errors(wrong)] == [
+        ["model", "nodes", "hidden", "Dense", "units"]]
+
+
+def test_saving_an_old_archive_writes_the_current_format(tmp_path: Path) -> None:
+    model = declar.load(OLD_ARCHIVE)
+    assert model.declar_spec.data["declar"] == FORMAT_VERSION
+    declar.save(model, tmp_path / "again.keras")
+    info = declar.inspect(tmp_path / "again.keras")
+    assert (info["format_version"], info["upgraded_to"]) == (str(FORMAT_VERSION), None)
+    assert info["sha256"] == model.declar_spec.sha256
+    assert info["source_verified"]  # the format-1 text as written still matches the upgraded spec

@@ -256,3 +256,14 @@ def test_saving_an_old_archive_writes_the_current_format(tmp_path: Path) -> None
     assert (info["format_version"], info["upgraded_to"]) == (str(FORMAT_VERSION), None)
     assert info["sha256"] == model.declar_spec.sha256
     assert info["source_verified"]  # the format-1 text as written still matches the upgraded spec
+
+
+def test_a_format_1_node_in_a_format_2_spec_says_how_to_write_it(tmp_path: Path) -> None:
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(FORMAT_2.replace("{Flatten: {}, inputs: hidden}", "{layer: Flatten, inputs: hidden}")
+                    .replace("units: 8 ", "unit: 8  "))
+    assert [p.render() for p in declar.validate(spec)] == [
+        f"{spec}:12:9: error: 'Dense' has no argument 'unit' (did you mean 'units'?)",  # the rest is still checked
+        f"{spec}:12:9: error: 'Dense' needs argument 'units'",
+        f"{spec}:16:12: error: unknown key 'layer' (a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other "
+        "keys: shares, inputs, description; `declar migrate` upgrades format 1 nodes)"]

@@ -29,6 +29,11 @@ BUILD_KEY = "build"
 NODE_KEYS = frozenset({"inputs", "shares", "description"})
 
 
+def node_layers(raw: dict[str, Any]) -> list[str]:
+    """The keys of a graph node's data that name a layer (one in a valid spec; CamelCase, as the schema says)."""
+    return [key for key in raw if key not in NODE_KEYS and key[:1].isupper()]
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str
@@ -225,7 +230,7 @@ def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
     inputs = raw["inputs"]
     as_list = isinstance(inputs, list)
     refs = tuple(inputs) if as_list else (inputs,)
-    layers = [key for key in raw if key not in NODE_KEYS]
+    layers = node_layers(raw)
     layer = layers[0] if layers else None  # the checks report a second one
     path = ("model", "nodes", name)
     return NodeSpec(name, layer, dict(raw[layer] or {}) if layer else {}, refs, as_list, raw.get("shares"), path,

@@ -153,6 +153,9 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
         for key in error.instance:
             if key not in known and not any(p.search(key) for p in patterns):
                 hint = did_you_mean(key, known) or (f"allowed keys: {', '.join(known)}" if known else "")
+                if patterns:  # a graph node, whose layer is a CamelCase key
+                    hint = (f"a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other keys: {', '.join(known)}"
+                            + ("; `declar migrate` upgrades format 1 nodes" if key in ("layer", "args") else ""))
                 yield doc.problem((*path, key), f"unknown key '{key}'", hint, "unknown-key", at_key=True)
         return
     if validator == "required":

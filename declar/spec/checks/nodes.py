@@ -11,7 +11,7 @@ from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.keras_objects import UNSAFE_LAYERS, argument_problems, object_problems, path_refusals
 from declar.spec.checks.values import DTYPE_POLICIES, check_value, shape_errors
-from declar.spec.model import BUILD_KEY, NODE_KEYS, NodeSpec, ParamSpec, Spec
+from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.source import Document
 
@@ -58,7 +58,7 @@ def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
 def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
                 infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     if not spec.sequential:
-        layers = [key for key in doc.data["model"]["nodes"][node.name] if key not in NODE_KEYS]
+        layers = node_layers(doc.data["model"]["nodes"][node.name])
         if len(layers) > 1:
             yield doc.problem((*node.path, layers[1]), f"node '{node.name}' names two layers, {layers[0]} and "
                               f"{layers[1]}", "a node applies one layer: give the other a node of its own",

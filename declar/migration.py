@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.tokens import CommentToken
 
@@ -93,7 +93,12 @@ def migrate(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = N
         if not check and target != source:
             _write_atomically(target, content, source)
         return MigrationResult(source, target, FORMAT_VERSION, FORMAT_VERSION, written=not check and target != source)
-    text, changes = rewrite(doc.text)
+    try:
+        text, changes = rewrite(doc.text)
+    except YAMLError as err:  # declar's loader accepted the text, so this is unexpected: refuse, write nothing
+        raise SpecError([Problem(str(source), 1, 1, (), f"cannot rewrite the spec: {str(err).splitlines()[0]}",
+                                 "the file is unchanged; please report this file to declar", "migrate-failed")]
+                        ) from None
     _same_spec_or_refuse(text, upgraded.document.data, source, limits)
     if not check:
         _write_atomically(target, text.encode("utf-8"), source)
@@ -118,11 +123,12 @@ def rewrite(text: str) -> tuple[str, list[str]]:
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # never fold a long line the file did not fold
     yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)  # ruamel re-indents the whole file
-    tree = RoundTripTree(yaml.load(text))
+    tree = RoundTripTree(yaml.load(text.replace("\r\n", "\n")))  # ruamel would keep the \r in comments
     changes = upgrade_tree(tree)
     buffer = io.StringIO()
     yaml.dump(tree.root, buffer)
-    return buffer.getvalue(), changes
+    written = buffer.getvalue()
+    return (written.replace("\n", "\r\n") if "\r\n" in text else written), changes  # keep Windows line ends
 
 
 _OPENS_BLOCK = re.compile(r":\s*(#.*)?$")
@@ -132,7 +138,7 @@ def _indentation(text: str) -> tuple[int, int]:
     """(the indentation of a nested mapping, that of a list's ``-`` under its key) the file uses.
 
     Example:
-        >>> _indentation("a:\n    b: 1\nc:\n  - d\n")
+        >>> _indentation("a:\\n    b: 1\\nc:\\n  - d\\n")
         (4, 2)
     """
     mapping = offset = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -274,3 +276,10 @@ def test_windows_line_ends_are_kept(tmp_path: Path) -> None:
     spec.write_bytes(FORMAT_1.replace("\n", "\r\n").encode())
     declar.migrate(spec)
     assert spec.read_bytes() == FORMAT_2.replace("\n", "\r\n").encode()
+
+
+def test_only_migrating_imports_ruamel() -> None:
+    code = ("import sys, declar; declar.validate('specs/keras_guide/custom_build.yaml'); "
+            "assert 'ruamel.yaml' not in sys.modules; declar.migrate; assert 'ruamel.yaml' in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=120).returncode == 0

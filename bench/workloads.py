@@ -17,7 +17,7 @@ WIDTH = 32
 # Spec texts
 # ---------------------------------------------------------------------------------------------
 
-_HEADER = "declar: 1\nname: {name}\nseed: 7\ninputs:\n  x: {{shape: [{dim}]}}\n"
+_HEADER = "declar: 2\nname: {name}\nseed: 7\ninputs:\n  x: {{shape: [{dim}]}}\n"
 
 # Custom layer types used "for variety" in the validate specs (and smoke-built in the tests of the
 # generator): a Dense with an extra non-trainable scale, and an affine layer from scratch.
@@ -77,9 +77,9 @@ def graph_spec(n_layers: int, *, width: int = WIDTH, name: str = "bench_graph") 
     lines = [_HEADER.format(name=name, dim=width), "model:\n  nodes:\n"]
     for node, kind, inputs in graph_edges(n_layers):
         if kind == "Add":
-            lines.append(f"    {node}: {{layer: Add, inputs: [{', '.join(inputs)}]}}\n")
+            lines.append(f"    {node}: {{Add: {{}}, inputs: [{', '.join(inputs)}]}}\n")
         else:
-            lines.append(f"    {node}: {{layer: Dense, args: {{units: {width}, activation: relu}}, "
+            lines.append(f"    {node}: {{Dense: {{units: {width}, activation: relu}}, "
                          f"inputs: {inputs[0]}}}\n")
     lines.append(f"  outputs: n{n_layers - 1}\n")
     return "".join(lines)

@@ -12,6 +12,9 @@ Every error declar raises is a `DeclarError` (a ``ValueError``), with its proble
 (see `declar.errors` for the tree).
 """
 
+import importlib
+from typing import Any
+
 from declar import _keras_hook
 from declar._version import __version__
 from declar.api import build, diff, fit, inspect, load, save, transfer_weights
@@ -40,6 +43,15 @@ from declar.spec.model import Spec
 _keras_hook.install()
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
-           "FunctionCallError", "LayerBuildError", "Limits", "ModelBuildError", "PlotError", "Problem", "Spec",
-           "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "__version__", "build",
-           "diff", "fit", "inspect", "load", "load_spec", "save", "transfer_weights", "validate"]
+           "FunctionCallError", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError", "PlotError",
+           "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError",
+           "__version__", "build", "diff", "fit", "inspect", "load", "load_spec", "migrate", "save",
+           "transfer_weights", "validate"]
+
+
+def __getattr__(name: str) -> Any:
+    """`declar.migrate` and `MigrationResult`, imported on first use: only migrating needs ruamel.yaml,
+    so `import declar` (and every other command) does not pay for importing it."""
+    if name in ("migrate", "MigrationResult"):
+        return getattr(importlib.import_module("declar.migration"), name)
+    raise AttributeError(f"module 'declar' has no attribute {name!r}")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from declar.bounded import copy_limited
 from declar.errors import ArchiveError, DeclarError, FileLimitError, SpecError
 from declar.limits import Limits, current_limits
+from declar.spec.versions import FORMAT_VERSION, upgraded_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -345,7 +346,10 @@ def _archive_info(archive: Path) -> dict[str, Any]:
     else:
         shown_sha = (f"{str(recorded)[:80]} (does not match the embedded spec, which hashes to {actual}; "
                      "declar.load refuses this archive)")
+    recorded_format = spec.get("declar")
     return {"name": _text(spec.get("name")), "sha256": shown_sha, "sha256_verified": sha_ok,
+            "format_version": _text(recorded_format), "upgraded_to": FORMAT_VERSION if recorded_format != FORMAT_VERSION
+            else None,
             "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
             "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
             "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
@@ -370,7 +374,8 @@ def _source_matches(source: str, spec: dict[str, Any]) -> bool:
     if not source or len(source) > limits.max_file_bytes:  # no spec file is larger
         return False
     doc = parse_yaml(source, "<archive source>", limits)
-    return isinstance(doc, Document) and canonical_json(doc.data) == canonical_json(spec)
+    # Both sides upgraded: a model loaded from an older archive and saved again keeps its source as written.
+    return isinstance(doc, Document) and canonical_json(upgraded_data(doc.data)) == canonical_json(upgraded_data(spec))
 
 
 def _text(value: Any) -> str | None:

@@ -26,7 +26,7 @@ import click
 import typer
 
 from declar._version import __version__
-from declar.errors import DeclarError, Problem
+from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.summary import layer_rows
@@ -421,6 +421,8 @@ def inspect(
         # The mark comes before the value, so no value (padded, or claiming to be verified) can hide it.
         mark = "(unverified) " if key in unverified else ""
         typer.echo(f"{label + ':':<10}{mark}{escape(info.get(key))}")
+    upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
+    typer.echo(f"{'format:':<10}{escape(info.get('format_version'))}{upgraded}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")
@@ -541,6 +543,33 @@ def init_command(
 
     path = write_starter(name, out, schema=schema)
     typer.echo(f"wrote {escape(path)}")
+
+
+@_command("migrate")
+def migrate_command(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to upgrade to the current format version.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write the upgraded spec here instead of in "
+                                             "place (one spec only).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any spec would change "
+                                        "(for pre-commit and CI).")] = False,
+) -> None:
+    """Rewrite specs of an older format version as the current one, keeping comments and layout."""
+    from declar.migration import migrate
+
+    if out is not None and len(specs) != 1:
+        raise typer.BadParameter("-o/--out takes one spec", param_hint="-o")
+    failed = would_change = False
+    for spec in specs:
+        try:
+            result = migrate(spec, out, check=check, limits=_limits())
+        except SpecError as err:  # the other files are still migrated
+            _print_problems(err.problems, err=True)
+            failed = True
+            continue
+        would_change |= check and result.changed
+        typer.echo(escape(result.message))
+    if failed or would_change:
+        raise typer.Exit(code=EXIT_PROBLEMS)
 
 
 if __name__ == "__main__":  # pragma: no cover

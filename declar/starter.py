@@ -19,6 +19,7 @@ from pathlib import Path
 
 from declar.data import DATA_DIR
 from declar.errors import StarterError
+from declar.spec.versions import FORMAT_VERSION
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -26,7 +27,7 @@ TEMPLATE = """\
 # yaml-language-server: $schema={schema_ref}
 # A starter declar spec. Check it with `declar validate {file}`, see its layers with
 # `declar build {file}`, write a model archive with `declar save {file} {name}.keras`.
-declar: 1
+declar: {version}
 name: {name}
 description: A small binary classifier to start from.
 seed: 42                      # same spec and seed, same initial weights, in every process
@@ -73,7 +74,7 @@ def starter_spec(name: str, *, file: str = "spec.yaml", schema_ref: str) -> str:
         suggestion = suggestion if IDENTIFIER.match(suggestion) else "my_model"
         raise StarterError(f"the model name {name!r} must be a Python identifier of at most 64 characters "
                            f"(letters, digits, _; not starting with a digit), e.g. {suggestion!r}")
-    return TEMPLATE.format(name=name, file=file, schema_ref=schema_ref)
+    return TEMPLATE.format(name=name, file=file, schema_ref=schema_ref, version=FORMAT_VERSION)
 
 
 def default_path(name: str) -> Path:

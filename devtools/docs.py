@@ -6,7 +6,7 @@ writes them; a test fails when any of them is stale.
 
 Example:
     >>> spec_reference().splitlines()[0]
-    '# declar spec reference (format version 1)'
+    '# declar spec reference (format version 2)'
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from declar.expr.ops import BASE, OPS
 from declar.limits import Limits
 from declar.spec.schema import schema
+from declar.spec.versions import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +62,7 @@ def _table(node: dict[str, Any]) -> list[str]:
 def spec_reference() -> str:
     """The spec format as Markdown: one section for the top level and one per definition."""
     s = schema()
-    out = ["# declar spec reference (format version 1)", "",
+    out = [f"# declar spec reference (format version {FORMAT_VERSION})", "",
            "Generated from `schemas/declar.schema.json` by `python -m devtools.generate`; do not edit by hand.", "",
            "## Top level", "", s.get("description", ""), "", *_table(s), ""]
     for name, node in s["$defs"].items():

@@ -16,9 +16,10 @@ from declar.errors import Problem, SpecError, SpecFileRefused, sort_problems
 from declar.hints import with_hint_budget
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.checks import semantic_problems
-from declar.spec.model import Spec
+from declar.spec.model import Spec, spec_sha256
 from declar.spec.schema import schema_problems
 from declar.spec.source import Document, parse_yaml
+from declar.spec.versions import FORMAT_VERSION, upgrade, version_problem
 
 SpecSource = str | os.PathLike[str]
 
@@ -84,10 +85,14 @@ def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spe
     if isinstance(read, Problem):
         return None, [read]
     content, name, base_dir = read
-    doc = parse_yaml(content, name, limits)
-    if not isinstance(doc, Document):
-        return None, sort_problems(doc)
-    problems = schema_problems(doc)
+    parsed = parse_yaml(content, name, limits)
+    if not isinstance(parsed, Document):
+        return None, sort_problems(parsed)
+    unreadable = version_problem(parsed)
+    if unreadable:
+        return None, [unreadable]
+    upgraded = upgrade(parsed)
+    doc, problems = upgraded.document, upgraded.problems + schema_problems(upgraded.document)
     if problems:
         return None, sort_problems(problems + _semantic_despite_schema(doc, problems, base_dir, limits))
     spec = Spec.from_data(doc.data, source_text=doc.text, source_file=name, base_dir=base_dir)
@@ -151,15 +156,21 @@ def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<arc
                    limits: Limits = DEFAULT_LIMITS) -> Spec:
     """Check spec data from an untrusted place (an archive) exactly as a file, and build the Spec.
 
-    Raises `SpecError` with every problem, or when ``sha256`` does not match the data.
+    Data of an older format version is upgraded first (archives embed the format they were saved
+    in); ``sha256`` is checked against the data as recorded. Raises `SpecError` with every problem,
+    or when ``sha256`` does not match the data.
     """
-    doc = _document_from_data(data, name)
-    problems = schema_problems(doc)
+    recorded = _document_from_data(data, name)
+    unreadable = version_problem(recorded)
+    if unreadable:
+        raise SpecError([unreadable])
+    upgraded = upgrade(recorded)
+    doc, problems = upgraded.document, upgraded.problems + schema_problems(upgraded.document)
     if not problems:
-        assert isinstance(data, dict)
-        spec = Spec.from_data(data, source_file=name, from_archive=True)
+        assert isinstance(doc.data, dict)
+        spec = Spec.from_data(doc.data, source_file=name, from_archive=True)
         problems = semantic_problems(spec, doc, limits)
-        if not problems and sha256 is not None and sha256 != spec.sha256:
+        if not problems and sha256 is not None and sha256 != spec_sha256(data):
             problems = [Problem(name, 1, 1, (), "the embedded spec does not match its sha256",
                                 "the archive was modified after it was saved", "hash-mismatch")]
         if not problems:
@@ -175,6 +186,6 @@ def check_fragment(types: object, layer_type: object, args: object, build_args: 
     use = dict(args or {}) if isinstance(args, dict) else {}
     if build_args:
         use["build"] = build_args
-    data = {"declar": 1, "name": "layer_check", "inputs": {"x": {"shape": [None]}}, "layers": types,
+    data = {"declar": FORMAT_VERSION, "name": "layer_check", "inputs": {"x": {"shape": [None]}}, "layers": types,
             "model": [{layer_type: use}]}
     spec_from_data(data, name="<layer config>")

@@ -5,7 +5,7 @@ archive embeds (`Spec.data` is JSON) and what `declar inspect` prints. Sequentia
 normalized into the same node list as graphs, so the builder has one way through.
 
 Example:
-    >>> spec = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+    >>> spec = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
     ...                        "model": [{"Dense": {"units": 2}}]})
     >>> [(n.name, n.layer, n.inputs) for n in spec.nodes]
     [('dense', 'Dense', ('x',))]
@@ -24,6 +24,14 @@ from declar.spec.facts import snake_case
 # Where the layer's own arguments stop and declar's start: these keys of a use-site argument
 # mapping are never forwarded to the extended Keras layer.
 BUILD_KEY = "build"
+
+# The keys of a graph node that are not its layer: the one other key names the layer (`Dense: {...}`).
+NODE_KEYS = frozenset({"inputs", "shares", "description"})
+
+
+def node_layers(raw: dict[str, Any]) -> list[str]:
+    """The keys of a graph node's data that name a layer (one in a valid spec; CamelCase, as the schema says)."""
+    return [key for key in raw if key not in NODE_KEYS and key[:1].isupper()]
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class NodeSpec:
     inputs_as_list: bool = False
     shares: str | None = None
     path: JsonPath = ()
+    args_path: JsonPath = ()
+    """Where the layer's arguments are written: the value of its ``LayerName:`` key (graph or list)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +215,7 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
                 if name not in taken:
                     break
             taken.add(name)
-        nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer)))
+        nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer), ("model", i, layer)))
         previous = name
     return tuple(nodes)
 
@@ -214,8 +224,11 @@ def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
     inputs = raw["inputs"]
     as_list = isinstance(inputs, list)
     refs = tuple(inputs) if as_list else (inputs,)
-    return NodeSpec(name, raw.get("layer"), dict(raw.get("args") or {}), refs, as_list, raw.get("shares"),
-                    ("model", "nodes", name))
+    layers = node_layers(raw)
+    layer = layers[0] if layers else None  # the checks report a second one
+    path = ("model", "nodes", name)
+    return NodeSpec(name, layer, dict(raw[layer] or {}) if layer else {}, refs, as_list, raw.get("shares"), path,
+                    (*path, layer) if layer else path)
 
 
 def _outputs(raw: str | list[str] | dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

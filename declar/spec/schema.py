@@ -2,7 +2,7 @@
 
 Example:
     >>> from declar.spec.source import parse_yaml
-    >>> doc = parse_yaml("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\nseeed: 3\\n")
+    >>> doc = parse_yaml("declar: 2\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\nseeed: 3\\n")
     >>> [p.render() for p in schema_problems(doc)]
     ["<string>:5:1: error: unknown key 'seeed' (did you mean 'seed'?)"]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,9 +146,13 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
             return
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
         for key in error.instance:
-            if key not in known:
+            if key not in known and not any(p.search(key) for p in patterns):
                 hint = did_you_mean(key, known) or (f"allowed keys: {', '.join(known)}" if known else "")
+                if patterns:  # a graph node, whose layer is a CamelCase key
+                    hint = (f"a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other keys: {', '.join(known)}"
+                            + ("; `declar migrate` upgrades format 1 nodes" if key in ("layer", "args") else ""))
                 yield doc.problem((*path, key), f"unknown key '{key}'", hint, "unknown-key", at_key=True)
         return
     if validator == "required":
@@ -221,8 +226,6 @@ def _message(error: ValidationError) -> str:
 def _hint(error: ValidationError) -> str:
     if error.validator == "enum" and isinstance(error.instance, str):
         return did_you_mean(error.instance, [str(x) for x in error.validator_value])
-    if error.validator == "const" and error.absolute_path and error.absolute_path[-1] == "declar":
-        return "this declar reads format version 1"
     return error.schema.get("description", "")[:120] if error.validator == "type" else ""
 
 

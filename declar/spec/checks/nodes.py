@@ -13,7 +13,7 @@ from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import path_refusals
-from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec
+from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
@@ -61,21 +61,25 @@ def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
 def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
                 infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     if not spec.sequential:
+        layers = node_layers(doc.data["model"]["nodes"][node.name])
+        if len(layers) > 1:
+            yield doc.problem((*node.path, layers[1]), f"node '{node.name}' names two layers, {layers[0]} and "
+                              f"{layers[1]}", "a node applies one layer: give the other a node of its own",
+                              "node-layer", at_key=True)
+            return
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares",
-                              "layer: creates a layer; shares: reuses another node's layer", "node-layer")
+                              "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer",
+                              "node-layer")
             return
         if node.shares is not None:
-            if node.args:
-                yield doc.problem((*node.path, "args"), "a node that shares a layer takes no args",
-                                  "the arguments belong to the node that creates the layer", "node-layer")
             target = next((n for n in spec.nodes if n.name == node.shares), None)
             if target is None or target.layer is None:
                 hint = did_you_mean(node.shares, [n.name for n in spec.nodes if n.layer])
                 yield doc.problem((*node.path, "shares"), f"'{node.shares}' is not a node that creates a layer",
                                   hint, "unknown-node")
         if "name" in node.args:
-            yield doc.problem((*node.path, "args", "name"), "in a graph the node's name is the layer's name",
+            yield doc.problem((*node.args_path, "name"), "in a graph the node's name is the layer's name",
                               "remove name, or rename the node", "node-name", at_key=True)
         for i, ref in enumerate(node.inputs):
             ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
@@ -90,20 +94,17 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
 
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
-    args_path = node.path if spec.sequential else (*node.path, "args")
+    args_path = node.args_path
     known = catalog().layers
     if layer not in known and layer not in spec.layer_types:
-        type_path = node.path if spec.sequential else (*node.path, "layer")
-        yield doc.problem(type_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
-                          "unknown-layer", at_key=spec.sequential)
+        yield doc.problem(args_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
+                          "unknown-layer", at_key=True)
         return
     info = infos[layer] if layer in infos else _builtin_info(layer)
     allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
     if root in UNSAFE_LAYERS:
-        type_path = node.path if spec.sequential else (*node.path, "layer")
-        yield doc.problem(type_path, f"layer '{root}' {UNSAFE_LAYERS[root]}; declar refuses it",
-                          "write a custom layer type with a call expression instead", "unsafe-layer",
-                          at_key=spec.sequential)
+        yield doc.problem(args_path, f"layer '{root}' {UNSAFE_LAYERS[root]}; declar refuses it",
+                          "write a custom layer type with a call expression instead", "unsafe-layer", at_key=True)
         return
     for where, message, hint in path_refusals(root, args):  # the gate applies the same rule to nested layers
         yield doc.problem((*args_path, *where), message, hint, "path-argument")

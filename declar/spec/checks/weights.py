@@ -237,7 +237,7 @@ def check_weights(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem
         widths[node.name] = output_width(source.layer, source.args, width)
         if node.shares:
             continue  # a shared layer's weights were counted where it was created
-        args_path = node.path if spec.sequential else (*node.path, "args")
+        args_path = node.args_path
         layer = node.layer or ""
         refused_here = False
         for variable, shape in weight_shapes(layer, node.args, width):

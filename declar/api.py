@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.problems import Problem, SpecError
 from declar.spec.load import SpecSource, load_spec
-from declar.spec.model import Spec
+from declar.spec.loaded import LoadedSpec
+from declar.spec.model import DistributionSpec, Spec
 from declar.text import first_line
 from declar.training_data import DataError
 
@@ -27,7 +28,7 @@ class BuildError(ValueError):
         super().__init__("\n".join(p.render() for p in problems))
 
 
-def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = True,
+def build(spec: SpecSource | Spec | LoadedSpec, *, compile: bool = True, distribute: bool = True,
           limits: Limits = DEFAULT_LIMITS) -> keras.Model:
     """Build the Keras model of a spec (compiled, with its optimizer built, when it has compile settings).
 
@@ -45,38 +46,38 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
     register()
     from declar.keras.distribute import distribution_scope, make_distribution
 
-    parsed = load_spec(spec, limits)
+    loaded = load_spec(spec, limits)
     distribution = None
-    if distribute and "distribution" in parsed.data:
+    if distribute and loaded.spec.distribution is not None:
         try:
-            distribution = make_distribution(parsed.data["distribution"])
+            distribution = make_distribution(loaded.spec.distribution)
         except (ValueError, RuntimeError) as err:
-            raise BuildError([_locate(parsed, ("distribution",), str(err), DISTRIBUTION_HINT)]) from err
+            raise BuildError([_locate(loaded, ("distribution",), str(err), DISTRIBUTION_HINT)]) from err
     token = current_limits.set(limits)
     try:
         with distribution_scope(distribution):
-            model = _construct(parsed, compile)
+            model = _construct(loaded, compile)
     finally:
         current_limits.reset(token)
     model.attach_distribution(distribution)
     return model
 
 
-def _construct(parsed: Spec, compile: bool) -> keras.Model:
+def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     from declar.keras.budget import WeightBudgetError
     from declar.keras.model import DeclarModel, ModelBuildError, OutputSizeError
 
     try:
-        model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
+        model = DeclarModel(spec=loaded.spec, source=loaded.source_text, asset_root=loaded.origin.base_dir)
     except ModelBuildError as err:
         over_limit = isinstance(err.__cause__, (WeightBudgetError, OutputSizeError))
         hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
-        raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
-    if compile and parsed.compile:
+        raise BuildError([_locate(loaded, err.node.path, str(err), hint)]) from err
+    if compile and loaded.spec.compile:
         try:
             model.compile_from_spec()
         except (ValueError, TypeError, KeyError) as err:
-            raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
+            raise BuildError([_locate(loaded, ("compile",), f"{type(err).__name__}: {err}")]) from err
     return model
 
 
@@ -84,15 +85,9 @@ KERAS_REFUSED = "Keras refused this layer"
 DISTRIBUTION_HINT = "this machine or process cannot provide the distribution the spec asks for"
 
 
-def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
-    from declar.spec.source import Document, parse_yaml
-
-    doc = parse_yaml(spec.source_text, spec.source_file) if spec.source_text else None
-    if isinstance(doc, Document):
-        return doc.problem(path, first_line(message), hint, "keras-build",
-                           at_key=spec.sequential and path[:1] == ("model",))
-    return Problem(spec.source_file, 1, 1, path, first_line(message), hint,
-                   "keras-build")
+def _locate(loaded: LoadedSpec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
+    """A build or training failure at ``path`` of the spec, located in its kept document."""
+    return loaded.problem(path, first_line(message), hint, "keras-build")
 
 
 def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[str], *,
@@ -151,7 +146,7 @@ def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> kera
     from declar.archive import inspect_archive
     from declar.keras.distribute import distribution_scope, make_distribution
 
-    section = inspect_archive(path)["spec"].get("distribution")
+    section = DistributionSpec.from_data(inspect_archive(path)["spec"].get("distribution"))
     try:
         distribution = make_distribution(section) if section else None
     except (ValueError, RuntimeError) as err:
@@ -191,7 +186,13 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     from declar.training_data import check_shapes, read_arrays
 
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
-    model = load(path, distribute=True, limits=limits) if path.endswith(".keras") else build(source, limits=limits)
+    if path.endswith(".keras"):
+        model = load(path, distribute=True, limits=limits)
+        # An archive's embedded spec has no lines to point at: problems name the archive.
+        loaded = LoadedSpec.bare(model.declar_spec, f"{path} (embedded spec)", archive=True)
+    else:
+        loaded = load_spec(source, limits)
+        model = build(loaded, limits=limits)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
     input_names, output_names = data_names(model)
@@ -206,22 +207,19 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         y: Any = {n: found[n] for n in output_names}
     else:
         y = [found[n] for n in output_names]
-    archive = f"{path} (embedded spec)" if path.endswith(".keras") else None
-    history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
+    history = _train(model, loaded, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
                      epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
                      verbose=verbose)
     save(model, out_path, limits=limits)
     return history
 
 
-def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
+def _train(model: keras.Model, loaded: LoadedSpec, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
     """``model.fit``, with a failure that validation could not foresee (a spec function that does
     not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
-    in the spec as a `BuildError` instead of escaping as Keras's exception. ``archive`` names the
-    embedded spec of a resumed archive, which has no lines to point at."""
+    in the spec as a `BuildError` instead of escaping as Keras's exception."""
     from declar.keras.compile import FunctionCallError
 
-    spec: Spec = model.declar_spec
     try:
         return model.fit(x, y, **options)
     except FunctionCallError as err:
@@ -230,10 +228,9 @@ def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: A
     except Exception as err:  # Keras and the backends raise many types; all mean "this spec does not train"
         where, message = ("compile",), f"training failed: {type(err).__name__}: {err}"
         hint = "the compile settings do not work with this model and data"
-    if archive is not None or not spec.source_text:
-        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, first_line(message), hint,
-                                  "training")])
-    raise BuildError([_locate(spec, where, message, hint)])
+    if not loaded.source_text:
+        raise BuildError([loaded.problem(where, first_line(message), hint, "training")])
+    raise BuildError([_locate(loaded, where, message, hint)])
 
 
 def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -255,7 +252,7 @@ if TYPE_CHECKING:
     from declar.transfer import TransferReport
 
 
-def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None,
+def diff(old: SpecSource | Spec | LoadedSpec, new: SpecSource | Spec | LoadedSpec, *, build: bool | None = None,
          limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
     """The semantic difference of two specs or .keras archives (see `declar.compare`).
 

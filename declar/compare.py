@@ -16,8 +16,8 @@ Nothing here imports Keras unless `compare_builds` is called.
 
 Example:
     >>> from declar.spec.load import load_spec
-    >>> old = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n")
-    >>> new = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\n")
+    >>> old = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n").spec
+    >>> new = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\n").spec
     >>> [c.render() for c in diff_specs(old, new).nodes]
     ['~ dense (Dense): units: 1 -> 2']
 """
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.spec.loaded import LoadedSpec
 from declar.spec.model import NodeSpec, Spec
 from declar.text import escape, md_code, md_text
 
@@ -310,8 +311,8 @@ def same(a: Any, b: Any) -> bool:
 
 def diff_specs(old: Spec, new: Spec, old_label: str | None = None, new_label: str | None = None) -> SpecDiff:
     """The semantic difference between two checked specs (see the module docstring)."""
-    result = SpecDiff(old_label or old.source_file, new_label or new.source_file)
-    a, b = old.data, new.data
+    result = SpecDiff(old_label or "<string>", new_label or "<string>")
+    a, b = old.to_data(), new.to_data()
     for key in [*a, *(k for k in b if k not in a)]:
         if key not in _SECTIONS:
             result.settings += changes(a.get(key, MISSING), b.get(key, MISSING), key)
@@ -324,8 +325,8 @@ def diff_specs(old: Spec, new: Spec, old_label: str | None = None, new_label: st
     if old.sequential != new.sequential:
         result.settings.append(Change("model", "sequential list" if old.sequential else "graph",
                                       "sequential list" if new.sequential else "graph"))
-    old_outputs = dict(zip(old.output_names, old.outputs, strict=True))
-    new_outputs = dict(zip(new.output_names, new.outputs, strict=True))
+    old_outputs = dict(zip(old.outputs.names, old.outputs.refs, strict=True))
+    new_outputs = dict(zip(new.outputs.names, new.outputs.refs, strict=True))
     if not (old.sequential and new.sequential):
         renamed_outputs = {n: result.renames.get(v, v) for n, v in new_outputs.items()}
         if old_outputs != renamed_outputs or list(old_outputs) != list(new_outputs):
@@ -334,7 +335,7 @@ def diff_specs(old: Spec, new: Spec, old_label: str | None = None, new_label: st
 
 
 def _outputs_data(spec: Spec) -> Any:
-    return spec.data["model"]["outputs"] if not spec.sequential else spec.outputs[0]
+    return spec.outputs.to_data()
 
 
 def _keyed_items(old: dict[str, Any], new: dict[str, Any], detail: Any) -> list[Item]:
@@ -352,16 +353,15 @@ def _node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None
     data: dict[str, Any] = {}
     if node.layer is not None:
         data["layer"] = node.layer
-    args = {k: v for k, v in node.args.items() if k != "name"}
+    args = {k: v for k, v in node.args.to_data().items() if k != "name"}
     if args:
         data["args"] = args
     if node.shares is not None:
         data["shares"] = node.shares
     if not spec.sequential:
-        raw = spec.data["model"]["nodes"][node.name]
-        data["inputs"] = raw["inputs"]
-        if "description" in raw:
-            data["description"] = raw["description"]
+        data["inputs"] = list(node.inputs) if node.inputs_as_list else node.inputs[0]
+        if node.description is not None:
+            data["description"] = node.description
     return data
 
 
@@ -579,8 +579,8 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path).endswith(".keras")
 
 
-def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """The checked Spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
+def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
+    """The checked spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
 
     Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
     """
@@ -602,14 +602,20 @@ def keras_available() -> bool:
     return importlib.util.find_spec("keras") is not None
 
 
-def diff(old: str | os.PathLike[str] | Spec, new: str | os.PathLike[str] | Spec, *, build: bool | None = None,
+SpecInput = str | os.PathLike[str] | Spec | LoadedSpec
+
+
+def diff(old: SpecInput, new: SpecInput, *, build: bool | None = None,
          limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
     """Diff two specs or archives; with ``build`` (default: when Keras is installed) compare builds too.
 
     Archives are loaded (`declar.load`) for the build comparison, specs are built from their seed.
     """
-    specs = [x if isinstance(x, Spec) else read_spec(x, limits) for x in (old, new)]
-    labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
+    loaded = [LoadedSpec.bare(x) if isinstance(x, Spec) else x if isinstance(x, LoadedSpec) else read_spec(x, limits)
+              for x in (old, new)]
+    labels = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else y.origin.file
+              for x, y in zip((old, new), loaded, strict=True)]
+    specs = [x.spec for x in loaded]
     result = diff_specs(specs[0], specs[1], labels[0], labels[1])
     if build is None:
         build = keras_available()

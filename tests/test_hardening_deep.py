@@ -233,7 +233,7 @@ def test_reversed_10000_node_chain_is_ordered_in_one_sort_not_10000_passes():
     from declar.keras.model import build_order
     from declar.spec.load import load_spec
 
-    spec = load_spec(chain_spec(10_000, reverse=True))
+    spec = load_spec(chain_spec(10_000, reverse=True)).spec
     assert [n.name for n in build_order(spec)] == [f"n{i}" for i in range(10_000)]
 
 
@@ -315,7 +315,7 @@ def test_linear_sequence_alignment_accounts_for_every_layer_once(monkeypatch):
     for _ in range(60):
         a = [rng.choice([1, 2, 3]) for _ in range(rng.randint(1, 9))]
         b = [rng.choice([1, 2, 3]) for _ in range(rng.randint(1, 9))]
-        old, new = load_spec(sequential_spec(len(a), a)), load_spec(sequential_spec(len(b), b))
+        old, new = load_spec(sequential_spec(len(a), a)).spec, load_spec(sequential_spec(len(b), b)).spec
         data_a = {n.name: compare._node_data(old, n) for n in old.nodes}
         data_b = {n.name: compare._node_data(new, n) for n in new.nodes}
         pairs = compare._align_sequence(old, new, data_a, data_b)
@@ -341,8 +341,8 @@ def test_graph_matching_computes_each_signature_once_not_per_pair(monkeypatch):
     monkeypatch.setattr(compare, "_signature", counted)
     n = 4_000
     compared_only = Limits(max_model_elements=10**15)  # chains of growing widths: diffed, never built
-    old = load_spec(chain_spec(n, "a", unit=None), compared_only)
-    new = load_spec(chain_spec(n, "b", unit=None, offset=n), compared_only)
+    old = load_spec(chain_spec(n, "a", unit=None), compared_only).spec
+    new = load_spec(chain_spec(n, "b", unit=None, offset=n), compared_only).spec
     result = compare.diff_specs(old, new)
     assert len(result.nodes) == 2 * n
     assert calls <= 2 * n
@@ -358,7 +358,7 @@ def test_identical_layer_runs_never_reach_the_quadratic_sequence_matcher(monkeyp
 
     monkeypatch.setattr(compare.difflib, "SequenceMatcher", refuse)
     n = 4_000
-    old = load_spec(sequential_spec(n))
-    new = load_spec(sequential_spec(n, [3 if i % 2 == 0 else 2 for i in range(n)]))
+    old = load_spec(sequential_spec(n)).spec
+    new = load_spec(sequential_spec(n, [3 if i % 2 == 0 else 2 for i in range(n)])).spec
     assert [i.name for i in compare.diff_specs(old, new).nodes] == [
         "dense" if k == 0 else f"dense_{k}" for k in range(0, n, 2)]

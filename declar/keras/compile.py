@@ -14,7 +14,7 @@ import keras
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
-from declar.spec.model import Spec, snake_case
+from declar.spec.model import OptimizerSpec, Spec, snake_case
 
 
 class FunctionCallError(ValueError):
@@ -118,25 +118,23 @@ def _by_lower_name(module: Any, base: type) -> dict[str, type]:
             if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base)}
 
 
-def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
-    """An optimizer from ``"adam"`` or ``{name: sgd, learning_rate: ..., momentum: ...}``."""
+def make_optimizer(optimizer: OptimizerSpec) -> keras.optimizers.Optimizer:
+    """The Keras optimizer of the spec's ``optimizer`` (``adam``, or ``{name: sgd, momentum: ...}``)."""
     classes = _by_lower_name(keras.optimizers, keras.optimizers.Optimizer)
+    name = optimizer.name.lower()
     # An explicit name: Keras would otherwise number optimizers per process (adam_1, adam_2...).
-    if isinstance(raw, str):
-        return classes[raw.lower()](name=raw.lower())
-    args = {k: v for k, v in raw.items() if k != "name"}
-    args["name"] = raw["name"].lower()
-    if isinstance(args.get("learning_rate"), dict):
-        schedule = dict(args["learning_rate"])
+    args: dict[str, Any] = {**optimizer.args, "name": name}
+    if optimizer.schedule is not None:
         schedules = {snake_case(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)
                      if not n.startswith("_")}
-        args["learning_rate"] = schedules[schedule.pop("name")](**schedule)
-    return classes[raw["name"].lower()](**args)
+        args["learning_rate"] = schedules[optimizer.schedule.name](**optimizer.schedule.args)
+    return classes[name](**args)
 
 
 def compile_arguments(spec: Spec) -> dict[str, Any]:
     """Keyword arguments of `model.compile` for the spec's compile section."""
-    cfg = spec.compile or {}
+    settings = spec.compile
+    assert settings is not None, "compile_arguments needs a spec with a compile section"
 
     def loss(name: str) -> Any:
         f = spec.functions.get(name)
@@ -146,19 +144,14 @@ def compile_arguments(spec: Spec) -> dict[str, Any]:
         f = spec.functions.get(name)
         return DeclarMetric(name, list(f.args), f.expr) if f else name
 
-    def per_output(value: Any, make: Any, nested: bool) -> Any:
-        if isinstance(value, dict):
-            return {k: per_output(v, make, False) if nested or isinstance(v, list) else make(v)
-                    for k, v in value.items()}
-        if isinstance(value, list):
-            return [make(v) for v in value]
-        return make(value)
-
-    args: dict[str, Any] = {"optimizer": make_optimizer(cfg["optimizer"]), "loss": per_output(cfg["loss"], loss, False)}
-    for key in ("metrics", "weighted_metrics"):
-        if key in cfg:
-            args[key] = per_output(cfg[key], metric, True)
-    for key in ("loss_weights", "run_eagerly", "jit_compile", "steps_per_execution"):
-        if key in cfg:
-            args[key] = cfg[key]
+    args: dict[str, Any] = {"optimizer": make_optimizer(settings.optimizer), "loss": settings.loss.map(loss)}
+    for key, given in (("metrics", settings.metrics), ("weighted_metrics", settings.weighted_metrics)):
+        if given is not None:
+            args[key] = given.map(metric)
+    if settings.loss_weights is not None:
+        args["loss_weights"] = settings.loss_weights.map(lambda weight: weight)
+    for key, value in (("run_eagerly", settings.run_eagerly), ("jit_compile", settings.jit_compile),
+                       ("steps_per_execution", settings.steps_per_execution)):
+        if value is not None:
+            args[key] = value
     return args

@@ -48,20 +48,12 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.lay
         args["dtype"] = spec.dtype_policy  # per layer: the caller's global policy is left alone
     if node.layer in spec.layer_types:
         build_args = args.pop(BUILD_KEY, None) or {}
-        types = _types_needed(spec, node.layer or "")
+        types = spec.layer_type_definitions(node.layer or "")
         trainable = args.pop("trainable", True)
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
     return getattr(keras.layers, node.layer or "")(**with_layer_objects(node.layer or "", args), name=name)
-
-
-def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:
-    types, current = {}, layer_type
-    while current in spec.layer_types and current not in types:
-        types[current] = spec.data["layers"][current]
-        current = spec.layer_types[current].extends
-    return types
 
 
 class ModelBuildError(ValueError):
@@ -144,12 +136,14 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
             raise ModelBuildError(node, f"{type(err).__name__}: {err}") from err
         check_output_sizes(node, tensors[node.name])
     inputs = {i.name: tensors[i.name] for i in spec.inputs}
-    if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
-        outputs: Any = tensors[spec.outputs[0]]
-    elif isinstance(spec.data["model"]["outputs"], dict):
-        outputs = {name: tensors[ref] for name, ref in zip(spec.output_names, spec.outputs, strict=False)}
+    declared = spec.outputs
+    # Keras returns what the spec lists: one tensor (a list of one is one), a list or a mapping.
+    if declared.form == "mapping":
+        outputs: Any = {name: tensors[ref] for name, ref in zip(declared.names, declared.refs, strict=True)}
+    elif len(declared.refs) == 1:
+        outputs = tensors[declared.refs[0]]
     else:
-        outputs = [tensors[ref] for ref in spec.outputs]
+        outputs = [tensors[ref] for ref in declared.refs]
     return inputs, outputs
 
 
@@ -187,7 +181,8 @@ class DeclarModel(keras.Model):
             raise TypeError(f"DeclarModel() got unknown keyword arguments {sorted(kwargs)}; a DeclarModel takes "
                             "spec, source, sha256, declar_version, asset_root, name and trainable")
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
-        parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
+        parsed = spec if isinstance(spec, Spec) else \
+            spec_from_data(spec, sha256=sha256, limits=current_limits.get()).spec
         if name is not None and name != parsed.name:
             # The spec is the model: a name given here would not be saved, and the archive would
             # come back under the spec's name. Say so rather than ignore it.
@@ -246,7 +241,7 @@ class DeclarModel(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         spec: Spec = self._declar["spec"]
-        return {"spec": spec.data, "source": self._declar["source"], "sha256": spec.sha256,
+        return {"spec": spec.to_data(), "source": self._declar["source"], "sha256": spec.sha256,
                 "declar_version": self._declar["declar_version"], "trainable": self.trainable}
 
     @classmethod

@@ -20,18 +20,17 @@ from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.nodes import check_nodes
 from declar.spec.checks.values import DTYPE_POLICIES, check_keras_object, shape_errors
 from declar.spec.checks.weights import check_weights
-from declar.spec.model import Spec
-from declar.spec.source import Document
+from declar.spec.loaded import LoadedSpec
 
-Check = Callable[[Spec, Document, Limits], Iterator[Problem]]
+Check = Callable[[LoadedSpec, Limits], Iterator[Problem]]
 
 CHECKS: tuple[Check, ...] = (check_layer_types, check_nodes, check_weights, check_functions, check_compile,
                              check_distribution)
 
 
-def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem]:
+def semantic_problems(loaded: LoadedSpec, limits: Limits) -> list[Problem]:
     """Run every check; all problems are returned, none stops the others."""
-    return [p for check_fn in CHECKS for p in check_fn(spec, doc, limits)]
+    return [p for check_fn in CHECKS for p in check_fn(loaded, limits)]
 
 
 __all__ = ["CHECKS", "DTYPE_POLICIES", "STRATEGIES", "Check", "check_keras_object", "configured_backend",

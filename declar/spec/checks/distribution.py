@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from declar.limits import Limits
 from declar.problems import Problem, did_you_mean
 from declar.spec.checks.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
-from declar.spec.model import Spec
-from declar.spec.source import Document
+from declar.spec.loaded import LoadedSpec
 
 # Which strategies each backend's engine offers (declar.keras.distribute builds them).
 STRATEGIES = {
@@ -32,13 +31,14 @@ def configured_backend() -> str:
         return "tensorflow"
 
 
-def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_distribution(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    doc = loaded.document
     section = doc.data.get("distribution")
     if not isinstance(section, dict):
         return
     path, strategy, backend = ("distribution",), section.get("strategy"), configured_backend()
     offered = STRATEGIES.get(backend, ())
-    if strategy not in offered and not spec.from_archive:  # an archive may load on any backend
+    if strategy not in offered and not loaded.origin.archive:  # an archive may load on any backend
         yield doc.problem((*path, "strategy"), f"strategy '{strategy}' does not run on the {backend} backend",
                           f"{backend} offers: {', '.join(offered)}" if offered else
                           f"the {backend} backend has no distribution engine in Keras", "strategy-backend")

@@ -34,8 +34,7 @@ from typing import Any
 from declar.limits import Limits
 from declar.problems import Problem
 from declar.spec.checks.values import shape_errors
-from declar.spec.model import Spec
-from declar.spec.source import Document
+from declar.spec.loaded import LoadedSpec
 
 # Layers whose output has the width of their input (the last axis is kept).
 WIDTH_KEEPING = frozenset({
@@ -222,7 +221,8 @@ def _blamed(layer: str, args: dict[str, Any]) -> str | None:
     return next((a for a in _BLAME.get(layer, ()) if a in args), None)
 
 
-def check_weights(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_weights(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    spec, doc = loaded.spec, loaded.document
     """Each weight over ``max_variable_elements``, and the first layer where the model's known
     weights together pass ``max_model_elements``."""
     widths: dict[str, int | None] = {i.name: (_size(i.shape[-1]) if i.shape else None) for i in spec.inputs}
@@ -237,7 +237,7 @@ def check_weights(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem
         widths[node.name] = output_width(source.layer, source.args, width)
         if node.shares:
             continue  # a shared layer's weights were counted where it was created
-        args_path = node.path if spec.sequential else (*node.path, "args")
+        args_path = node.args_path
         layer = node.layer or ""
         refused_here = False
         for variable, shape in weight_shapes(layer, node.args, width):

@@ -44,7 +44,7 @@ def build(spec: SpecSource | Spec | LoadedSpec, *, compile: bool = True, distrib
     from declar._keras_hook import register
 
     register()
-    from declar.keras.distribute import distribution_scope, make_distribution
+    from declar.sections.distribution.build import distribution_scope, make_distribution
 
     loaded = load_spec(spec, limits)
     distribution = None
@@ -144,7 +144,7 @@ def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> kera
     if not distribute:
         return strict_load(path, compile=compile)
     from declar.archive import inspect_archive
-    from declar.keras.distribute import distribution_scope, make_distribution
+    from declar.sections.distribution.build import distribution_scope, make_distribution
 
     section = DistributionSpec.from_data(inspect_archive(path)["spec"].get("distribution"))
     try:

@@ -215,7 +215,7 @@ class DeclarModel(keras.Model):
         self._declar_distribution = distribution
 
     def _in_distribution(self) -> Any:
-        from declar.keras.distribute import distribution_scope
+        from declar.sections.distribution.build import distribution_scope
 
         # Keras's TensorFlow trainer keeps its strategy itself; the JAX trainer reads the
         # current keras.distribution at fit time, so its scope is entered again here.

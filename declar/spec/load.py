@@ -14,7 +14,7 @@ from pathlib import Path
 
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.problems import Problem, SpecError, hint_budget, sort_problems
-from declar.spec.checks import semantic_problems
+from declar.sections import semantic_problems
 from declar.spec.loaded import LoadedSpec, SpecOrigin, data_document
 from declar.spec.model import Spec
 from declar.spec.schema import schema_problems

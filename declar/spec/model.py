@@ -367,7 +367,7 @@ class MeshSpec:
 
 @dataclass(frozen=True)
 class DistributionSpec:
-    """How to train on several devices (see `declar.keras.distribute`)."""
+    """How to train on several devices (see `declar.sections.distribution.build`)."""
 
     strategy: str
     devices: int | None = None
@@ -420,7 +420,7 @@ class Spec:
     def from_data(cls, data: Mapping[str, Any]) -> Spec:
         """Build the Spec from schema-valid data (the semantic checks come after)."""
         inputs = inputs_from_data(data)
-        nodes, outputs, sequential = _model_from_data(data["model"], inputs[0].name)
+        nodes, outputs, sequential = model_from_data(data["model"], inputs[0].name)
         return cls(header=HeaderSpec.from_data(data), inputs=inputs, layer_types=layer_types_from_data(data),
                    nodes=nodes, outputs=outputs, sequential=sequential, functions=functions_from_data(data),
                    compile=CompileSpec.from_data(data.get("compile")),
@@ -462,6 +462,19 @@ class Spec:
     def to_data(self) -> dict[str, Any]:
         """The spec's normalized JSON data: what an archive embeds and `sha256` hashes (a fresh copy)."""
         return copy.deepcopy(dict(self._data))
+
+    def section_data(self, key: str, default: Any = None) -> Any:
+        """The JSON of the top-level key ``key`` as the spec says it (``default`` when absent).
+
+        For the sections' own modules (their diff rules compare what is written); it is not a
+        copy, so it is never changed; everything else reads the typed fields.
+        """
+        return self._data.get(key, default)
+
+    @property
+    def written_keys(self) -> tuple[str, ...]:
+        """The top-level keys the spec writes, in its order."""
+        return tuple(self._data)
 
     def layer_type_definitions(self, layer_type: str) -> dict[str, Any]:
         """The definitions a layer of ``layer_type`` needs, its own and those it extends, as JSON."""
@@ -538,7 +551,7 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
     return tuple(nodes)
 
 
-def _model_from_data(model: Any, input_name: str) -> tuple[tuple[NodeSpec, ...], OutputsSpec, bool]:
+def model_from_data(model: Any, input_name: str) -> tuple[tuple[NodeSpec, ...], OutputsSpec, bool]:
     """(nodes, outputs, sequential) of the model section: a list of layers or a graph."""
     if isinstance(model, list):
         nodes = _sequential_nodes(model, input_name)

@@ -48,7 +48,7 @@ OBJECT_KEYS = frozenset({"class_name", "module", "registered_name"})
 
 # Built-in layers that would run Python code or load a model from a path named in the spec: a spec
 # or an archive from a stranger must not be able to do either. Refused wherever a layer is named:
-# a node (`declar.spec.checks.nodes`), the base of a custom type (`layer_types`), and any depth of
+# a node (`declar.sections.model.checks`), the base of a custom type (`layer_types`), and any depth of
 # a layer-valued argument (here).
 UNSAFE_LAYERS = {
     "Lambda": "runs a Python function",

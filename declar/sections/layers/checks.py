@@ -13,9 +13,8 @@ from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import catalog
-from declar.spec.checks.keras_objects import object_problems
+from declar.spec.checks.keras_objects import UNSAFE_LAYERS, object_problems
 from declar.spec.checks.locate import checked_expression, expression_problem
-from declar.spec.checks.nodes import UNSAFE_LAYERS
 from declar.spec.checks.values import check_value, shape_errors
 from declar.spec.loaded import LoadedSpec, SpecOrigin
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec

@@ -1,26 +1,17 @@
-"""Spec functions and compile settings: optimizer, schedules, losses and metrics."""
+"""The compile section's checks: optimizer, schedules, losses and metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from declar.expr.parse import Context
 from declar.limits import Limits
 from declar.problems import JsonPath, Problem, did_you_mean
 from declar.spec.catalog import arg_type_ok, catalog
 from declar.spec.checks.keras_objects import OBJECT_KEYS, plain_value_refusals
-from declar.spec.checks.locate import checked_expression
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import Spec
 from declar.spec.source import Document
-
-
-def check_functions(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
-    spec, doc = loaded.spec, loaded.document
-    for f in spec.functions.values():
-        context = Context(names=f.args, kind=f"function {f.name}")
-        yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits, costs=True)[1]
 
 
 def check_compile(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:

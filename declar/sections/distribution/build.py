@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from declar.spec.checks import STRATEGIES
+from declar.sections.distribution.checks import STRATEGIES
 from declar.spec.checks.patterns import layout_keys_problem, pattern_problem
 from declar.spec.model import DistributionSpec
 

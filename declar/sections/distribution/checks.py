@@ -11,7 +11,7 @@ from declar.problems import Problem, did_you_mean
 from declar.spec.checks.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
 from declar.spec.loaded import LoadedSpec
 
-# Which strategies each backend's engine offers (declar.keras.distribute builds them).
+# Which strategies each backend's engine offers (declar.sections.distribution.build builds them).
 STRATEGIES = {
     "tensorflow": ("mirrored", "multi_worker_mirrored"),
     "jax": ("data_parallel", "model_parallel"),

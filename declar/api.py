@@ -65,7 +65,8 @@ def build(spec: SpecSource | Spec | LoadedSpec, *, compile: bool = True, distrib
 
 def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     from declar.keras.budget import WeightBudgetError
-    from declar.keras.model import DeclarModel, ModelBuildError, OutputSizeError
+    from declar.keras.model import DeclarModel
+    from declar.sections.model.build import ModelBuildError, OutputSizeError
 
     try:
         model = DeclarModel(spec=loaded.spec, source=loaded.source_text, asset_root=loaded.origin.base_dir)

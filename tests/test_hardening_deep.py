@@ -230,7 +230,7 @@ print("ok")
 def test_reversed_10000_node_chain_is_ordered_in_one_sort_not_10000_passes():
     """Nodes may be listed in any order; the repeated passes took minutes on a reversed 10,000-node chain."""
     pytest.importorskip("keras")
-    from declar.keras.model import build_order
+    from declar.sections.model.build import build_order
     from declar.spec.load import load_spec
 
     spec = load_spec(chain_spec(10_000, reverse=True)).spec

@@ -327,7 +327,7 @@ def diff(old: SpecInput, new: SpecInput, *, build: bool | None = None,
 
         models = [declar.load(x, compile=False, limits=limits) if not isinstance(x, Spec) and is_archive(x)
                   else declar.build(s, compile=False, distribute=False, limits=limits)
-                  for x, s in zip((old, new), specs, strict=True)]
+                  for x, s in zip((old, new), loaded, strict=True)]
         compare_builds(result, models[0], models[1])
     return result
 

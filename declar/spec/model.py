@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
@@ -78,7 +77,7 @@ class JsonMap(Mapping[str, Any]):
 
     def to_data(self) -> dict[str, Any]:
         """A fresh JSON copy (nothing shared with this mapping)."""
-        return copy.deepcopy(self._items)
+        return _json_copy(self._items)
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -418,14 +417,19 @@ class Spec:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Spec:
-        """Build the Spec from schema-valid data (the semantic checks come after)."""
+        """Build the Spec from schema-valid data (the semantic checks come after).
+
+        The data is copied first and every typed part refers to the copy, so changing ``data``
+        afterwards changes nothing of the Spec.
+        """
+        data = _json_copy(data)
         inputs = inputs_from_data(data)
         nodes, outputs, sequential = model_from_data(data["model"], inputs[0].name)
         return cls(header=HeaderSpec.from_data(data), inputs=inputs, layer_types=layer_types_from_data(data),
                    nodes=nodes, outputs=outputs, sequential=sequential, functions=functions_from_data(data),
                    compile=CompileSpec.from_data(data.get("compile")),
                    distribution=DistributionSpec.from_data(data.get("distribution")),
-                   _data=MappingProxyType(copy.deepcopy(dict(data))))
+                   _data=MappingProxyType(data))
 
     # The header's settings, read often enough to deserve a short name.
     @property
@@ -461,7 +465,7 @@ class Spec:
 
     def to_data(self) -> dict[str, Any]:
         """The spec's normalized JSON data: what an archive embeds and `sha256` hashes (a fresh copy)."""
-        return copy.deepcopy(dict(self._data))
+        return _json_copy(self._data)
 
     def section_data(self, key: str, default: Any = None) -> Any:
         """The JSON of the top-level key ``key`` as the spec says it (``default`` when absent).
@@ -486,6 +490,15 @@ class Spec:
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of JSON-like data (mappings and lists copied, scalars shared): faster than deepcopy."""
+    if isinstance(value, Mapping):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def canonical_json(data: Any) -> str:

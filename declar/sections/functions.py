@@ -8,7 +8,7 @@ as registered `DeclarLoss` and `DeclarMetric` objects (`declar.keras.compile`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from declar.expr.parse import Context
 from declar.limits import Limits
@@ -19,6 +19,9 @@ from declar.spec.checks.locate import checked_expression
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import Spec, functions_from_data
 
+if TYPE_CHECKING:
+    from declar.compare import SpecDiff
+
 
 def check_functions(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
     spec, doc = loaded.spec, loaded.document
@@ -27,7 +30,7 @@ def check_functions(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits, costs=True)[1]
 
 
-def diff_functions(old: Spec, new: Spec, result: Any) -> None:
+def diff_functions(old: Spec, new: Spec, result: SpecDiff) -> None:
     result.functions = keyed_items(old.section_data("functions") or {}, new.section_data("functions") or {})
 
 

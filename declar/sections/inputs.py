@@ -6,14 +6,17 @@ model's positional inputs); the checks of the names nodes use are the model sect
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from declar.sections.changes import keyed_items
 from declar.sections.section import Section
 from declar.spec.model import Spec, inputs_from_data
 
+if TYPE_CHECKING:
+    from declar.compare import SpecDiff
 
-def diff_inputs(old: Spec, new: Spec, result: Any) -> None:
+
+def diff_inputs(old: Spec, new: Spec, result: SpecDiff) -> None:
     result.inputs = keyed_items(old.section_data("inputs") or {}, new.section_data("inputs") or {})
 
 

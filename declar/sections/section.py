@@ -25,8 +25,9 @@ DiffRule = Callable[[Spec, Spec, "SpecDiff"], None]
 class Section:
     """One top-level section of the spec format.
 
-    ``keys`` are the schema's top-level properties it owns (the header owns several); ``field``
-    is the attribute (or attributes) of `Spec` holding its typed part, made by ``from_data``.
+    ``keys`` are the schema's top-level properties it owns (the header owns several); ``fields``
+    are the attributes of `Spec` holding its typed part, made by ``from_data`` (a tuple of values
+    when there are several).
     """
 
     name: str

@@ -9,19 +9,22 @@ arguments of `model.compile`; `declar diff` lists each changed setting.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from declar.sections.changes import changes
 from declar.sections.compile.checks import check_compile
 from declar.sections.section import Section
 from declar.spec.model import CompileSpec, Spec
 
+if TYPE_CHECKING:
+    from declar.compare import SpecDiff
+
 
 def _from_data(data: Mapping[str, Any]) -> CompileSpec | None:
     return CompileSpec.from_data(data.get("compile"))
 
 
-def diff_compile(old: Spec, new: Spec, result: Any) -> None:
+def diff_compile(old: Spec, new: Spec, result: SpecDiff) -> None:
     result.compile = list(changes(old.section_data("compile") or {}, new.section_data("compile") or {}, ""))
 
 

@@ -22,14 +22,15 @@ from declar.errors import (
 )
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.spec.load import SpecSource, load_spec
-from declar.spec.model import Spec
+from declar.spec.loaded import LoadedSpec
+from declar.spec.model import DistributionSpec, Spec
 from declar.text import first_line
 
 if TYPE_CHECKING:
     import keras
 
 
-def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = True,
+def build(spec: SpecSource | Spec | LoadedSpec, *, compile: bool = True, distribute: bool = True,
           limits: Limits = DEFAULT_LIMITS) -> keras.Model:
     """Build the Keras model of a spec (compiled, with its optimizer built, when it has compile settings).
 
@@ -45,39 +46,39 @@ def build(spec: SpecSource | Spec, *, compile: bool = True, distribute: bool = T
     from declar._keras_hook import register
 
     register()
-    from declar.keras.distribute import distribution_scope, make_distribution
+    from declar.sections.distribution.build import distribution_scope, make_distribution
 
-    parsed = load_spec(spec, limits)
+    loaded = load_spec(spec, limits)
     distribution = None
-    if distribute and "distribution" in parsed.data:
+    if distribute and loaded.spec.distribution is not None:
         try:
-            distribution = make_distribution(parsed.data["distribution"])
+            distribution = make_distribution(loaded.spec.distribution)
         except (ValueError, RuntimeError) as err:
-            raise BuildError([_locate(parsed, ("distribution",), str(err), DISTRIBUTION_HINT)]) from err
+            raise BuildError([_locate(loaded, ("distribution",), str(err), DISTRIBUTION_HINT)]) from err
     token = current_limits.set(limits)
     try:
         with distribution_scope(distribution):
-            model = _construct(parsed, compile)
+            model = _construct(loaded, compile)
     finally:
         current_limits.reset(token)
     model.attach_distribution(distribution)
     return model
 
 
-def _construct(parsed: Spec, compile: bool) -> keras.Model:
+def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     from declar.keras.model import DeclarModel
 
     try:
-        model = DeclarModel(spec=parsed, source=parsed.source_text, asset_root=parsed.base_dir)
+        model = DeclarModel(spec=loaded.spec, source=loaded.source_text, asset_root=loaded.origin.base_dir)
     except ModelBuildError as err:
         over_limit = err.code in LIMIT_CODES
         hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
-        raise BuildError([_locate(parsed, err.node.path, str(err), hint)]) from err
-    if compile and parsed.compile:
+        raise BuildError([_locate(loaded, err.node.path, str(err), hint)]) from err
+    if compile and loaded.spec.compile:
         try:
             model.compile_from_spec()
         except (ValueError, TypeError, KeyError) as err:
-            raise BuildError([_locate(parsed, ("compile",), f"{type(err).__name__}: {err}")]) from err
+            raise BuildError([_locate(loaded, ("compile",), f"{type(err).__name__}: {err}")]) from err
     return model
 
 
@@ -87,15 +88,9 @@ LIMIT_CODES = frozenset({WeightBudgetError.code, "output-too-large"})
 DISTRIBUTION_HINT = "this machine or process cannot provide the distribution the spec asks for"
 
 
-def _locate(spec: Spec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
-    from declar.spec.source import Document, parse_yaml
-
-    doc = parse_yaml(spec.source_text, spec.source_file) if spec.source_text else None
-    if isinstance(doc, Document):
-        return doc.problem(path, first_line(message), hint, "keras-build",
-                           at_key=spec.sequential and path[:1] == ("model",))
-    return Problem(spec.source_file, 1, 1, path, first_line(message), hint,
-                   "keras-build")
+def _locate(loaded: LoadedSpec, path: tuple[Any, ...], message: str, hint: str = KERAS_REFUSED) -> Problem:
+    """A build or training failure at ``path`` of the spec, located in its kept document."""
+    return loaded.problem(path, first_line(message), hint, "keras-build")
 
 
 def save(source: SpecSource | Spec | keras.Model, out_path: str | os.PathLike[str], *,
@@ -147,9 +142,9 @@ def load(path: str | os.PathLike[str], *, compile: bool = True, distribute: bool
 def _load(path: str | os.PathLike[str], compile: bool, distribute: bool) -> keras.Model:
     if not distribute:
         return strict_load(path, compile=compile)
-    from declar.keras.distribute import distribution_scope, make_distribution
+    from declar.sections.distribution.build import distribution_scope, make_distribution
 
-    section = inspect_archive(path)["spec"].get("distribution")
+    section = DistributionSpec.from_data(inspect_archive(path)["spec"].get("distribution"))
     try:
         distribution = make_distribution(section) if section else None
     except (ValueError, RuntimeError) as err:
@@ -189,8 +184,13 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     from declar.training_data import check_shapes, read_arrays
 
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
-    resumed = is_archive(source)
-    model = load(path, distribute=True, limits=limits) if resumed else build(source, limits=limits)
+    if is_archive(source):
+        model = load(path, distribute=True, limits=limits)
+        # An archive's embedded spec has no lines to point at: problems name the archive.
+        loaded = LoadedSpec.bare(model.declar_spec, f"{path} (embedded spec)", archive=True)
+    else:
+        loaded = load_spec(source, limits)
+        model = build(loaded, limits=limits)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
     input_names, output_names = data_names(model)
@@ -205,20 +205,17 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         y: Any = {n: found[n] for n in output_names}
     else:
         y = [found[n] for n in output_names]
-    archive = f"{path} (embedded spec)" if resumed else None
-    history = _train(model, archive, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
+    history = _train(model, loaded, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
                      epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
                      verbose=verbose)
     save(model, out_path, limits=limits)
     return history
 
 
-def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
+def _train(model: keras.Model, loaded: LoadedSpec, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
     """``model.fit``, with a failure that validation could not foresee (a spec function that does
     not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
-    in the spec as a `BuildError` instead of escaping as Keras's exception. ``archive`` names the
-    embedded spec of a resumed archive, which has no lines to point at."""
-    spec: Spec = model.declar_spec
+    in the spec as a `BuildError` instead of escaping as Keras's exception."""
     try:
         return model.fit(x, y, **options)
     except FunctionCallError as err:
@@ -227,10 +224,9 @@ def _train(model: keras.Model, archive: str | None, x: Any, y: Any, **options: A
     except Exception as err:  # Keras and the backends raise many types; all mean "this spec does not train"
         where, message = ("compile",), f"training failed: {type(err).__name__}: {err}"
         hint = "the compile settings do not work with this model and data"
-    if archive is not None or not spec.source_text:
-        raise BuildError([Problem(archive or spec.source_file, 1, 1, where, first_line(message), hint,
-                                  "training")])
-    raise BuildError([_locate(spec, where, message, hint)])
+    if not loaded.source_text:
+        raise BuildError([loaded.problem(where, first_line(message), hint, "training")])
+    raise BuildError([_locate(loaded, where, message, hint)])
 
 
 def inspect(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -249,7 +245,7 @@ if TYPE_CHECKING:
     from declar.transfer import TransferReport
 
 
-def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None = None,
+def diff(old: SpecSource | Spec | LoadedSpec, new: SpecSource | Spec | LoadedSpec, *, build: bool | None = None,
          limits: Limits = DEFAULT_LIMITS) -> SpecDiff:
     """The semantic difference of two specs or .keras archives (see `declar.compare`).
 
@@ -262,21 +258,24 @@ def diff(old: SpecSource | Spec, new: SpecSource | Spec, *, build: bool | None =
         >>> [item.render() for item in d.nodes][:2]
         ['> hidden -> bottleneck (Dense)', '+ norm (LayerNormalization): {inputs: bottleneck}']
     """
-    specs = [x if isinstance(x, Spec) else read_spec(x, limits) for x in (old, new)]
-    labels = [x.source_file if isinstance(x, Spec) else os.fspath(x) for x in (old, new)]
-    result = diff_specs(specs[0], specs[1], labels[0], labels[1])
+    loaded = [LoadedSpec.bare(x) if isinstance(x, Spec) else x if isinstance(x, LoadedSpec) else read_spec(x, limits)
+              for x in (old, new)]
+    labels = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else y.origin.file
+              for x, y in zip((old, new), loaded, strict=True)]
+    result = diff_specs(loaded[0].spec, loaded[1].spec, labels[0], labels[1])
     if build is None:
         build = keras_available()
     if build:
-        compare_builds(result, _diffed_model(old, specs[0], limits), _diffed_model(new, specs[1], limits))
+        compare_builds(result, _diffed_model(old, loaded[0], limits), _diffed_model(new, loaded[1], limits))
     return result
 
 
-def _diffed_model(source: SpecSource | Spec, spec: Spec, limits: Limits) -> keras.Model:
-    """One side of a diff, built: an archive as it loads, a spec from its seed."""
-    if is_archive(source):
+def _diffed_model(source: SpecSource | Spec | LoadedSpec, loaded: LoadedSpec, limits: Limits) -> keras.Model:
+    """One side of a diff, built: an archive as it loads, a spec from its seed (problems located
+    in its kept document)."""
+    if isinstance(source, (str, os.PathLike)) and is_archive(source):
         return load(source, compile=False, limits=limits)
-    return build(spec, compile=False, distribute=False, limits=limits)
+    return build(loaded, compile=False, distribute=False, limits=limits)
 
 
 def transfer_weights(model: keras.Model, old_model: keras.Model) -> TransferReport:

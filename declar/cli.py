@@ -519,14 +519,14 @@ def plot_command(
     from declar.plot import check_can_write, to_dot, write
 
     check_can_write(out)
-    spec = read_spec(source, limits=_limits())
+    loaded = read_spec(source, limits=_limits())
     model = None
     if shapes and keras_available():
         import declar
 
         model = (declar.load(source, compile=False, limits=_limits()) if is_archive(source)
-                 else declar.build(spec, compile=False, distribute=False, limits=_limits()))
-    write(to_dot(spec, model), out)
+                 else declar.build(loaded, compile=False, distribute=False, limits=_limits()))
+    write(to_dot(loaded.spec, model), out)
     typer.echo(f"wrote {escape(out)}")
 
 

@@ -16,73 +16,28 @@ Nothing here imports Keras unless `compare_builds` is called.
 
 Example:
     >>> from declar.spec.load import load_spec
-    >>> old = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n")
-    >>> new = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\n")
+    >>> old = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n").spec
+    >>> new = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\n").spec
     >>> [c.render() for c in diff_specs(old, new).nodes]
     ['~ dense (Dense): units: 1 -> 2']
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from declar.archive import inspect_archive, is_archive
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.sections import SECTIONS
+from declar.sections.changes import MISSING, Change, Item, changes, same, show
 from declar.spec.load import load_spec, spec_from_data
-from declar.spec.model import NodeSpec, Spec
+from declar.spec.loaded import LoadedSpec
+from declar.spec.model import Spec
 from declar.summary import layer_rows
 from declar.text import escape, md_code, md_text
-
-MISSING = "(unset)"
-# Top-level keys that have their own section; every other key is compared as "settings".
-_SECTIONS = {"inputs", "layers", "model", "compile", "functions"}
-
-
-@dataclass(frozen=True)
-class Change:
-    """One changed value: a dotted key inside the thing compared, rendered old -> new."""
-
-    key: str
-    old: Any
-    new: Any
-
-    def render(self) -> str:
-        return escape(f"{self.key}: {show(self.old)} -> {show(self.new)}")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One entry of a section: ``kind`` is added, removed, renamed or changed."""
-
-    kind: str
-    name: str
-    detail: str = ""
-    """The layer type of a node, the extended layer of a custom type."""
-    old_name: str | None = None
-    """For a rename, the name in the old version."""
-    changes: tuple[Change, ...] = ()
-    value: Any = None
-    """For an added or removed entry, what it is (its arguments, definition or value)."""
-
-    def render(self) -> str:
-        return escape(self._render())
-
-    def _render(self) -> str:
-        what = f" ({self.detail})" if self.detail else ""
-        if self.kind == "added":
-            return f"+ {self.name}{what}" + (f": {show(self.value)}" if self.value not in (None, {}) else "")
-        if self.kind == "removed":
-            return f"- {self.name}{what}" + (f": {show(self.value)}" if self.value not in (None, {}) else "")
-        changes = "; ".join(c.render() for c in self.changes)
-        if self.kind == "renamed":
-            return f"> {self.old_name} -> {self.name}{what}" + (f": {changes}" if changes else "")
-        return f"~ {self.name}{what}: {changes}"
 
 
 @dataclass(frozen=True)
@@ -237,20 +192,6 @@ def _text_entry(entry: Item | Change) -> str:
 # -- values --------------------------------------------------------------------------------
 
 
-def show(value: Any) -> str:
-    """A value as compact, YAML-like flow text (``{name: adam, learning_rate: 0.001}``)."""
-    if value is MISSING:
-        return MISSING
-    if isinstance(value, str):
-        return json.dumps(value) if (not value or value != value.strip() or any(c in value for c in ",:{}[]#\"'\n")
-                                     or value in ("true", "false", "null")) else value
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(show(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def _md(value: Any) -> str:
     return md_code(show(value))
 
@@ -274,256 +215,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def changes(old: Any, new: Any, prefix: str = "") -> tuple[Change, ...]:
-    """Changed dotted keys between two values: mappings are compared key by key, anything else whole.
-
-    A name and a mapping with that name (``adam`` and ``{name: adam, learning_rate: 0.01}``) are
-    compared as ``{name: adam}`` and the mapping, so only the added arguments show.
-    """
-    if isinstance(old, str) and isinstance(new, dict) and new.get("name") == old:
-        old = {"name": old}
-    elif isinstance(new, str) and isinstance(old, dict) and old.get("name") == new:
-        new = {"name": new}
-    if isinstance(old, dict) and isinstance(new, dict):
-        found: list[Change] = []
-        for k in [*old, *(k for k in new if k not in old)]:
-            found += changes(old.get(k, MISSING), new.get(k, MISSING), f"{prefix}.{k}" if prefix else str(k))
-        return tuple(found)
-    return () if same(old, new) else (Change(prefix or "value", old, new),)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equality of spec values in which NaN equals NaN (a spec holding ``.nan`` is the same as itself).
-
-    Example:
-        >>> same({"x": float("nan")}, {"x": float("nan")}), same([1, 2], [1, 2.5])
-        (True, False)
-    """
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
-# -- the diff ------------------------------------------------------------------------------
+# -- the diff# -- the diff ------------------------------------------------------------------------------
 
 
 def diff_specs(old: Spec, new: Spec, old_label: str | None = None, new_label: str | None = None) -> SpecDiff:
-    """The semantic difference between two checked specs (see the module docstring)."""
-    result = SpecDiff(old_label or old.source_file, new_label or new.source_file)
-    a, b = old.data, new.data
-    for key in [*a, *(k for k in b if k not in a)]:
-        if key not in _SECTIONS:
-            result.settings += changes(a.get(key, MISSING), b.get(key, MISSING), key)
-    result.inputs = _keyed_items(a.get("inputs") or {}, b.get("inputs") or {}, lambda v: "")
-    result.layer_types = _keyed_items(a.get("layers") or {}, b.get("layers") or {},
-                                      lambda v: f"extends {v.get('extends')}" if isinstance(v, dict) else "")
-    result.functions = _keyed_items(a.get("functions") or {}, b.get("functions") or {}, lambda v: "")
-    result.compile = list(changes(a.get("compile") or {}, b.get("compile") or {}, ""))
-    result.nodes, result.renames = _node_items(old, new)
-    if old.sequential != new.sequential:
-        result.settings.append(Change("model", "sequential list" if old.sequential else "graph",
-                                      "sequential list" if new.sequential else "graph"))
-    old_outputs = dict(zip(old.output_names, old.outputs, strict=True))
-    new_outputs = dict(zip(new.output_names, new.outputs, strict=True))
-    if not (old.sequential and new.sequential):
-        renamed_outputs = {n: result.renames.get(v, v) for n, v in new_outputs.items()}
-        if old_outputs != renamed_outputs or list(old_outputs) != list(new_outputs):
-            result.outputs = list(changes(_outputs_data(old), _outputs_data(new), "outputs"))
+    """The semantic difference between two checked specs: each section's diff rule, in order."""
+    result = SpecDiff(old_label or "<string>", new_label or "<string>")
+    for section in SECTIONS:
+        section.diff(old, new, result)
     return result
 
 
-def _outputs_data(spec: Spec) -> Any:
-    return spec.data["model"]["outputs"] if not spec.sequential else spec.outputs[0]
-
-
-def _keyed_items(old: dict[str, Any], new: dict[str, Any], detail: Any) -> list[Item]:
-    items = [Item("removed", k, detail(v), value=v) for k, v in old.items() if k not in new]
-    for k, v in new.items():
-        if k not in old:
-            items.append(Item("added", k, detail(v), value=v))
-        elif not same(old[k], v):
-            items.append(Item("changed", k, detail(v), changes=changes(old[k], v)))
-    return items
-
-
-def _node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None) -> dict[str, Any]:
-    """What a node says, apart from its name (and, in a sequential spec, its implied input)."""
-    data: dict[str, Any] = {}
-    if node.layer is not None:
-        data["layer"] = node.layer
-    args = {k: v for k, v in node.args.items() if k != "name"}
-    if args:
-        data["args"] = args
-    if node.shares is not None:
-        data["shares"] = node.shares
-    if not spec.sequential:
-        raw = spec.data["model"]["nodes"][node.name]
-        data["inputs"] = raw["inputs"]
-        if "description" in raw:
-            data["description"] = raw["description"]
-    return data
-
-
-def _signature(data: dict[str, Any]) -> str:
-    from declar.spec.model import canonical_json
-
-    return canonical_json({k: v for k, v in data.items() if k not in ("inputs", "description")})
-
-
-def _detail(node: NodeSpec) -> str:
-    return node.layer if node.layer is not None else f"shares {node.shares}"
-
-
-def _node_items(old: Spec, new: Spec) -> tuple[list[Item], dict[str, str]]:
-    old_data = {n.name: _node_data(old, n) for n in old.nodes}
-    new_data = {n.name: _node_data(new, n) for n in new.nodes}
-    if old.sequential and new.sequential:
-        pairs = _align_sequence(old, new, old_data, new_data)
-    else:
-        pairs = _match_by_name(old, new, old_data, new_data)
-    renames = {n: o for o, n in pairs if o is not None and n is not None and o != n}
-    items: list[Item] = []
-    old_nodes = {n.name: n for n in old.nodes}
-    new_nodes = {n.name: n for n in new.nodes}
-    for o, n in pairs:
-        if n is None:
-            items.append(Item("removed", o, _detail(old_nodes[o]), value=_shown_node(old_data[o])))
-        elif o is None:
-            items.append(Item("added", n, _detail(new_nodes[n]), value=_shown_node(new_data[n])))
-        else:
-            before, after = dict(old_data[o]), _rename_refs(new_data[n], renames)
-            found = tuple(Change(c.key.removeprefix("args."), c.old, c.new) for c in changes(before, after))
-            if o != n:
-                items.append(Item("renamed", n, _detail(new_nodes[n]), old_name=o, changes=found))
-            elif found:
-                items.append(Item("changed", n, _detail(new_nodes[n]), changes=found))
-    return items, renames
-
-
-def _shown_node(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != "layer"}
-
-
-def _rename_refs(data: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
-    """A new node's references written with old names, so a renamed input is not a rewiring."""
-    out = dict(data)
-    if "inputs" in out:
-        refs = out["inputs"]
-        out["inputs"] = [renames.get(r, r) for r in refs] if isinstance(refs, list) else renames.get(refs, refs)
-    if "shares" in out:
-        out["shares"] = renames.get(out["shares"], out["shares"])
-    return out
-
-
-def _match_by_name(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
-                   ) -> list[tuple[str | None, str | None]]:
-    """Graph nodes: same name, then unmatched nodes with equal layer and arguments as renames.
-
-    Linear: the unmatched old nodes are hashed by signature once; each unmatched new node takes
-    the first (in old order) still free with its signature.
-    """
-    removed = [n.name for n in old.nodes if n.name not in new_data]
-    by_signature: dict[str, deque[str]] = {}
-    for name in removed:
-        by_signature.setdefault(_signature(old_data[name]), deque()).append(name)
-    matched: set[str] = set()
-    pairs: list[tuple[str | None, str | None]] = []
-    for node in new.nodes:
-        if node.name in old_data:
-            pairs.append((node.name, node.name))
-            continue
-        candidates = by_signature.get(_signature(new_data[node.name]))
-        partner = candidates.popleft() if candidates else None
-        if partner is not None:
-            matched.add(partner)
-        pairs.append((partner, node.name))
-    return [(o, None) for o in removed if o not in matched] + pairs
-
-
-MAX_ALIGNMENT_COST = 2_000_000
-"""`difflib.SequenceMatcher` compares every layer with every other layer of the same signature: for
-a long run of identical layers (10,000 ``Dense: {units: 2}``) that is quadratic. Above this many
-pairs, sequential specs are aligned in linear time instead (see `_align_sequence`)."""
-
-
-def _align_sequence(old: Spec, new: Spec, old_data: dict[str, Any], new_data: dict[str, Any]
-                    ) -> list[tuple[str | None, str | None]]:
-    """Sequential layers aligned by content; replaced runs pair layers of the same type in order.
-
-    Specs whose alignment would cost more than `MAX_ALIGNMENT_COST` pairs keep their common
-    first and last layers, and the layers between are aligned as one replaced run (linear).
-    """
-    a = [n.name for n in old.nodes]
-    b = [n.name for n in new.nodes]
-    sig_a = [_signature(old_data[x]) for x in a]
-    sig_b = [_signature(new_data[x]) for x in b]
-    counts = Counter(sig_b)
-    if sum(counts[s] for s in sig_a) <= MAX_ALIGNMENT_COST:
-        opcodes = difflib.SequenceMatcher(a=sig_a, b=sig_b, autojunk=False).get_opcodes()
-    else:
-        opcodes = _trimmed_opcodes(sig_a, sig_b)
-    pairs: list[tuple[str | None, str | None]] = []
-    for op, i1, i2, j1, j2 in opcodes:
-        if op == "equal":
-            pairs += list(zip(a[i1:i2], b[j1:j2], strict=True))
-        else:
-            pairs += _pair_replaced(a[i1:i2], b[j1:j2], old_data, new_data)
-    return pairs
-
-
-def _trimmed_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """Opcodes (as `difflib`'s) of a common prefix, one replaced middle and a common suffix."""
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
-        end += 1
-    ops = [("equal", 0, start, 0, start)] if start else []
-    if start < len(a) - end or start < len(b) - end:
-        ops.append(("replace", start, len(a) - end, start, len(b) - end))
-    if end:
-        ops.append(("equal", len(a) - end, len(a), len(b) - end, len(b)))
-    return ops
-
-
-def _pair_replaced(left: list[str], right: list[str], old_data: dict[str, Any], new_data: dict[str, Any]
-                   ) -> list[tuple[str | None, str | None]]:
-    """Pair a replaced run: each new layer takes the old layer of its name and type if still ahead,
-    else the first old layer of its type ahead; the old layers passed over are removed. Linear."""
-    position = {name: i for i, name in enumerate(left)}
-    by_layer: dict[Any, list[int]] = {}
-    for i, name in enumerate(left):
-        by_layer.setdefault(old_data[name].get("layer"), []).append(i)
-    scan = dict.fromkeys(by_layer, 0)  # per layer type, where to look next in by_layer (only moves on)
-    pairs: list[tuple[str | None, str | None]] = []
-    done = 0  # left[:done] are paired or removed
-    for name in right:
-        layer = new_data[name].get("layer")
-        at = position.get(name)
-        if at is None or at < done or old_data[name].get("layer") != layer:
-            indices = by_layer.get(layer, [])
-            k = scan.get(layer, 0)
-            while k < len(indices) and indices[k] < done:
-                k += 1
-            if layer in scan:
-                scan[layer] = k
-            at = indices[k] if k < len(indices) else None
-        if at is None:
-            pairs.append((None, name))
-            continue
-        pairs += [(o, None) for o in left[done:at]]
-        pairs.append((left[at], name))
-        done = at + 1
-    pairs += [(o, None) for o in left[done:]]
-    return pairs
-
-
-# -- builds (Keras) ------------------------------------------------------------------------
+# -- builds (Keras)# -- builds (Keras) ------------------------------------------------------------------------
 
 
 def build_summary(model: Any) -> tuple[dict[str, tuple[int, str]], int, str]:
@@ -561,8 +264,8 @@ def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDif
 # -- sources -------------------------------------------------------------------------------
 
 
-def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """The checked Spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
+def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
+    """The checked spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
 
     Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
     """
@@ -579,5 +282,5 @@ def keras_available() -> bool:
     return importlib.util.find_spec("keras") is not None
 
 
-__all__ = ["BuildDiff", "Change", "Item", "NodeBuild", "SpecDiff", "compare_builds", "diff_specs", "keras_available",
-           "read_spec"]
+__all__ = ["BuildDiff", "Change", "Item", "NodeBuild", "SpecDiff", "changes", "compare_builds", "diff_specs",
+           "keras_available", "read_spec", "same", "show"]

@@ -31,8 +31,8 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.tokens import CommentToken
 
-from declar.limits import DEFAULT_LIMITS, Limits
 from declar.errors import JsonPath, Problem, SpecError
+from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import read_regular_file
 from declar.spec.model import canonical_json
 from declar.spec.source import Document, parse_yaml

@@ -9,7 +9,7 @@ given. Images (png, svg, pdf) are rendered by running `dot`.
 
 Example:
     >>> from declar.spec.load import load_spec
-    >>> text = to_dot(load_spec("specs/keras_guide/custom_build.yaml"))
+    >>> text = to_dot(load_spec("specs/keras_guide/custom_build.yaml").spec)
     >>> text.splitlines()[0]
     'digraph "custom_build_model" {'
     >>> "LayerWithCustomBuild (custom, extends Layer)" in text
@@ -66,7 +66,7 @@ def to_dot(spec: Spec, model: Any = None) -> str:
             row = built[layer_name]
             label += f"\noutput {row.output_shape}\n{row.params:,} params"
         colour = CUSTOM_COLOUR if custom else BUILTIN_COLOUR
-        extra = ", peripheries=2" if node.name in spec.outputs else ""
+        extra = ", peripheries=2" if node.name in spec.outputs.refs else ""
         lines.append(f"  {_quote(node.name)} [label={_quote(label)}, fillcolor={_quote(colour)}{extra}];")
     for node in spec.nodes:
         for k, ref in enumerate(node.inputs):
@@ -76,7 +76,7 @@ def to_dot(spec: Spec, model: Any = None) -> str:
             lines.append(f'  {_quote(node.shares)} -> {_quote(node.name)} [style=dashed, arrowhead=none, '
                          f'constraint=false, color="#868e96", label="shared"];')
     if not spec.sequential:
-        for out_name, ref in zip(spec.output_names, spec.outputs, strict=True):
+        for out_name, ref in zip(spec.outputs.names, spec.outputs.refs, strict=True):
             if out_name != ref:
                 target = f"output:{out_name}"
                 lines.append(f"  {_quote(target)} [label={_quote(out_name)}, shape=plaintext, style=\"\"];")

@@ -29,7 +29,7 @@ def run(*args: str):
 
 
 def spec(text: str):
-    return load_spec("declar: 1\nname: m\ninputs: {x: {shape: [3]}}\n" + text)
+    return load_spec("declar: 1\nname: m\ninputs: {x: {shape: [3]}}\n" + text).spec
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ class TestSemantics:
         new = load_spec("declar: 1\nname: m2\nseed: 3\ninputs: {x: {shape: [4]}, y: {shape: [2]}}\n"
                         "layers:\n  U: {extends: Dense}\n"
                         "model: {nodes: {a: {layer: Dense, args: {units: 2}, inputs: x},"
-                        " b: {layer: Dense, args: {units: 1}, inputs: y}}, outputs: {first: a, second: b}}\n")
+                        " b: {layer: Dense, args: {units: 1}, inputs: y}}, outputs: {first: a, second: b}}\n").spec
         d = diff_specs(old, new)
         assert [c.render() for c in d.settings] == ["name: m -> m2", "seed: (unset) -> 3"]
         assert [i.render() for i in d.inputs] == ["~ x: shape: [3] -> [4]", "+ y: {shape: [2]}"]

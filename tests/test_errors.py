@@ -188,7 +188,7 @@ EXAMPLES = {
     declar.SpecFileRefused: lambda: declar.SpecFileRefused("the spec is a FIFO", "regular files only", "file"),
     declar.BuildError: lambda: declar.BuildError([Problem("m.yaml", 3, 5, ("model",), "bad", "", "keras-build")]),
     declar.ModelBuildError: lambda: declar.ModelBuildError(declar.load_spec(TYPO_LAYER.replace("Dens", "Dense"))
-                                                            .nodes[0], "refused"),
+                                                            .spec.nodes[0], "refused"),
     declar.FunctionCallError: lambda: declar.FunctionCallError("f", ValueError("shapes")),
     declar.ExpressionError: lambda: declar.ExpressionError("too large", col=3),
 }
@@ -249,7 +249,7 @@ class TestHintBudget:
         assert len(problems) == 60 and problems[-1].hint == "did you mean 'Dense'?"
 
     def test_many_archive_specs_in_one_process_all_get_their_hints(self):
-        data = declar.load_spec(bad_nodes(60).replace("Dens:", "Dense:")).data
+        data = declar.load_spec(bad_nodes(60).replace("Dens:", "Dense:")).spec.to_data()
         data = {**data, "model": [{"Dens": {"units": 1}} for _ in range(60)]}
         for _ in range(40):
             with pytest.raises(declar.SpecError) as err:

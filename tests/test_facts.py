@@ -134,7 +134,7 @@ def test_unnamed_sequential_layers_are_named_as_keras_names_them():
     layers = [("Conv1D", {"filters": 2, "kernel_size": 1}), ("Conv1D", {"filters": 2, "kernel_size": 1}),
               ("LayerNormalization", {}), ("GlobalAveragePooling1D", {}), ("Dense", {"units": 1})]
     spec = load_spec("declar: 1\nname: m\ninputs: {x: {shape: [8, 4]}}\nmodel:\n"
-                     + "".join(f"  - {name}: {json.dumps(args)}\n" for name, args in layers))
+                     + "".join(f"  - {name}: {json.dumps(args)}\n" for name, args in layers)).spec
     keras.backend.clear_session()  # Keras numbers names per session; declar per model
     expected = [getattr(keras.layers, name)(**args).name for name, args in layers]
     assert [node.name for node in spec.nodes] == expected == ["conv1d", "conv1d_1", "layer_normalization",

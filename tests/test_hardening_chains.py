@@ -16,7 +16,7 @@ import pytest
 import declar
 from declar.archive import ArchiveError
 from declar.limits import Limits, current_limits
-from declar.spec.checks import nodes
+from declar.sections.model import checks as nodes
 from tests.test_hardening_memory import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -230,10 +230,10 @@ print("ok")
 def test_reversed_10000_node_chain_is_ordered_in_one_sort_not_10000_passes():
     """Nodes may be listed in any order; the repeated passes took minutes on a reversed 10,000-node chain."""
     pytest.importorskip("keras")
-    from declar.keras.model import build_order
+    from declar.sections.model.build import build_order
     from declar.spec.load import load_spec
 
-    spec = load_spec(chain_spec(10_000, reverse=True))
+    spec = load_spec(chain_spec(10_000, reverse=True)).spec
     assert [n.name for n in build_order(spec)] == [f"n{i}" for i in range(10_000)]
 
 
@@ -308,17 +308,18 @@ def test_linear_sequence_alignment_accounts_for_every_layer_once(monkeypatch):
     import random
 
     import declar.compare as compare
+    import declar.sections.model.diff as model_diff
     from declar.spec.load import load_spec
 
-    monkeypatch.setattr(compare, "MAX_ALIGNMENT_COST", 0)
+    monkeypatch.setattr(model_diff, "MAX_ALIGNMENT_COST", 0)
     rng = random.Random(12)
     for _ in range(60):
         a = [rng.choice([1, 2, 3]) for _ in range(rng.randint(1, 9))]
         b = [rng.choice([1, 2, 3]) for _ in range(rng.randint(1, 9))]
-        old, new = load_spec(sequential_spec(len(a), a)), load_spec(sequential_spec(len(b), b))
-        data_a = {n.name: compare._node_data(old, n) for n in old.nodes}
-        data_b = {n.name: compare._node_data(new, n) for n in new.nodes}
-        pairs = compare._align_sequence(old, new, data_a, data_b)
+        old, new = load_spec(sequential_spec(len(a), a)).spec, load_spec(sequential_spec(len(b), b)).spec
+        data_a = {n.name: model_diff.node_data(old, n) for n in old.nodes}
+        data_b = {n.name: model_diff.node_data(new, n) for n in new.nodes}
+        pairs = model_diff.align_sequence(old, new, data_a, data_b)
         assert sorted(o for o, _ in pairs if o) == sorted(data_a)
         assert [n for _, n in pairs if n] == [n.name for n in new.nodes]  # new layers stay in order
         if a == b:
@@ -328,21 +329,22 @@ def test_linear_sequence_alignment_accounts_for_every_layer_once(monkeypatch):
 def test_graph_matching_computes_each_signature_once_not_per_pair(monkeypatch):
     """The quadratic matcher recomputed an old node's signature for every unmatched new node (8M times)."""
     import declar.compare as compare
+    import declar.sections.model.diff as model_diff
     from declar.spec.load import load_spec
 
     calls = 0
-    signature = compare._signature
+    signature = model_diff.signature
 
     def counted(data):
         nonlocal calls
         calls += 1
         return signature(data)
 
-    monkeypatch.setattr(compare, "_signature", counted)
+    monkeypatch.setattr(model_diff, "signature", counted)
     n = 4_000
     compared_only = Limits(max_model_elements=10**15)  # chains of growing widths: diffed, never built
-    old = load_spec(chain_spec(n, "a", unit=None), compared_only)
-    new = load_spec(chain_spec(n, "b", unit=None, offset=n), compared_only)
+    old = load_spec(chain_spec(n, "a", unit=None), compared_only).spec
+    new = load_spec(chain_spec(n, "b", unit=None, offset=n), compared_only).spec
     result = compare.diff_specs(old, new)
     assert len(result.nodes) == 2 * n
     assert calls <= 2 * n
@@ -351,14 +353,15 @@ def test_graph_matching_computes_each_signature_once_not_per_pair(monkeypatch):
 def test_identical_layer_runs_never_reach_the_quadratic_sequence_matcher(monkeypatch):
     """difflib on 4,000 identical layers with every other one changed took more than 150 s."""
     import declar.compare as compare
+    import declar.sections.model.diff as model_diff
     from declar.spec.load import load_spec
 
     def refuse(*args, **kwargs):
         raise AssertionError("SequenceMatcher ran on a long run of identical layers")
 
-    monkeypatch.setattr(compare.difflib, "SequenceMatcher", refuse)
+    monkeypatch.setattr(model_diff.difflib, "SequenceMatcher", refuse)
     n = 4_000
-    old = load_spec(sequential_spec(n))
-    new = load_spec(sequential_spec(n, [3 if i % 2 == 0 else 2 for i in range(n)]))
+    old = load_spec(sequential_spec(n)).spec
+    new = load_spec(sequential_spec(n, [3 if i % 2 == 0 else 2 for i in range(n)])).spec
     assert [i.name for i in compare.diff_specs(old, new).nodes] == [
         "dense" if k == 0 else f"dense_{k}" for k in range(0, n, 2)]

@@ -218,10 +218,11 @@ def test_layout_map_at_the_key_bound_is_accepted(monkeypatch):
 
 
 def test_make_distribution_refuses_a_layout_map_over_the_bound_before_keras_matches_it(monkeypatch):
-    """The second lock in declar/keras/distribute.py, on whatever backend runs the tests."""
+    """The second lock in declar/sections/distribution/build.py, on whatever backend runs the tests."""
     import keras
 
-    from declar.keras import distribute
+    from declar.sections.distribution import build as distribute
+    from declar.spec.model import DistributionSpec
 
     if keras.backend.backend() != "jax":
         monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "jax")
@@ -229,7 +230,7 @@ def test_make_distribution_refuses_a_layout_map_over_the_bound_before_keras_matc
     section = {"strategy": "model_parallel", "mesh": {"shape": [1], "axis_names": ["model"]},
                "layout_map": {f"dense_{i}/kernel": [None, "model"] for i in range(3_000)}}
     with pytest.raises(ValueError, match=r"distribution\.layout_map has 3,000 keys, over the limit of 256"):
-        distribute.make_distribution(section)
+        distribute.make_distribution(DistributionSpec.from_data(section))
 
 
 class _FakeDistribution:

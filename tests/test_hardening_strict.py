@@ -262,7 +262,7 @@ SPEC = "declar: 1\nname: tiny\ninputs: {x: {shape: [3]}}\nmodel: [{Dense: {units
 def test_declar_model_refuses_unknown_keyword_arguments():
     from declar.keras.model import DeclarModel
 
-    data = declar.load_spec(SPEC).data
+    data = declar.load_spec(SPEC).spec.to_data()
     for kwargs in ({"optimizer": "adam"}, {"inputs": None, "outputs": None}, {"asset_rot": "/"}):
         with pytest.raises(TypeError, match="DeclarModel\\(\\) got unknown keyword arguments"):
             DeclarModel(spec=data, **kwargs)
@@ -271,7 +271,7 @@ def test_declar_model_refuses_unknown_keyword_arguments():
 def test_declar_model_refuses_a_name_other_than_the_specs():
     from declar.keras.model import DeclarModel
 
-    data = declar.load_spec(SPEC).data
+    data = declar.load_spec(SPEC).spec.to_data()
     with pytest.raises(ValueError, match="the model's name is the spec's name \\('tiny'\\)"):
         DeclarModel(spec=data, name="renamed")
     assert DeclarModel(spec=data, name="tiny").name == "tiny"  # the spec's own name is accepted

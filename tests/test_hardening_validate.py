@@ -454,7 +454,7 @@ def test_epsilon_written_1e_minus_6_is_a_float_and_a_quoted_one_is_refused_at_va
     from declar.spec.load import check_spec
 
     parsed, _ = check_spec(spec)
-    assert parsed is not None and parsed.data["model"][0]["LayerNormalization"]["epsilon"] == 1e-6
+    assert parsed is not None and parsed.spec.to_data()["model"][0]["LayerNormalization"]["epsilon"] == 1e-6
     quoted = spec.replace("1e-6", "'1e-6'")
     p = only(declar.validate(quoted))
     assert (p.line, p.col) == (6, 35) and "expected number, got string" in p.message, p.render()

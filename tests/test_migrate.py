@@ -103,9 +103,9 @@ def test_migrate_keeps_every_comment_blank_line_and_style(old_spec: Path) -> Non
 
 
 def test_migrated_spec_is_the_in_memory_upgrade(old_spec: Path, tmp_path: Path) -> None:
-    upgraded_in_memory = declar.load_spec(old_spec)
+    upgraded_in_memory = declar.load_spec(old_spec).spec
     declar.migrate(old_spec, tmp_path / "new.yaml")
-    migrated = declar.load_spec(tmp_path / "new.yaml")
+    migrated = declar.load_spec(tmp_path / "new.yaml").spec
     assert migrated.sha256 == upgraded_in_memory.sha256
     assert migrated == upgraded_in_memory
     assert migrated.node("hidden").args == {"units": 8, "activation": "relu"}
@@ -252,7 +252,7 @@ def test_the_editor_schema_checks_graph_node_arguments_too() -> None:
 
 def test_saving_an_old_archive_writes_the_current_format(tmp_path: Path) -> None:
     model = declar.load(OLD_ARCHIVE)
-    assert model.declar_spec.data["declar"] == FORMAT_VERSION
+    assert model.declar_spec.header.format_version == FORMAT_VERSION
     declar.save(model, tmp_path / "again.keras")
     info = declar.inspect(tmp_path / "again.keras")
     assert (info["format_version"], info["upgraded_to"]) == (str(FORMAT_VERSION), None)

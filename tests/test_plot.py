@@ -23,14 +23,14 @@ def run(*args: object):
 
 
 def test_dot_names_layers_marks_custom_types_shares_and_outputs():
-    text = to_dot(load_spec(str(V2)))
+    text = to_dot(load_spec(str(V2)).spec)
     assert text.startswith('digraph "classifier" {')
     assert (f'"encoder" [label="encoder\\nScaledDense (custom, extends Dense)", fillcolor="{CUSTOM_COLOUR}"];'
             in text)
     assert '"bottleneck" [label="bottleneck\\nDense", fillcolor=' in text
     assert '"features" -> "encoder";' in text and '"dropout" -> "head";' in text
     assert 'peripheries=2' in text.split('"head" [')[1].split("\n")[0]  # the output
-    residual = to_dot(load_spec(str(RESIDUAL)))
+    residual = to_dot(load_spec(str(RESIDUAL)).spec)
     assert '"block" -> "block_again" [style=dashed' in residual
     assert '"merged" -> "residual" [label="0"];' in residual and '"block" -> "residual" [label="1"];' in residual
 
@@ -40,7 +40,7 @@ def test_dot_file_without_shapes_needs_neither_keras_nor_graphviz(tmp_path):
     result = run("plot", V2, "-o", out, "--no-shapes")
     assert result.exit_code == 0, result.output
     assert result.output == f"wrote {out}\n"
-    assert out.read_text() == to_dot(load_spec(str(V2)))
+    assert out.read_text() == to_dot(load_spec(str(V2)).spec)
 
 
 def test_dot_file_with_shapes_and_parameter_counts(tmp_path):

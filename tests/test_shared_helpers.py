@@ -39,13 +39,13 @@ def test_build_diff_and_plot_show_the_same_rows(tmp_path):
     assert [(r["name"], r["params"], r["output_shape"]) for r in printed] == [
         (r.name, r.params, r.output_shape) for r in rows]
     assert build_summary(model)[0] == {r.name: (r.params, r.output_shape) for r in rows}
-    dot = to_dot(declar.load_spec(spec), model)
+    dot = to_dot(declar.load_spec(spec).spec, model)
     assert all(f"output {r.output_shape}\\n{r.params:,} params" in dot for r in rows)
 
 
 def test_plot_labels_a_layer_with_several_outputs():
     model = declar.build(TWO_OUTPUTS)
-    dot = to_dot(declar.load_spec(TWO_OUTPUTS), model)
+    dot = to_dot(declar.load_spec(TWO_OUTPUTS).spec, model)
     assert "output [(None, 2), (None, 2), (None, 2)]\\n48 params" in dot
 
 

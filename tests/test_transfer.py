@@ -75,7 +75,7 @@ def test_cli_writes_the_archive_and_reports(trained_v1, tmp_path):
         "not in the new model: hidden", f"wrote {out}"]
     loaded, old = declar.load(out), declar.load(trained_v1, compile=False)
     assert same(weights(loaded, "encoder"), weights(old, "encoder"))
-    assert loaded.declar_spec.sha256 == declar.load_spec(str(V2)).sha256
+    assert loaded.declar_spec.sha256 == declar.load_spec(str(V2)).spec.sha256
     assert loaded.compiled
 
 

@@ -15,8 +15,6 @@ from declar.errors import FunctionCallError
 from declar.expr.evaluate import to_closure
 from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
-from declar.spec.facts import snake_case
-from declar.spec.model import Spec
 
 
 def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:
@@ -101,54 +99,3 @@ def _check_config(what: str, config: Any, known: set[str]) -> None:
         raise ValueError(f"{what} config: dtype must be a name")
     if not isinstance(config.get("reduction", ""), (str, type(None))):
         raise ValueError(f"{what} config: reduction must be a name")
-
-
-def _by_lower_name(module: Any, base: type) -> dict[str, type]:
-    return {n.lower(): getattr(module, n) for n in dir(module)
-            if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base)}
-
-
-def make_optimizer(raw: str | dict[str, Any]) -> keras.optimizers.Optimizer:
-    """An optimizer from ``"adam"`` or ``{name: sgd, learning_rate: ..., momentum: ...}``."""
-    classes = _by_lower_name(keras.optimizers, keras.optimizers.Optimizer)
-    # An explicit name: Keras would otherwise number optimizers per process (adam_1, adam_2...).
-    if isinstance(raw, str):
-        return classes[raw.lower()](name=raw.lower())
-    args = {k: v for k, v in raw.items() if k != "name"}
-    args["name"] = raw["name"].lower()
-    if isinstance(args.get("learning_rate"), dict):
-        schedule = dict(args["learning_rate"])
-        schedules = {snake_case(n): getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules)
-                     if not n.startswith("_")}
-        args["learning_rate"] = schedules[schedule.pop("name")](**schedule)
-    return classes[raw["name"].lower()](**args)
-
-
-def compile_arguments(spec: Spec) -> dict[str, Any]:
-    """Keyword arguments of `model.compile` for the spec's compile section."""
-    cfg = spec.compile or {}
-
-    def loss(name: str) -> Any:
-        f = spec.functions.get(name)
-        return DeclarLoss(name, list(f.args), f.expr) if f else name
-
-    def metric(name: str) -> Any:
-        f = spec.functions.get(name)
-        return DeclarMetric(name, list(f.args), f.expr) if f else name
-
-    def per_output(value: Any, make: Any, nested: bool) -> Any:
-        if isinstance(value, dict):
-            return {k: per_output(v, make, False) if nested or isinstance(v, list) else make(v)
-                    for k, v in value.items()}
-        if isinstance(value, list):
-            return [make(v) for v in value]
-        return make(value)
-
-    args: dict[str, Any] = {"optimizer": make_optimizer(cfg["optimizer"]), "loss": per_output(cfg["loss"], loss, False)}
-    for key in ("metrics", "weighted_metrics"):
-        if key in cfg:
-            args[key] = per_output(cfg[key], metric, True)
-    for key in ("loss_weights", "run_eagerly", "jit_compile", "steps_per_execution"):
-        if key in cfg:
-            args[key] = cfg[key]
-    return args

@@ -18,12 +18,13 @@ from typing import Any
 import keras
 
 from declar._version import __version__
-from declar.errors import ArchiveError, DeclarError, FileLimitError, ModelBuildError
+from declar.errors import ArchiveError, FileLimitError
 from declar.keras.budget import weight_budget
-from declar.keras.compile import compile_arguments
-from declar.keras.layer import DeclarLayer, builtin_layer
+from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
-from declar.spec.model import BUILD_KEY, NodeSpec, Spec
+from declar.sections.compile.build import compile_arguments
+from declar.sections.model.build import construct_graph
+from declar.spec.model import Spec
 from declar.stack import deep_graph
 
 
@@ -40,107 +41,6 @@ def seeded(seed: int) -> Iterator[None]:
         yield
     finally:
         random.setstate(state)
-
-
-def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
-    args = dict(node.args)
-    name = args.pop("name", None) or node.name
-    if spec.dtype_policy and "dtype" not in args:
-        args["dtype"] = spec.dtype_policy  # per layer: the caller's global policy is left alone
-    if node.layer in spec.layer_types:
-        build_args = args.pop(BUILD_KEY, None) or {}
-        types = _types_needed(spec, node.layer or "")
-        trainable = args.pop("trainable", True)
-        dtype = args.pop("dtype", None)
-        return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
-                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
-    return builtin_layer(node.layer or "", args, name=name)
-
-
-def _types_needed(spec: Spec, layer_type: str) -> dict[str, Any]:
-    types, current = {}, layer_type
-    while current in spec.layer_types and current not in types:
-        types[current] = spec.data["layers"][current]
-        current = spec.layer_types[current].extends
-    return types
-
-
-def check_output_sizes(node: NodeSpec, outputs: Any) -> None:
-    """Refuse a layer whose symbolic outputs are too large per example, before anything runs.
-
-    Keras has only computed shapes at this point; a `RepeatVector` of 3e8 or a `CategoryEncoding`
-    of 1e9 tokens would allocate its output at the first call. Unknown sizes count as 1 (a lower
-    bound); the batch axis is not counted, as for inputs.
-    """
-    limit = current_limits.get().max_variable_elements
-    for tensor in keras.tree.flatten(outputs):
-        shape = getattr(tensor, "shape", None)
-        if shape is None:
-            continue
-        elements = 1
-        for size in tuple(shape)[1:]:
-            elements *= size if isinstance(size, int) else 1
-        if elements > limit:
-            kind = node.layer or (f"shares '{node.shares}'" if node.shares else "?")
-            message = (f"layer '{node.name}' ({kind}): output of shape {list(shape[1:])} has {elements:,} elements "
-                       f"per example, over the limit of {limit:,}; raise Limits.max_variable_elements if this "
-                       "is intended")
-            raise ModelBuildError(node, message, code="output-too-large")
-
-
-def build_order(spec: Spec) -> list[NodeSpec]:
-    """The nodes in the order they are built: passes over the list, each building (in list order)
-    every node whose inputs and shared layer are built by then (so initial weights, drawn in this
-    order, do not depend on how it is computed).
-
-    Computed in O(n log n): a node's pass is the latest pass of its dependencies, plus one for a
-    dependency listed after it (repeated passes over a reversed 10,000-node list took minutes).
-    """
-    position = {n.name: i for i, n in enumerate(spec.nodes)}
-    deps = {n.name: [d for d in (*n.inputs, *((n.shares,) if n.shares else ())) if d in position]
-            for n in spec.nodes}
-    users: dict[str, list[str]] = {n.name: [] for n in spec.nodes}
-    waiting = {name: len(d) for name, d in deps.items()}
-    for name, d in deps.items():
-        for dep in d:
-            users[dep].append(name)
-    ready = [name for name, count in waiting.items() if count == 0]
-    passes: dict[str, int] = {}
-    while ready:  # Kahn's algorithm: each node after all its dependencies
-        name = ready.pop()
-        passes[name] = max((passes[d] + (position[d] > position[name]) for d in deps[name]), default=0)
-        for user in users[name]:
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                ready.append(user)
-    if len(passes) < len(spec.nodes):  # the checks guarantee an acyclic graph; this is a last guard
-        stuck = next(n for n in spec.nodes if n.name not in passes)
-        raise ModelBuildError(stuck, "the graph cannot be ordered")
-    return sorted(spec.nodes, key=lambda n: (passes[n.name], position[n.name]))
-
-
-def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any], Any]:
-    """Keras inputs and outputs of the spec's graph, layers created and called in node order."""
-    tensors: dict[str, Any] = {i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name) for i in spec.inputs}
-    layers: dict[str, keras.layers.Layer] = {}
-    for node in build_order(spec):
-        try:
-            layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
-            layers[node.name] = layer
-            args = [tensors[r] for r in node.inputs]
-            tensors[node.name] = layer(args if node.inputs_as_list else args[0])
-        except Exception as err:  # Keras reports bad arguments and shapes in many types
-            raise ModelBuildError(node, f"{type(err).__name__}: {err}",
-                                  code=err.code if isinstance(err, DeclarError) else None) from err
-        check_output_sizes(node, tensors[node.name])
-    inputs = {i.name: tensors[i.name] for i in spec.inputs}
-    if spec.sequential or (len(spec.outputs) == 1 and not isinstance(spec.data["model"].get("outputs"), dict)):
-        outputs: Any = tensors[spec.outputs[0]]
-    elif isinstance(spec.data["model"]["outputs"], dict):
-        outputs = {name: tensors[ref] for name, ref in zip(spec.output_names, spec.outputs, strict=False)}
-    else:
-        outputs = [tensors[ref] for ref in spec.outputs]
-    return inputs, outputs
 
 
 def spec_layer_count(spec: Any) -> int:
@@ -177,7 +77,8 @@ class DeclarModel(keras.Model):
             raise TypeError(f"DeclarModel() got unknown keyword arguments {sorted(kwargs)}; a DeclarModel takes "
                             "spec, source, sha256, declar_version, asset_root, name and trainable")
         # A Spec object was checked by declar.build; data (from an archive) is checked here.
-        parsed = spec if isinstance(spec, Spec) else spec_from_data(spec, sha256=sha256, limits=current_limits.get())
+        parsed = spec if isinstance(spec, Spec) else \
+            spec_from_data(spec, sha256=sha256, limits=current_limits.get()).spec
         if name is not None and name != parsed.name:
             # The spec is the model: a name given here would not be saved, and the archive would
             # come back under the spec's name. Say so rather than ignore it.
@@ -210,7 +111,7 @@ class DeclarModel(keras.Model):
         self._declar_distribution = distribution
 
     def _in_distribution(self) -> Any:
-        from declar.keras.distribute import distribution_scope
+        from declar.sections.distribution.build import distribution_scope
 
         # Keras's TensorFlow trainer keeps its strategy itself; the JAX trainer reads the
         # current keras.distribution at fit time, so its scope is entered again here.
@@ -236,7 +137,7 @@ class DeclarModel(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         spec: Spec = self._declar["spec"]
-        return {"spec": spec.data, "source": self._declar["source"], "sha256": spec.sha256,
+        return {"spec": spec.to_data(), "source": self._declar["source"], "sha256": spec.sha256,
                 "declar_version": self._declar["declar_version"], "trainable": self.trainable}
 
     @classmethod

@@ -15,7 +15,8 @@ from pathlib import Path
 from declar.errors import Problem, SpecError, SpecFileRefused, sort_problems
 from declar.hints import with_hint_budget
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.spec.checks import semantic_problems
+from declar.sections import semantic_problems
+from declar.spec.loaded import LoadedSpec, SpecOrigin, data_document
 from declar.spec.model import Spec, spec_sha256
 from declar.spec.schema import schema_problems
 from declar.spec.source import Document, parse_yaml
@@ -79,8 +80,8 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
 
 
 @with_hint_budget
-def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec | None, list[Problem]]:
-    """Load and check a spec: (the Spec, []) when valid, else (None, every problem, sorted)."""
+def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[LoadedSpec | None, list[Problem]]:
+    """Load and check a spec: (the LoadedSpec, []) when valid, else (None, every problem, sorted)."""
     read = _read(source, limits)
     if isinstance(read, Problem):
         return None, [read]
@@ -93,16 +94,17 @@ def check_spec(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> tuple[Spe
         return None, [unreadable]
     upgraded = upgrade(parsed)
     doc, problems = upgraded.document, upgraded.problems + schema_problems(upgraded.document)
+    origin = SpecOrigin(name, base_dir)
     if problems:
-        return None, sort_problems(problems + _semantic_despite_schema(doc, problems, base_dir, limits))
-    spec = Spec.from_data(doc.data, source_text=doc.text, source_file=name, base_dir=base_dir)
-    problems = semantic_problems(spec, doc, limits)
+        return None, sort_problems(problems + _semantic_despite_schema(doc, problems, origin, limits))
+    loaded = LoadedSpec(Spec.from_data(doc.data), doc, origin)
+    problems = semantic_problems(loaded, limits)
     if problems:
         return None, sort_problems(problems)
-    return spec, []
+    return loaded, []
 
 
-def _semantic_despite_schema(doc: Document, schema_found: list[Problem], base_dir: str | None, limits: Limits
+def _semantic_despite_schema(doc: Document, schema_found: list[Problem], origin: SpecOrigin, limits: Limits
                              ) -> list[Problem]:
     """Semantic problems of a spec that also breaks the schema, so one run shows everything.
 
@@ -110,8 +112,7 @@ def _semantic_despite_schema(doc: Document, schema_found: list[Problem], base_di
     and problems inside a region the schema already reported are left out (one mistake, one message).
     """
     try:
-        spec = Spec.from_data(doc.data, source_text=doc.text, source_file=doc.file, base_dir=base_dir)
-        found = semantic_problems(spec, doc, limits)
+        found = semantic_problems(LoadedSpec(Spec.from_data(doc.data), doc, origin), limits)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError, StopIteration):
         return []
     broken = [p.path for p in schema_found]
@@ -128,39 +129,36 @@ def validate(source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> list[Proble
     return check_spec(source, limits)[1]
 
 
-def load_spec(source: SpecSource | Spec, limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """The checked `Spec` of a path or YAML text; raises `SpecError` listing every problem.
+def load_spec(source: SpecSource | Spec | LoadedSpec, limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
+    """The checked spec of a path or YAML text, with its document and origin; raises `SpecError`
+    listing every problem. A `LoadedSpec` is returned as it is; a bare `Spec` (made in Python) is
+    wrapped, with no text to point at.
 
     Example:
-        >>> load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n").name
+        >>> loaded = load_spec("declar: 1\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 1}}]\\n")
+        >>> loaded.spec.name
         'm'
     """
-    if isinstance(source, Spec):
+    if isinstance(source, LoadedSpec):
         return source
-    spec, problems = check_spec(source, limits)
-    if spec is None:
+    if isinstance(source, Spec):
+        return LoadedSpec.bare(source)
+    loaded, problems = check_spec(source, limits)
+    if loaded is None:
         raise SpecError(problems)
-    return spec
-
-
-def _document_from_data(data: object, name: str) -> Document:
-    """A Document for data that did not come from YAML (an archive's embedded spec)."""
-    from declar.spec.model import canonical_json
-    from declar.spec.source import SourceMap
-
-    return Document(name, canonical_json(data), data, SourceMap())
+    return loaded
 
 
 @with_hint_budget
 def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<archive spec>",
-                   limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """Check spec data from an untrusted place (an archive) exactly as a file, and build the Spec.
+                   limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
+    """Check spec data from an untrusted place (an archive) exactly as a file, and build the spec.
 
     Data of an older format version is upgraded first (archives embed the format they were saved
     in); ``sha256`` is checked against the data as recorded. Raises `SpecError` with every problem,
     or when ``sha256`` does not match the data.
     """
-    recorded = _document_from_data(data, name)
+    recorded = data_document(data, name)
     unreadable = version_problem(recorded)
     if unreadable:
         raise SpecError([unreadable])
@@ -168,13 +166,13 @@ def spec_from_data(data: object, *, sha256: str | None = None, name: str = "<arc
     doc, problems = upgraded.document, upgraded.problems + schema_problems(upgraded.document)
     if not problems:
         assert isinstance(doc.data, dict)
-        spec = Spec.from_data(doc.data, source_file=name, from_archive=True)
-        problems = semantic_problems(spec, doc, limits)
+        loaded = LoadedSpec(Spec.from_data(doc.data), doc, SpecOrigin(name, archive=True))
+        problems = semantic_problems(loaded, limits)
         if not problems and sha256 is not None and sha256 != spec_sha256(data):
             problems = [Problem(name, 1, 1, (), "the embedded spec does not match its sha256",
                                 "the archive was modified after it was saved", "hash-mismatch")]
         if not problems:
-            return spec
+            return loaded
     raise SpecError(problems)
 
 

@@ -1,22 +1,31 @@
 """The Spec: what a model IS, as frozen plain data, with no Keras in sight.
 
 A `Spec` is made from schema-valid data by `Spec.from_data`; it is what `build` reads, what an
-archive embeds (`Spec.data` is JSON) and what `declar inspect` prints. Sequential specs are
-normalized into the same node list as graphs, so the builder has one way through.
+archive embeds (`Spec.to_data()`, the one serializer) and what `declar inspect` prints. Every
+section is typed (header, inputs, layers, model, compile, functions, distribution) and the Spec is
+immutable: two Specs are equal, and hash equal, exactly when their `sha256` is. Sequential specs
+are normalized into the same node list as graphs, so the builder has one way through. Where the
+spec came from (its text, file and parsed document) is kept beside it, in a `LoadedSpec`.
 
 Example:
     >>> spec = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
     ...                        "model": [{"Dense": {"units": 2}}]})
     >>> [(n.name, n.layer, n.inputs) for n in spec.nodes]
     [('dense', 'Dense', ('x',))]
+    >>> spec == Spec.from_data({"model": [{"Dense": {"units": 2}}], "declar": 1, "name": "m",
+    ...                         "inputs": {"x": {"shape": [3]}}})
+    True
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 from declar.errors import JsonPath
 from declar.spec.facts import snake_case
@@ -34,11 +43,87 @@ def node_layers(raw: dict[str, Any]) -> list[str]:
     return [key for key in raw if key not in NODE_KEYS and key[:1].isupper()]
 
 
+class JsonMap(Mapping[str, Any]):
+    """A read-only mapping of JSON values, equal and hashed by its canonical JSON.
+
+    Example:
+        >>> JsonMap({"a": 1, "b": [2]}) == JsonMap({"b": [2], "a": 1}), len({JsonMap({"a": 1}), JsonMap({"a": 1})})
+        (True, 1)
+    """
+
+    __slots__ = ("_canonical", "_items")
+
+    def __init__(self, items: Mapping[str, Any] | None = None):
+        self._items = dict(items or {})
+        self._canonical: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def canonical(self) -> str:
+        if self._canonical is None:
+            self._canonical = canonical_json(self._items)
+        return self._canonical
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JsonMap):
+            return self.canonical == other.canonical
+        return isinstance(other, Mapping) and self._items == dict(other)
+
+    def __hash__(self) -> int:
+        return hash(self.canonical)
+
+    def __repr__(self) -> str:
+        return f"JsonMap({self._items!r})"
+
+    def to_data(self) -> dict[str, Any]:
+        """A fresh JSON copy (nothing shared with this mapping)."""
+        return _json_copy(self._items)
+
+
+# -- header ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaderSpec:
+    """The top-level settings: format version, name, description, seed and dtype policy."""
+
+    format_version: int
+    name: str
+    description: str = ""
+    seed: int = 0
+    dtype_policy: str | None = None
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> HeaderSpec:
+        seed = data.get("seed", 0)
+        version = data.get("declar", 1)
+        return cls(version if isinstance(version, int) else 1, data["name"], data.get("description", ""),
+                   seed if isinstance(seed, int) else 0, data.get("dtype_policy"))
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str
     shape: tuple[int | None, ...]
     dtype: str = "float32"
+
+
+def inputs_from_data(data: Mapping[str, Any]) -> tuple[InputSpec, ...]:
+    return tuple(InputSpec(n, tuple(i["shape"]), i.get("dtype", "float32")) for n, i in data["inputs"].items())
+
+
+# -- layers (custom layer types) -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -84,21 +169,66 @@ class LayerTypeSpec:
     variables: tuple[VariableSpec, ...] = ()
     assets: tuple[AssetSpec, ...] = ()
     call: str = "base(inputs)"
+    definition: JsonMap = field(default_factory=JsonMap)
+    """The definition as the spec writes it: what a DeclarLayer's config carries."""
+
+
+def layer_types_from_data(data: Mapping[str, Any]) -> Mapping[str, LayerTypeSpec]:
+    return MappingProxyType({n: layer_type_from_data(n, t) for n, t in (data.get("layers") or {}).items()})
+
+
+# -- model (nodes and outputs) ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One layer application: a new layer (``layer``) or a reuse of another node's (``shares``)."""
+    """One layer application: a new layer (``layer``) or a reuse of another node's (``shares``).
+
+    ``path`` locates the node in the spec and ``args_path`` its layer arguments (the two coincide
+    in a sequential list, where the arguments are the node's value).
+    """
 
     name: str
     layer: str | None
-    args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    args: JsonMap = field(default_factory=JsonMap)
     inputs: tuple[str, ...] = ()
     inputs_as_list: bool = False
     shares: str | None = None
     path: JsonPath = ()
     args_path: JsonPath = ()
     """Where the layer's arguments are written: the value of its ``LayerName:`` key (graph or list)."""
+    description: str | None = None
+
+
+OutputForm = Literal["single", "list", "mapping"]
+
+
+@dataclass(frozen=True)
+class OutputsSpec:
+    """The model's outputs: the nodes they come from, their names, and how the spec lists them
+    (one node, a list, or a mapping from output name to node), which is how Keras returns them."""
+
+    refs: tuple[str, ...]
+    names: tuple[str, ...]
+    form: OutputForm = "single"
+
+    @classmethod
+    def from_data(cls, raw: str | list[str] | dict[str, str]) -> OutputsSpec:
+        if isinstance(raw, str):
+            return cls((raw,), (raw,), "single")
+        if isinstance(raw, list):
+            return cls(tuple(raw), tuple(raw), "list")
+        return cls(tuple(raw.values()), tuple(raw), "mapping")
+
+    def to_data(self) -> str | list[str] | dict[str, str]:
+        if self.form == "single":
+            return self.refs[0]
+        if self.form == "list":
+            return list(self.refs)
+        return dict(zip(self.names, self.refs, strict=True))
+
+
+# -- functions -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -106,62 +236,278 @@ class FunctionSpec:
     name: str
     args: tuple[str, ...]
     expr: str
+    description: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"args": list(self.args), "expr": self.expr}
+        if self.description:
+            data["description"] = self.description
+        return data
+
+
+def functions_from_data(data: Mapping[str, Any]) -> Mapping[str, FunctionSpec]:
+    return MappingProxyType({n: FunctionSpec(n, tuple(f["args"]), f["expr"], f.get("description", ""))
+                             for n, f in (data.get("functions") or {}).items()})
+
+
+# -- compile ---------------------------------------------------------------------------------
+
+
+def _named(raw: Any) -> tuple[str, JsonMap]:
+    """``"adam"`` or ``{name: adam, ...arguments}`` as (name, arguments)."""
+    if isinstance(raw, Mapping):
+        return str(raw.get("name")), JsonMap({k: v for k, v in raw.items() if k != "name"})
+    return str(raw), JsonMap()
 
 
 @dataclass(frozen=True)
-class Spec:
-    """A validated model description. ``data`` is the normalized JSON form of the whole spec."""
+class ScheduleSpec:
+    """A learning-rate schedule: a Keras schedule by its snake_case name, with its arguments."""
 
     name: str
-    seed: int
-    inputs: tuple[InputSpec, ...]
-    layer_types: dict[str, LayerTypeSpec] = field(hash=False, compare=False)
-    nodes: tuple[NodeSpec, ...]
-    outputs: tuple[str, ...]
-    output_names: tuple[str, ...]
-    sequential: bool
-    functions: dict[str, FunctionSpec] = field(hash=False, compare=False)
-    compile: dict[str, Any] | None = field(hash=False, compare=False)
-    data: dict[str, Any] = field(hash=False, compare=False)
-    description: str = ""
-    dtype_policy: str | None = None
-    source_text: str = field(default="", compare=False)
-    source_file: str = field(default="<string>", compare=False)
-    base_dir: str | None = field(default=None, compare=False)
-    from_archive: bool = field(default=False, compare=False)
-    """True for a spec embedded in an archive: asset files come from the archive, not the disk."""
+    args: JsonMap = field(default_factory=JsonMap)
 
-    @property
-    def sha256(self) -> str:
-        """Hash of the normalized spec: equal for specs that say the same thing."""
-        return spec_sha256(self.data)
+
+CLIPPING_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by name, its arguments (without a schedule), and its learning-rate schedule."""
+
+    name: str
+    args: JsonMap = field(default_factory=JsonMap)
+    schedule: ScheduleSpec | None = None
+    by_name_only: bool = True
+    """Written as a bare name (``adam``) rather than a mapping."""
 
     @classmethod
-    def from_data(cls, data: dict[str, Any], *, source_text: str = "", source_file: str = "<string>",
-                  base_dir: str | None = None, from_archive: bool = False) -> Spec:
-        """Build the Spec from schema-valid data (the checks in `declar.spec.checks` come first)."""
-        inputs = tuple(InputSpec(n, tuple(i["shape"]), i.get("dtype", "float32"))
-                       for n, i in data["inputs"].items())
-        layer_types = {n: layer_type_from_data(n, t) for n, t in (data.get("layers") or {}).items()}
-        model = data["model"]
-        if isinstance(model, list):
-            nodes = _sequential_nodes(model, inputs[0].name)
-            outputs, output_names, sequential = (nodes[-1].name,), (nodes[-1].name,), True
-        else:
-            nodes = tuple(_graph_node(n, d) for n, d in model["nodes"].items())
-            outputs, output_names = _outputs(model["outputs"])
-            sequential = False
-        functions = {n: FunctionSpec(n, tuple(f["args"]), f["expr"]) for n, f in (data.get("functions") or {}).items()}
-        seed = data.get("seed", 0)
-        return cls(name=data["name"], seed=seed if isinstance(seed, int) else 0, inputs=inputs, layer_types=layer_types,
-                   nodes=nodes, outputs=outputs, output_names=output_names, sequential=sequential,
-                   functions=functions, compile=data.get("compile"), data=data,
-                   description=data.get("description", ""), dtype_policy=data.get("dtype_policy"),
-                   source_text=source_text,
-                   source_file=source_file, base_dir=base_dir, from_archive=from_archive)
+    def from_data(cls, raw: Any) -> OptimizerSpec:
+        name, args = _named(raw)
+        rate = args.get("learning_rate")
+        if isinstance(rate, Mapping):
+            schedule = ScheduleSpec(*_named(rate))
+            args = JsonMap({k: v for k, v in args.items() if k != "learning_rate"})
+            return cls(name, args, schedule, False)
+        return cls(name, args, None, not isinstance(raw, Mapping))
+
+    @property
+    def clipping(self) -> JsonMap:
+        """The gradient clipping arguments given (clipnorm, clipvalue, global_clipnorm)."""
+        return JsonMap({k: self.args[k] for k in CLIPPING_ARGS if k in self.args})
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
+class PerOutput:
+    """A compile setting given once for every output, as a list, or as a mapping by output name.
+
+    ``items`` pairs an output name (None outside a mapping) with a value: a name, a number, or a
+    tuple of names (a metric list of one output).
+    """
+
+    form: Literal["single", "list", "mapping"]
+    items: tuple[tuple[str | None, Any], ...]
+
+    @classmethod
+    def from_data(cls, raw: Any) -> PerOutput:
+        if isinstance(raw, Mapping):
+            return cls("mapping", tuple((k, _frozen(v)) for k, v in raw.items()))
+        if isinstance(raw, list):
+            return cls("list", tuple((None, v) for v in raw))
+        return cls("single", ((None, raw),))
+
+    def map(self, make: Callable[[Any], Any]) -> Any:
+        """The Keras form (one value, a list or a dict) with ``make`` applied to every value."""
+
+        def each(value: Any) -> Any:
+            return [make(v) for v in value] if isinstance(value, tuple) else make(value)
+
+        if self.form == "mapping":
+            return {k: each(v) for k, v in self.items}
+        if self.form == "list":
+            return [make(v) for _, v in self.items]
+        return make(self.items[0][1])
+
+    def names(self) -> Iterator[Any]:
+        """Every value, flattened (the names of every loss or metric given)."""
+        for _, value in self.items:
+            yield from value if isinstance(value, tuple) else (value,)
+
+
+@dataclass(frozen=True)
+class CompileSpec:
+    """The compile section; a setting left out is None, so Keras's own default applies."""
+
+    optimizer: OptimizerSpec
+    loss: PerOutput
+    loss_weights: PerOutput | None = None
+    metrics: PerOutput | None = None
+    weighted_metrics: PerOutput | None = None
+    run_eagerly: bool | None = None
+    jit_compile: bool | str | None = None
+    steps_per_execution: int | None = None
+
+    @classmethod
+    def from_data(cls, raw: Any) -> CompileSpec | None:
+        if not isinstance(raw, Mapping) or "optimizer" not in raw or "loss" not in raw:
+            return None  # no compile section (a broken one is reported by the schema and the checks)
+
+        def per_output(key: str) -> PerOutput | None:
+            return PerOutput.from_data(raw[key]) if key in raw else None
+
+        return cls(OptimizerSpec.from_data(raw["optimizer"]), PerOutput.from_data(raw["loss"]),
+                   per_output("loss_weights"), per_output("metrics"), per_output("weighted_metrics"),
+                   raw.get("run_eagerly"), raw.get("jit_compile"), raw.get("steps_per_execution"))
+
+
+# -- distribution ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    shape: tuple[int, ...]
+    axis_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistributionSpec:
+    """How to train on several devices (see `declar.sections.distribution.build`)."""
+
+    strategy: str
+    devices: int | None = None
+    mesh: MeshSpec | None = None
+    layout_map: tuple[tuple[str, tuple[str | None, ...]], ...] = ()
+    """Variable path pattern -> one mesh axis (or None) per dimension, in the spec's order."""
+    batch_dim_name: str | None = None
+
+    @classmethod
+    def from_data(cls, raw: Any) -> DistributionSpec | None:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("strategy"), str):
+            return None
+        mesh = raw.get("mesh")
+        mesh_spec = (MeshSpec(tuple(mesh.get("shape") or ()), tuple(mesh.get("axis_names") or ()))
+                     if isinstance(mesh, Mapping) else None)
+        layout = raw.get("layout_map")
+        layout_map = tuple((k, tuple(v) if isinstance(v, list) else ()) for k, v in layout.items()) \
+            if isinstance(layout, Mapping) else ()
+        return cls(raw["strategy"], raw.get("devices"), mesh_spec, layout_map, raw.get("batch_dim_name"))
+
+
+# -- the spec --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Spec:
+    """A validated model description, one typed field per section; compared by what it says.
+
+    Example:
+        >>> a = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+        ...                     "model": [{"Dense": {"units": 2}}]})
+        >>> b = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+        ...                     "model": [{"Dense": {"units": 3}}]})
+        >>> a == b, a.nodes[0] == b.nodes[0]
+        (False, False)
+    """
+
+    header: HeaderSpec
+    inputs: tuple[InputSpec, ...]
+    layer_types: Mapping[str, LayerTypeSpec]
+    nodes: tuple[NodeSpec, ...]
+    outputs: OutputsSpec
+    sequential: bool
+    functions: Mapping[str, FunctionSpec]
+    compile: CompileSpec | None
+    distribution: DistributionSpec | None
+    _data: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Spec:
+        """Build the Spec from schema-valid data (the semantic checks come after).
+
+        The data is copied first and every typed part refers to the copy, so changing ``data``
+        afterwards changes nothing of the Spec.
+        """
+        data = _json_copy(data)
+        inputs = inputs_from_data(data)
+        nodes, outputs, sequential = model_from_data(data["model"], inputs[0].name)
+        return cls(header=HeaderSpec.from_data(data), inputs=inputs, layer_types=layer_types_from_data(data),
+                   nodes=nodes, outputs=outputs, sequential=sequential, functions=functions_from_data(data),
+                   compile=CompileSpec.from_data(data.get("compile")),
+                   distribution=DistributionSpec.from_data(data.get("distribution")),
+                   _data=MappingProxyType(data))
+
+    # The header's settings, read often enough to deserve a short name.
+    @property
+    def name(self) -> str:
+        return self.header.name
+
+    @property
+    def seed(self) -> int:
+        return self.header.seed
+
+    @property
+    def description(self) -> str:
+        return self.header.description
+
+    @property
+    def dtype_policy(self) -> str | None:
+        return self.header.dtype_policy
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.outputs.names
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hash of the normalized spec: equal exactly for specs that say the same thing."""
+        return spec_sha256(dict(self._data))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and (self is other or self.sha256 == other.sha256)
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def to_data(self) -> dict[str, Any]:
+        """The spec's normalized JSON data: what an archive embeds and `sha256` hashes (a fresh copy)."""
+        return _json_copy(self._data)
+
+    def section_data(self, key: str, default: Any = None) -> Any:
+        """The JSON of the top-level key ``key`` as the spec says it (``default`` when absent).
+
+        For the sections' own modules (their diff rules compare what is written); it is not a
+        copy, so it is never changed; everything else reads the typed fields.
+        """
+        return self._data.get(key, default)
+
+    @property
+    def written_keys(self) -> tuple[str, ...]:
+        """The top-level keys the spec writes, in its order."""
+        return tuple(self._data)
+
+    def layer_type_definitions(self, layer_type: str) -> dict[str, Any]:
+        """The definitions a layer of ``layer_type`` needs, its own and those it extends, as JSON."""
+        types, current = {}, layer_type
+        while current in self.layer_types and current not in types:
+            types[current] = self.layer_types[current].definition.to_data()
+            current = self.layer_types[current].extends
+        return types
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of JSON-like data (mappings and lists copied, scalars shared): faster than deepcopy."""
+    if isinstance(value, Mapping):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def canonical_json(data: Any) -> str:
@@ -187,7 +533,7 @@ def layer_type_from_data(name: str, raw: dict[str, Any]) -> LayerTypeSpec:
     assets = tuple(_asset(n, a) for n, a in (raw.get("assets") or {}).items())
     default_call = "inputs" if raw["extends"] == "Layer" else "base(inputs)"
     return LayerTypeSpec(name, raw["extends"], _params(raw.get("params")), _params(raw.get("build_args")),
-                         variables, assets, raw.get("call", default_call))
+                         variables, assets, raw.get("call", default_call), JsonMap(raw))
 
 
 def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:
@@ -215,9 +561,19 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
                 if name not in taken:
                     break
             taken.add(name)
-        nodes.append(NodeSpec(name, layer, args, (previous,), False, None, ("model", i, layer), ("model", i, layer)))
+        path = ("model", i, layer)
+        nodes.append(NodeSpec(name, layer, JsonMap(args), (previous,), False, None, path, path))
         previous = name
     return tuple(nodes)
+
+
+def model_from_data(model: Any, input_name: str) -> tuple[tuple[NodeSpec, ...], OutputsSpec, bool]:
+    """(nodes, outputs, sequential) of the model section: a list of layers or a graph."""
+    if isinstance(model, list):
+        nodes = _sequential_nodes(model, input_name)
+        return nodes, OutputsSpec((nodes[-1].name,), (nodes[-1].name,), "single"), True
+    nodes = tuple(_graph_node(n, d) for n, d in model["nodes"].items())
+    return nodes, OutputsSpec.from_data(model["outputs"]), False
 
 
 def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
@@ -227,13 +583,5 @@ def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
     layers = node_layers(raw)
     layer = layers[0] if layers else None  # the checks report a second one
     path = ("model", "nodes", name)
-    return NodeSpec(name, layer, dict(raw[layer] or {}) if layer else {}, refs, as_list, raw.get("shares"), path,
-                    (*path, layer) if layer else path)
-
-
-def _outputs(raw: str | list[str] | dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if isinstance(raw, str):
-        return (raw,), (raw,)
-    if isinstance(raw, list):
-        return tuple(raw), tuple(raw)
-    return tuple(raw.values()), tuple(raw)
+    return NodeSpec(name, layer, JsonMap(raw[layer] or {}) if layer else JsonMap(), refs, as_list, raw.get("shares"),
+                    path, (*path, layer) if layer else path, raw.get("description"))

@@ -1,37 +1,12 @@
-"""Semantic checks: what the JSON Schema cannot say, each located in the spec.
+"""Helpers the sections' semantic checks share: locating problems inside expressions, checking
+plain values and Keras objects, and the safe subset of layout patterns.
 
-Every check is a small generator over the (schema-valid) `Spec` and its `Document`, yielding
-`Problem`s; `semantic_problems` runs them all, so a user sees every mistake in one run:
-references that do not resolve (layer types, node inputs, shared nodes, functions, parameters),
-cycles, unused nodes, argument names and types, expressions, shapes, assets and compile settings.
-One module per part of the spec.
+The checks themselves belong to their sections (`declar.sections`), which run them in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-from declar.errors import Problem
-from declar.limits import Limits
-from declar.spec.checks.compile import check_compile, check_functions
-from declar.spec.checks.distribution import check_distribution, configured_backend
-from declar.spec.checks.layer_types import check_layer_types
 from declar.spec.checks.locate import expression_problem
-from declar.spec.checks.nodes import check_nodes
 from declar.spec.checks.values import check_keras_object
-from declar.spec.checks.weights import check_weights
-from declar.spec.model import Spec
-from declar.spec.source import Document
 
-Check = Callable[[Spec, Document, Limits], Iterator[Problem]]
-
-CHECKS: tuple[Check, ...] = (check_layer_types, check_nodes, check_weights, check_functions, check_compile,
-                             check_distribution)
-
-
-def semantic_problems(spec: Spec, doc: Document, limits: Limits) -> list[Problem]:
-    """Run every check; all problems are returned, none stops the others."""
-    return [p for check_fn in CHECKS for p in check_fn(spec, doc, limits)]
-
-
-__all__ = ["CHECKS", "Check", "check_keras_object", "configured_backend", "expression_problem", "semantic_problems"]
+__all__ = ["check_keras_object", "expression_problem"]

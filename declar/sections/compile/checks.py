@@ -1,4 +1,4 @@
-"""Spec functions and compile settings: optimizer, schedules, losses and metrics."""
+"""The compile section's checks: optimizer, schedules, losses and metrics."""
 
 from __future__ import annotations
 
@@ -6,26 +6,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from declar.errors import JsonPath, Problem
-from declar.expr.parse import Context
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import arg_type_ok, catalog
-from declar.spec.checks.locate import checked_expression
 from declar.spec.keras_objects import OBJECT_KEYS, plain_value_refusals
+from declar.spec.loaded import LoadedSpec
 from declar.spec.model import Spec
 from declar.spec.source import Document
 
 
-def check_functions(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
-    for f in spec.functions.values():
-        context = Context(names=f.args, kind=f"function {f.name}")
-        yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits, costs=True)[1]
-
-
-def check_compile(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
-    if not spec.compile:
+def check_compile(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    spec, doc = loaded.spec, loaded.document
+    cfg, base = doc.data.get("compile"), ("compile",)
+    if not cfg:
         return
-    cfg, base = spec.compile, ("compile",)
     yield from _check_optimizer(doc, cfg["optimizer"])
     outputs = list(spec.output_names)
     for key, known in (("loss", catalog().losses), ("metrics", catalog().metrics),

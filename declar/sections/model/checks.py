@@ -13,13 +13,15 @@ from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import path_refusals
+from declar.spec.loaded import LoadedSpec
 from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 
-def check_nodes(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    spec, doc = loaded.spec, loaded.document
     if len(spec.nodes) > limits.max_layers:
         yield doc.problem(("model",), f"model has {len(spec.nodes):,} layers, over the limit of {limits.max_layers:,}",
                           "raise Limits.max_layers", "too-many-layers")
@@ -253,19 +255,19 @@ def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: s
                 stack.append((child, iter(deps[child])))
     outputs_path = ("model", "outputs")
     raw_outputs = doc.data["model"]["outputs"]
-    for i, ref in enumerate(spec.outputs):
+    for i, ref in enumerate(spec.outputs.refs):
         if ref not in node_names:
             path = outputs_path if isinstance(raw_outputs, str) else (
                 (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, spec.output_names[i]))
             yield doc.problem(path, f"output '{ref}' is not a node", did_you_mean(ref, node_names), "unknown-ref")
     used = set()
-    frontier = [o for o in spec.outputs if o in node_names]
+    frontier = [o for o in spec.outputs.refs if o in node_names]
     while frontier:
         name = frontier.pop()
         if name not in used:
             used.add(name)
             frontier.extend(deps.get(name, []))
     for node in spec.nodes:
-        if node.name not in used and all(o in node_names for o in spec.outputs):
+        if node.name not in used and all(o in node_names for o in spec.outputs.refs):
             yield doc.problem(node.path, f"node '{node.name}' does not lead to any output",
                               "remove it, or add it to outputs", "unused-node", at_key=True)

@@ -33,9 +33,8 @@ from typing import Any
 
 from declar.errors import Problem
 from declar.limits import Limits
-from declar.spec.model import Spec
+from declar.spec.loaded import LoadedSpec
 from declar.spec.shapes import shape_errors
-from declar.spec.source import Document
 
 # Layers whose output has the width of their input (the last axis is kept).
 WIDTH_KEEPING = frozenset({
@@ -222,7 +221,8 @@ def _blamed(layer: str, args: dict[str, Any]) -> str | None:
     return next((a for a in _BLAME.get(layer, ()) if a in args), None)
 
 
-def check_weights(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_weights(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    spec, doc = loaded.spec, loaded.document
     """Each weight over ``max_variable_elements``, and the first layer where the model's known
     weights together pass ``max_model_elements``."""
     widths: dict[str, int | None] = {i.name: (_size(i.shape[-1]) if i.shape else None) for i in spec.inputs}

@@ -17,12 +17,14 @@ from declar.spec.checks.locate import checked_expression, expression_problem
 from declar.spec.checks.values import check_value, object_problems
 from declar.spec.expressions import call_context, compute_shape, shape_context
 from declar.spec.facts import UNSAFE_LAYERS
+from declar.spec.loaded import LoadedSpec, SpecOrigin
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
 
 
-def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_layer_types(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    spec, doc = loaded.spec, loaded.document
     known = catalog().layers
     extendable: list[str] = []  # the hint's candidates, built once: per type it made validation quadratic
     yield from _check_extends_cycles(spec, doc)
@@ -59,7 +61,7 @@ def check_layer_types(spec: Spec, doc: Document, limits: Limits) -> Iterator[Pro
                 if not p.required:
                     yield from check_value(doc, (*base, group, p.name, "default"), p, p.default)
         yield from _check_variables(spec, doc, lt, limits)
-        yield from _check_assets(spec, doc, lt, limits)
+        yield from _check_assets(loaded.origin, doc, lt, limits)
         yield from _check_call(doc, lt, limits)
 
 
@@ -172,7 +174,7 @@ def _check_constant_shape(doc: Document, path: JsonPath, checked: Checked, lt: L
     yield from (doc.problem(path, m, h, "bad-shape") for m, h in shape_errors(sizes, limits))
 
 
-def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
+def _check_assets(origin: SpecOrigin, doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
     params = {p.name: p for p in lt.params}
     for asset in lt.assets:
         path = ("layers", lt.name, "assets", asset.name)
@@ -195,7 +197,7 @@ def _check_assets(spec: Spec, doc: Document, lt: LayerTypeSpec, limits: Limits) 
         elif asset.source == "file":
             # JSON (a json asset, an array not in .npy) is parsed into Python objects: a tighter bound.
             json_text = asset.kind == "json" or (asset.kind == "array" and not (asset.file or "").endswith(".npy"))
-            yield from _check_asset_file(spec, doc, (*path, "file"), asset.file or "", limits.asset_limit(json_text))
+            yield from _check_asset_file(origin, doc, (*path, "file"), asset.file or "", limits.asset_limit(json_text))
 
 
 def _check_asset_value(doc: Document, path: JsonPath, kind: str, value: Any) -> Iterator[Problem]:
@@ -225,19 +227,19 @@ def _check_transform_size(doc: Document, path: JsonPath, asset: AssetSpec, limit
         return  # a malformed transform is the schema's to report
 
 
-def _check_asset_file(spec: Spec, doc: Document, path: JsonPath, name: str, limit: tuple[int, str]
+def _check_asset_file(origin: SpecOrigin, doc: Document, path: JsonPath, name: str, limit: tuple[int, str]
                       ) -> Iterator[Problem]:
     if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
         yield doc.problem(path, f"asset path '{name}' leaves the spec's directory",
                           "give a path relative to the spec, without ..", "asset-path")
         return
-    if spec.from_archive:
+    if origin.archive:
         return  # the content is in the archive's assets
-    if spec.base_dir is None:
+    if origin.base_dir is None:
         yield doc.problem(path, "a spec given as text cannot name asset files", "load the spec from its file",
                           "asset-path")
         return
-    root = os.path.realpath(spec.base_dir)
+    root = os.path.realpath(origin.base_dir)
     full = os.path.realpath(os.path.join(root, name))
     if os.path.commonpath([root, full]) != root:
         yield doc.problem(path, f"asset path '{name}' resolves outside the spec's directory (symbolic link?)",

@@ -17,10 +17,11 @@ from typing import Any
 import keras
 
 from declar.spec.facts import STRATEGIES
+from declar.spec.model import DistributionSpec
 from declar.spec.patterns import layout_keys_problem, pattern_problem
 
 
-def make_distribution(section: dict[str, Any]) -> Any:
+def make_distribution(section: DistributionSpec) -> Any:
     """A tf.distribute strategy or a keras.distribution.Distribution for the section.
 
     Raises ValueError, naming what is missing, when this process cannot provide it (too few
@@ -34,13 +35,13 @@ def make_distribution(section: dict[str, Any]) -> Any:
         raise ValueError(f"cannot set up the distribution: {type(err).__name__}: {err}") from err
 
 
-def _make_distribution(section: dict[str, Any]) -> Any:
+def _make_distribution(section: DistributionSpec) -> Any:
     backend = keras.backend.backend()
-    strategy = section["strategy"]
+    strategy = section.strategy
     if strategy not in STRATEGIES.get(backend, {}):
         raise ValueError(f"strategy '{strategy}' does not run on the {backend} backend "
                          f"(it offers: {', '.join(STRATEGIES.get(backend, {})) or 'none'})")
-    count = section.get("devices")
+    count = section.devices
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -62,19 +63,19 @@ def _make_distribution(section: dict[str, Any]) -> Any:
         devices = devices[:count]
     if strategy == "data_parallel":
         return dist.DataParallel(devices=devices)
-    mesh_spec = section["mesh"]
-    mesh = dist.DeviceMesh(shape=tuple(mesh_spec["shape"]), axis_names=list(mesh_spec["axis_names"]),
-                           devices=devices)
+    if section.mesh is None:  # validation refuses it first
+        raise ValueError("model_parallel needs a mesh: {shape, axis_names}")
+    mesh = dist.DeviceMesh(shape=section.mesh.shape, axis_names=list(section.mesh.axis_names), devices=devices)
     layout_map = dist.LayoutMap(mesh)
-    too_many = layout_keys_problem(section.get("layout_map") or {})  # validation refuses it first
+    too_many = layout_keys_problem(dict(section.layout_map))  # validation refuses it first
     if too_many:
         raise ValueError(f"distribution.{too_many}")
-    for pattern, axes in (section.get("layout_map") or {}).items():
+    for pattern, axes in section.layout_map:
         refused = pattern_problem(pattern)  # validation refuses these first; this is the second lock
         if refused:
             raise ValueError(f"distribution.layout_map key {pattern[:60]!r}: {refused}")
         layout_map[pattern] = tuple(axes)
-    return dist.ModelParallel(layout_map=layout_map, batch_dim_name=section.get("batch_dim_name"))
+    return dist.ModelParallel(layout_map=layout_map, batch_dim_name=section.batch_dim_name)
 
 
 @contextlib.contextmanager

@@ -10,9 +10,8 @@ from declar.errors import Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.facts import STRATEGIES
-from declar.spec.model import Spec
+from declar.spec.loaded import LoadedSpec
 from declar.spec.patterns import SUBSET_HINT, layout_keys_problem, pattern_problem
-from declar.spec.source import Document
 
 
 def configured_backend() -> str:
@@ -27,13 +26,14 @@ def configured_backend() -> str:
         return "tensorflow"
 
 
-def check_distribution(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:
+def check_distribution(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
+    doc = loaded.document
     section = doc.data.get("distribution")
     if not isinstance(section, dict):
         return
     path, strategy, backend = ("distribution",), section.get("strategy"), configured_backend()
     offered = tuple(STRATEGIES.get(backend, {}))
-    if strategy not in offered and not spec.from_archive:  # an archive may load on any backend
+    if strategy not in offered and not loaded.origin.archive:  # an archive may load on any backend
         yield doc.problem((*path, "strategy"), f"strategy '{strategy}' does not run on the {backend} backend",
                           f"{backend} offers: {', '.join(offered)}" if offered else
                           f"the {backend} backend has no distribution engine in Keras", "strategy-backend")

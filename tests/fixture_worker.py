@@ -14,16 +14,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from roundtrip_worker import flat  # this script's directory is on sys.path
 
 import declar  # noqa: F401  (registers declar's classes, as a user's `import declar` does)
-
-
-def flat(y):
-    if isinstance(y, dict):
-        return [np.asarray(y[k]) for k in sorted(y)]
-    if isinstance(y, (list, tuple)):
-        return [np.asarray(v) for v in y]
-    return [np.asarray(y)]
 
 
 def differing(recorded, prefix: str, values) -> list[str]:

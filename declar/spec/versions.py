@@ -79,6 +79,15 @@ def graph_nodes_name_their_layer(tree: SpecTree) -> str:
         if isinstance(layer, str) and layer not in node:
             tree.replace_key(path, "layer", layer, "args")
             upgraded += 1
+            continue
+        if "layer" in node:  # a layer format 2 cannot write as a key: say why, once, where `layer:` is
+            if isinstance(layer, str):
+                tree.report((*path, "layer"), f"node '{name}' names its layer twice: `layer: {layer}` and `{layer}:`",
+                            f"keep one; format 2 writes `{layer}: {{...arguments}}`", "node-layer")
+            else:
+                tree.report((*path, "layer"), f"node '{name}': layer must be a layer type's name, "
+                            f"got {json.dumps(layer, default=str)[:40]}", "write it as `layer: Dense`", "node-layer")
+            tree.remove_key(path, "layer")
         elif "args" in node:  # arguments without a layer: format 2 has nowhere to put them
             if "shares" in node:
                 tree.report((*path, "args"), "a node that shares a layer takes no args",
@@ -86,6 +95,7 @@ def graph_nodes_name_their_layer(tree: SpecTree) -> str:
             else:
                 tree.report((*path, "args"), f"node '{name}' has args but no layer",
                             "name the layer: `layer: Dense`", "node-layer")
+        if "args" in node:  # reported above, with the mistake that leaves it without a place
             tree.remove_key(path, "args")
     return f"{upgraded} graph node{'s' * (upgraded != 1)}" if upgraded else ""
 

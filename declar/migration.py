@@ -32,6 +32,7 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from ruamel.yaml.tokens import CommentToken
 
+from declar.archive import is_archive
 from declar.errors import JsonPath, Problem, SpecError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import read_regular_file
@@ -80,6 +81,11 @@ def migrate(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = N
     current format cannot (a graph node with ``args`` but no ``layer``).
     """
     source, target = Path(path), Path(out) if out is not None else Path(path)
+    if is_archive(source):
+        raise SpecError([Problem(str(source), 1, 1, (), "a .keras archive, not a spec file: declar migrate rewrites "
+                                 "YAML specs", "an archive of an older format loads as it is with declar.load or "
+                                 "keras.models.load_model, and is saved anew in the current format",
+                                 "file")])
     content = _read(source, limits)
     if not check:
         _refuse_unwritable(target, source)

@@ -32,7 +32,7 @@ from declar.expr.evaluate import ExpressionError, to_closure
 from declar.expr.parse import check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
-from declar.limits import Limits
+from declar.limits import Limits, current_limits
 from declar.spec.expressions import call_context, compute_shape
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
@@ -430,8 +430,6 @@ def _as_shape(input_shape: Any) -> Any:
 
 
 def _limits() -> Any:
-    from declar.limits import current_limits
-
     return current_limits.get()
 
 

@@ -310,7 +310,7 @@ def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
         >>> check_asset_totals(d, Limits(max_json_asset_bytes=5))
         Traceback (most recent call last):
         ...
-        declar.bounded.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
+        declar.errors.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
 Limits.max_json_asset_bytes = 5; raise it if this is intended
     """
     total = json_total = count = json_count = 0

@@ -576,8 +576,6 @@ def migrate_command(
             continue
         would_change |= check and result.changed
         typer.echo(escape(result.message))
-    if would_change:
-        typer.echo("run `declar migrate` on the files above to rewrite them (comments and layout kept)", err=True)
     if failed or would_change:
         raise typer.Exit(code=EXIT_PROBLEMS)
 

@@ -53,8 +53,9 @@ def test_lowercase_layer_migrates_and_is_then_reported_where_it_was_written(tmp_
     format_1 = run("validate", spec).output
     assert run("migrate", spec).exit_code == 0
     assert "out: {dense: {units: 3}, inputs: x}" in spec.read_text()
-    assert f"{spec}:7:18: error: unknown key 'dense'" in format_1
-    assert f"{spec}:7:11: error: unknown key 'dense'" in run("validate", spec).output  # format 2: the key, same line
+    assert f"{spec}:7:18: error: unknown key 'dense' (did you mean 'Dense'? a layer is a CamelCase key" in format_1
+    format_2 = run("validate", spec).output  # format 2: at the key, on the same line
+    assert f"{spec}:7:11: error: unknown key 'dense' (did you mean 'Dense'? a layer is a CamelCase key" in format_2
 
 
 def test_tagged_layer_name_migrates_instead_of_an_internal_error(tmp_path):

@@ -176,7 +176,9 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
 def _check_zip(path: Path) -> None:
     limits = current_limits.get()  # declar.load sets the caller's limits; inspect uses the defaults
     if not path.is_file():
-        raise ArchiveError(f"{path}: no such archive", file=os.fspath(path))
+        what = "a directory, not an archive" if path.is_dir() else \
+            "not a regular file" if path.exists() else "no such archive"
+        raise ArchiveError(f"{path}: {what}", file=os.fspath(path))
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

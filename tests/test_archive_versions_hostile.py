@@ -89,3 +89,13 @@ def test_migrate_given_an_archive_says_it_is_one(tmp_path):
     assert result.exit_code == 1
     assert f"{OLD_ARCHIVE}:1:1: error: a .keras archive, not a spec file" in result.output
     assert "UTF-8" not in result.output
+
+
+def test_a_directory_or_a_device_given_as_archive_is_named_as_such(tmp_path):
+    (tmp_path / "m.keras").mkdir()
+    with pytest.raises(declar.ArchiveError, match=r"m\.keras: a directory, not an archive$"):
+        declar.load(tmp_path / "m.keras")
+    result = runner.invoke(app, ["inspect", "/dev/null"])
+    assert result.exit_code == 1 and "error: /dev/null: not a regular file" in result.output
+    with pytest.raises(declar.ArchiveError, match=r"nope\.keras: no such archive$"):
+        declar.load(tmp_path / "nope.keras")

@@ -152,10 +152,11 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
             if key not in known and not any(p.search(key) for p in patterns):
                 hint = did_you_mean(key, known) or (f"allowed keys: {', '.join(known)}" if known else "")
                 if patterns:  # a graph node, whose layer is a CamelCase key
-                    layer = _layers_by_lower_case().get(key.lower())
+                    format_1 = key in ("layer", "args")  # not a layer in the wrong case: the old node form
+                    layer = None if format_1 else _layers_by_lower_case().get(key.lower())
                     hint = ((f"did you mean '{layer}'? " if layer else "")
                             + f"a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other keys: {', '.join(known)}"
-                            + ("; `declar migrate` upgrades format 1 nodes" if key in ("layer", "args") else ""))
+                            + ("; `declar migrate` upgrades format 1 nodes" if format_1 else ""))
                 yield doc.problem((*path, key), f"unknown key '{key}'", hint, "unknown-key", at_key=True)
         return
     if validator == "required":

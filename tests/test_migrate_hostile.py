@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from declar.cli import app
+from declar.spec.source import parse_yaml
+from declar.spec.versions import upgrade
 
 runner = CliRunner()
 
@@ -120,3 +123,23 @@ def test_byte_order_mark_is_kept(tmp_path):
     assert run("migrate", spec).exit_code == 0
     assert spec.read_bytes().startswith(b"\xef\xbb\xbfdeclar: 2\n")
     assert run("validate", spec).exit_code == 0
+
+
+def test_ten_thousand_nodes_upgrade_in_linear_time_with_every_position_kept():
+    def spec(n: int) -> str:
+        nodes = "".join(f"    n{i}: {{layer: Dense, args: {{units: 2}}, inputs: {f'n{i - 1}' if i else 'x'}}}\n"
+                        for i in range(n))
+        return HEAD + nodes + f"  outputs: n{n - 1}\n"
+
+    def seconds(n: int) -> tuple[float, object]:
+        doc = parse_yaml(spec(n), "big.yaml")
+        start = time.perf_counter()
+        upgraded = upgrade(doc)
+        return time.perf_counter() - start, upgraded
+
+    small, _ = seconds(1_000)
+    large, upgraded = seconds(10_000)
+    assert large < max(40 * small, 0.5), (small, large)  # 10x the nodes: linear is ~10x, quadratic 100x
+    positions = upgraded.document.source_map
+    assert positions.key_position(("model", "nodes", "n9999", "Dense")) == (10_006, 20)  # where `Dense` was
+    assert positions.position(("model", "nodes", "n9999", "Dense", "units")) == (10_006, 41)  # its `2`

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from declar.bounded import copy_limited
 from declar.errors import ArchiveError, DeclarError, FileLimitError, SpecError
 from declar.limits import Limits, current_limits
-from declar.spec.versions import FORMAT_VERSION, upgraded_data
+from declar.spec.model import canonical_json, spec_sha256
+from declar.spec.source import Document, parse_yaml
+from declar.spec.versions import FORMAT_VERSION, known_version, upgraded_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -174,7 +176,9 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
 def _check_zip(path: Path) -> None:
     limits = current_limits.get()  # declar.load sets the caller's limits; inspect uses the defaults
     if not path.is_file():
-        raise ArchiveError(f"{path}: no such archive", file=os.fspath(path))
+        what = "a directory, not an archive" if path.is_dir() else \
+            "not a regular file" if path.exists() else "no such archive"
+        raise ArchiveError(f"{path}: {what}", file=os.fspath(path))
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -335,8 +339,6 @@ def _archive_info(archive: Path) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise ArchiveError(f"{archive}: config.json holds no embedded spec (config.spec must be a JSON object)",
                            file=os.fspath(archive))
-    from declar.spec.model import spec_sha256
-
     recorded, actual = inner.get("sha256"), spec_sha256(spec)
     sha_ok = recorded == actual
     source = inner.get("source", "")
@@ -348,13 +350,14 @@ def _archive_info(archive: Path) -> dict[str, Any]:
                      "declar.load refuses this archive)")
     recorded_format = spec.get("declar")
     return {"name": _text(spec.get("name")), "sha256": shown_sha, "sha256_verified": sha_ok,
-            "format_version": _text(recorded_format), "upgraded_to": FORMAT_VERSION if recorded_format != FORMAT_VERSION
+            "format_version": _text(recorded_format), "format_readable": known_version(recorded_format),
+            "upgraded_to": FORMAT_VERSION if known_version(recorded_format) and recorded_format != FORMAT_VERSION
             else None,
             "declar_version": _text(inner.get("declar_version")), "keras_version": _text(metadata.get("keras_version")),
             "saved": _text(metadata.get("date_saved")), "compiled": bool(config.get("compile_config")),
             "source": source if source_ok else UNVERIFIED_SOURCE, "source_verified": source_ok, "spec": spec,
             "variables": variables, "assets": assets, "recorded_sha256": recorded,
-            "unverified": [*(() if sha_ok else ("name",)), *UNVERIFIED_FIELDS]}
+            "unverified": [*(() if sha_ok else ("name", "format_version")), *UNVERIFIED_FIELDS]}
 
 
 UNVERIFIED_FIELDS = ("declar_version", "keras_version", "saved")
@@ -367,9 +370,6 @@ UNVERIFIED_SOURCE = ("(not shown: the archive's source text does not parse to it
 
 def _source_matches(source: str, spec: dict[str, Any]) -> bool:
     """The spec as written parses (declar's safe YAML loader, within the limits) to the embedded spec."""
-    from declar.spec.model import canonical_json
-    from declar.spec.source import Document, parse_yaml
-
     limits = current_limits.get()  # the caller's: a spec validated under raised limits verifies too
     if not source or len(source) > limits.max_file_bytes:  # no spec file is larger
         return False

@@ -29,6 +29,7 @@ from declar._version import __version__
 from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.spec.versions import FORMAT_VERSION
 from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
 
@@ -421,8 +422,15 @@ def inspect(
         # The mark comes before the value, so no value (padded, or claiming to be verified) can hide it.
         mark = "(unverified) " if key in unverified else ""
         typer.echo(f"{label + ':':<10}{mark}{escape(info.get(key))}")
-    upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
-    typer.echo(f"{'format:':<10}{escape(info.get('format_version'))}{upgraded}")
+    shown_format: Any = info.get("format_version")
+    if not info.get("format_readable"):  # "1" and 1 look alike as text: show what the archive holds, as JSON
+        recorded = info["spec"].get("declar")
+        shown_format = "missing" if "declar" not in info["spec"] else json.dumps(recorded, default=str)[:40]
+        upgraded = f" (not a format version this declar reads: 1 to {FORMAT_VERSION}; declar.load refuses this archive)"
+    else:
+        upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
+    mark = "(unverified) " if "format_version" in unverified else ""
+    typer.echo(f"{'format:':<10}{mark}{escape(shown_format)}{upgraded}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")

@@ -267,7 +267,7 @@ def compare_builds(result: SpecDiff, old_model: Any, new_model: Any) -> BuildDif
 def read_spec(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
     """The checked spec of a spec file, or the embedded spec of a .keras archive (checked like a file).
 
-    Raises `SpecError` (located problems) or `declar.archive.ArchiveError`.
+    Raises `SpecError` (located problems) or `ArchiveError`.
     """
     if is_archive(path):
         info = inspect_archive(path)

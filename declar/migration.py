@@ -22,15 +22,17 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML, YAMLError
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from ruamel.yaml.tokens import CommentToken
 
+from declar.archive import is_archive
 from declar.errors import JsonPath, Problem, SpecError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import read_regular_file
@@ -79,11 +81,18 @@ def migrate(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = N
     current format cannot (a graph node with ``args`` but no ``layer``).
     """
     source, target = Path(path), Path(out) if out is not None else Path(path)
+    if is_archive(source):
+        raise SpecError([Problem(str(source), 1, 1, (), "a .keras archive, not a spec file: declar migrate rewrites "
+                                 "YAML specs", "an archive of an older format loads as it is with declar.load or "
+                                 "keras.models.load_model, and is saved anew in the current format",
+                                 "file")])
     content = _read(source, limits)
+    if not check:
+        _refuse_unwritable(target, source)
     doc = parse_yaml(content, str(source), limits)  # refuses what declar refuses, before ruamel sees it
     if not isinstance(doc, Document):
         raise SpecError(doc)
-    unreadable = version_problem(doc)
+    unreadable = version_problem(doc) or _no_version(doc)
     if unreadable:
         raise SpecError([unreadable])
     upgraded = upgrade(doc)
@@ -91,21 +100,22 @@ def migrate(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = N
         raise SpecError(upgraded.problems)
     if upgraded.from_version == FORMAT_VERSION:
         if not check and target != source:
-            _write_atomically(target, content, source)
+            _write(target, content, source)
         return MigrationResult(source, target, FORMAT_VERSION, FORMAT_VERSION, written=not check and target != source)
     try:
-        text, changes = rewrite(doc.text)
+        text, changes = rewrite(doc.text, str(source))
     except YAMLError as err:  # declar's loader accepted the text, so this is unexpected: refuse, write nothing
         raise SpecError([Problem(str(source), 1, 1, (), f"cannot rewrite the spec: {str(err).splitlines()[0]}",
                                  "the file is unchanged; please report this file to declar", "migrate-failed")]
                         ) from None
     _same_spec_or_refuse(text, upgraded.document.data, source, limits)
     if not check:
-        _write_atomically(target, text.encode("utf-8"), source)
+        bom = b"\xef\xbb\xbf" if content.startswith(b"\xef\xbb\xbf") else b""  # kept, as every other byte
+        _write(target, bom + text.encode("utf-8"), source)
     return MigrationResult(source, target, upgraded.from_version, FORMAT_VERSION, tuple(changes), written=not check)
 
 
-def rewrite(text: str) -> tuple[str, list[str]]:
+def rewrite(text: str, file: str = "<text>") -> tuple[str, list[str]]:
     """The YAML text of a spec (of a known older version) upgraded to the current version, layout kept.
 
     Example:
@@ -123,7 +133,7 @@ def rewrite(text: str) -> tuple[str, list[str]]:
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # never fold a long line the file did not fold
     yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)  # ruamel re-indents the whole file
-    tree = RoundTripTree(yaml.load(text.replace("\r\n", "\n")))  # ruamel would keep the \r in comments
+    tree = RoundTripTree(file, _untag_strings(yaml.load(text.replace("\r\n", "\n"))))  # ruamel keeps \r in comments
     changes = upgrade_tree(tree)
     buffer = io.StringIO()
     yaml.dump(tree.root, buffer)
@@ -160,8 +170,8 @@ def _indentation(text: str) -> tuple[int, int]:
 class RoundTripTree:
     """ruamel.yaml's round-trip tree as a `SpecTree`: edits keep comments and the place of keys."""
 
-    def __init__(self, root: Any):
-        self.root = root
+    def __init__(self, file: str, root: Any):
+        self.file, self.root = file, root
 
     def _mapping(self, path: JsonPath) -> CommentedMap:
         node = self.root
@@ -216,7 +226,10 @@ class RoundTripTree:
         return [*comment[:2], _token(eol + "\n", comment[2]), *comment[3:]]
 
     def report(self, path: JsonPath, message: str, hint: str, code: str) -> None:
-        raise AssertionError(f"migrate checks the spec first, so no upgrade refuses it: {message}")
+        # `migrate` upgrades the plain data first and stops at its problems, so the round-trip tree
+        # only disagrees if ruamel.yaml read the text differently: refuse, write nothing.
+        raise SpecError([Problem(self.file, 1, 1, tuple(path), f"cannot rewrite the spec: {message}",
+                                 "the file is unchanged; please report this file to declar", "migrate-failed")])
 
 
 def _comment_lines(comment: list[Any] | None) -> tuple[str, str]:
@@ -245,6 +258,34 @@ def _token(text: str, like: CommentToken | None) -> CommentToken | None:
     return CommentToken(text, like.start_mark if like else None, None) if text else None
 
 
+def _untag_strings(node: Any) -> Any:
+    """``node`` with every ``!!str``-tagged scalar as the plain string it is (the upgraders test for str).
+
+    Example:
+        >>> _untag_strings(YAML().load("layer: !!str Dense"))["layer"]
+        'Dense'
+    """
+    if isinstance(node, TaggedScalar) and node.tag.value == "tag:yaml.org,2002:str":
+        return str(node.value)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _untag_strings(value)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            node[index] = _untag_strings(value)
+    return node
+
+
+def _no_version(doc: Document) -> Problem | None:
+    """A problem when the document says no format version (`migrate` cannot know what to upgrade)."""
+    if isinstance(doc.data, dict) and "declar" in doc.data:
+        return None
+    return doc.problem((), "the spec says no format version (`declar: N` at its top)" if isinstance(doc.data, dict)
+                       else "the spec is not a mapping, so it has no format version",
+                       f"a spec starts with `declar: {FORMAT_VERSION}`, or the older version it was written in",
+                       "format-version")
+
+
 def _read(path: Path, limits: Limits) -> bytes:
     try:
         return read_regular_file(path, limits.max_file_bytes)
@@ -260,6 +301,30 @@ def _same_spec_or_refuse(text: str, expected: Any, path: Path, limits: Limits) -
     if not isinstance(doc, Document) or canonical_json(doc.data) != canonical_json(expected):
         raise SpecError([Problem(str(path), 1, 1, (), "the rewritten spec would not say the same as the original",
                                  "the file is unchanged; please report this file to declar", "migrate-mismatch")])
+
+
+def _refuse_unwritable(target: Path, source: Path) -> None:
+    """Refuse, before any work, a target that is a directory, read-only, or in a missing directory."""
+    resolved = Path(os.path.realpath(target))
+    problem = None
+    if resolved.is_dir():
+        problem = ("the output is a directory", "give a file name: -o DIR/spec.yaml")
+    elif resolved.exists() and not resolved.stat().st_mode & stat.S_IWUSR:
+        problem = ("the file is read-only, so it is not rewritten",
+                   "make it writable with chmod u+w, or write elsewhere with -o")
+    elif not resolved.parent.is_dir():
+        problem = (f"the output's directory {resolved.parent} does not exist", "create it first")
+    if problem:
+        raise SpecError([Problem(str(target), 1, 1, (), *problem, "file")])
+
+
+def _write(target: Path, content: bytes, like: Path) -> None:
+    """Write atomically to the file ``target`` names (through a symbolic link), as a located refusal on failure."""
+    try:
+        _write_atomically(Path(os.path.realpath(target)), content, like)
+    except OSError as err:
+        raise SpecError([Problem(str(target), 1, 1, (), f"cannot write the spec: {err.strerror or err}",
+                                 "the file is unchanged", "file")]) from None
 
 
 def _write_atomically(target: Path, content: bytes, like: Path) -> None:

@@ -138,7 +138,7 @@ def check_shapes(path: str | os.PathLike[str], inputs: dict[str, tuple[Any, ...]
         >>> check_shapes("d.npz", {"x": (2,)}, {"y": (1,)}, {"x": np.ones((3, 3)), "y": np.ones((3, 1))})
         Traceback (most recent call last):
         ...
-        declar.training_data.DataError: d.npz: array 'x' has shape [3, 3], so examples of shape [3]; input 'x' takes [2]
+        declar.errors.DataError: d.npz: array 'x' has shape [3, 3], so examples of shape [3]; input 'x' takes [2]
     """
     shown = os.fspath(path)
     rows = {name: array.shape[0] for name, array in arrays.items()}

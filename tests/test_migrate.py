@@ -154,7 +154,7 @@ def test_in_place_rewrite_is_atomic(old_spec: Path, monkeypatch: pytest.MonkeyPa
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(declar.DeclarError, match="cannot write the spec: disk full"):
         declar.migrate(old_spec)
     assert old_spec.read_text() == FORMAT_1
     assert os.listdir(old_spec.parent) == ["spec.yaml"]  # no temporary file left behind

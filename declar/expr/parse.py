@@ -8,8 +8,8 @@ passed to eval, exec or compile.
 
 Example:
     >>> checked = check("matmul(inputs, w) + b", Context(names={"inputs", "w", "b"}))
-    >>> checked.names
-    frozenset({'b', 'inputs', 'w'})
+    >>> sorted(checked.names)
+    ['b', 'inputs', 'w']
     >>> check("inputs.__class__", Context(names={"inputs"})).problems[0].message
     'attribute access (.__class__) is not allowed'
 """

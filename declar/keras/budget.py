@@ -24,7 +24,7 @@ Example:
     ...     keras.layers.Dense(2000, name="wide").build((None, 1))
     Traceback (most recent call last):
     ...
-    declar.keras.budget.WeightBudgetError: layer 'wide' (Dense): variable 'kernel': shape [1, 2000] has 2,000 \
+    declar.errors.WeightBudgetError: layer 'wide' (Dense): variable 'kernel': shape [1, 2000] has 2,000 \
 elements, over the limit of 1,000; raise Limits.max_variable_elements if this is intended
 """
 

@@ -32,7 +32,7 @@ from declar.expr.evaluate import ExpressionError, to_closure
 from declar.expr.parse import check
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import keras_functions
-from declar.limits import Limits
+from declar.limits import Limits, current_limits
 from declar.spec.expressions import call_context, compute_shape
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
@@ -310,7 +310,7 @@ def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
         >>> check_asset_totals(d, Limits(max_json_asset_bytes=5))
         Traceback (most recent call last):
         ...
-        declar.bounded.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
+        declar.errors.FileLimitError: the archive's 2 JSON asset files are 6 bytes together, over \
 Limits.max_json_asset_bytes = 5; raise it if this is intended
     """
     total = json_total = count = json_count = 0
@@ -430,8 +430,6 @@ def _as_shape(input_shape: Any) -> Any:
 
 
 def _limits() -> Any:
-    from declar.limits import current_limits
-
     return current_limits.get()
 
 

@@ -23,3 +23,16 @@ JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "array": lambda v: isinstance(v, list),
     "object": lambda v: isinstance(v, dict),
 }
+
+
+def typed_repr(value: Any) -> str:
+    """A value as messages show it, its Python type first: ``list [2]``, ``str 'a'``.
+
+    A Spec's frozen mappings and lists are shown as the dict and list they are read as.
+
+    Example:
+        >>> typed_repr([2]), typed_repr("a")
+        ('list [2]', "str 'a'")
+    """
+    kind = "dict" if isinstance(value, dict) else "list" if isinstance(value, list) else type(value).__name__
+    return f"{kind} {value!r}"

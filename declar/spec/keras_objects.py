@@ -27,6 +27,7 @@ from declar.errors import JsonPath
 from declar.hints import did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.facts import UNSAFE_LAYERS
+from declar.spec.json_types import typed_repr
 
 KINDS = ("activation", "initializer", "regularizer", "constraint")
 """Kinds resolved by ``keras.<kind>s.get``: a name, or (except activations) ``{class_name, config}``."""
@@ -269,7 +270,7 @@ def _a(kind: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = f"{type(value).__name__} {value!r}"
+    text = typed_repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

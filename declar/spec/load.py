@@ -26,8 +26,15 @@ SpecSource = str | os.PathLike[str]
 
 
 def _read(source: SpecSource, limits: Limits) -> tuple[str | bytes, str, str | None] | Problem:
-    """(content, name for messages, directory for relative asset paths)."""
-    if isinstance(source, os.PathLike) or ("\n" not in source and source.endswith((".yaml", ".yml"))):
+    """(content, name for messages, directory for relative asset paths).
+
+    A str is a path when it ends in .yaml / .yml or names something that exists (one line, so no
+    spec text can be mistaken for it); otherwise it is YAML text.
+    """
+    if not isinstance(source, (str, os.PathLike)):  # a programming mistake, not a spec mistake
+        raise TypeError(f"a spec is a path, YAML text, a Spec or a LoadedSpec, not {type(source).__name__}")
+    if isinstance(source, os.PathLike) or ("\n" not in source and (source.endswith((".yaml", ".yml"))
+                                                                    or os.path.lexists(source))):
         path = Path(source)
         try:
             content = read_regular_file(path, limits.max_file_bytes)

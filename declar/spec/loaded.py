@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from declar.errors import JsonPath, Problem
@@ -39,10 +39,14 @@ class SpecOrigin:
 
 @dataclass(frozen=True)
 class LoadedSpec:
-    """A checked Spec, its parsed document and its origin, travelling together into build."""
+    """A checked Spec, its parsed document and its origin, travelling together into build.
+
+    Compared and hashed by its spec and origin: the same spec loaded from the same place is equal
+    however it is written (its document, the text's layout, is left out).
+    """
 
     spec: Spec
-    document: Document
+    document: Document = field(compare=False)
     origin: SpecOrigin
 
     @classmethod

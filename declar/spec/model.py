@@ -12,7 +12,7 @@ Example:
     ...                        "model": [{"Dense": {"units": 2}}]})
     >>> [(n.name, n.layer, n.inputs) for n in spec.nodes]
     [('dense', 'Dense', ('x',))]
-    >>> spec == Spec.from_data({"model": [{"Dense": {"units": 2}}], "declar": 1, "name": "m",
+    >>> spec == Spec.from_data({"model": [{"Dense": {"units": 2}}], "declar": 2, "name": "m",
     ...                         "inputs": {"x": {"shape": [3]}}})
     True
 """
@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from declar.errors import JsonPath
 from declar.spec.facts import snake_case
@@ -428,10 +428,11 @@ class Spec:
     def from_data(cls, data: Mapping[str, Any]) -> Spec:
         """Build the Spec from schema-valid data (the semantic checks come after).
 
-        The data is copied first and every typed part refers to the copy, so changing ``data``
-        afterwards changes nothing of the Spec.
+        The data is copied first, into mappings and lists that refuse every change, and every typed
+        part refers to the copy: changing ``data`` afterwards changes nothing of the Spec, and
+        nothing read from the Spec can change it.
         """
-        data = _json_copy(data)
+        data = _frozen_copy(data)
         inputs = inputs_from_data(data)
         nodes, outputs, sequential = model_from_data(data["model"], inputs[0].name)
         return cls(header=HeaderSpec.from_data(data), inputs=inputs, layer_types=layer_types_from_data(data),
@@ -472,6 +473,9 @@ class Spec:
     def __hash__(self) -> int:
         return hash(self.sha256)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and deepcopy: the same Spec, typed again from its data
+        return Spec.from_data, (self.to_data(),)
+
     def to_data(self) -> dict[str, Any]:
         """The spec's normalized JSON data: what an archive embeds and `sha256` hashes (a fresh copy)."""
         return _json_copy(self._data)
@@ -480,7 +484,7 @@ class Spec:
         """The JSON of the top-level key ``key`` as the spec says it (``default`` when absent).
 
         For the sections' own modules (their diff rules compare what is written); it is not a
-        copy, so it is never changed; everything else reads the typed fields.
+        copy, but it cannot be changed; everything else reads the typed fields.
         """
         return self._data.get(key, default)
 
@@ -499,6 +503,50 @@ class Spec:
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A JSON object of a Spec: a dict (what Keras and JSON expect) that refuses every change.
+
+    A Spec's parts are read by Keras and by the checks as plain JSON; were they mutable, a change
+    made through one of them would change the Spec under its cached sha256, so `==` would lie.
+
+    Example:
+        >>> FrozenDict({"units": 8})["units"] = 9
+        Traceback (most recent call last):
+        TypeError: a Spec is immutable: make a new one with Spec.from_data (its to_data() is a mutable copy)
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a Spec is immutable: make a new one with Spec.from_data (its to_data() is a mutable copy)")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle rebuild it whole, never item by item
+        return FrozenDict, (dict(self),)
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A JSON array of a Spec: a list that refuses every change (see `FrozenDict`)."""
+
+    __slots__ = ()
+    _refuse = FrozenDict._refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = clear = extend = insert = pop = remove = \
+        reverse = sort = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return FrozenList, (list(self),)
+
+
+def _frozen_copy(value: Any) -> Any:
+    """A copy of JSON-like data in which no mapping or list can change (`FrozenDict`, `FrozenList`)."""
+    if isinstance(value, Mapping):
+        return FrozenDict({k: _frozen_copy(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return FrozenList([_frozen_copy(v) for v in value])
+    return value
 
 
 def _json_copy(value: Any) -> Any:

@@ -21,6 +21,7 @@ from jsonschema.exceptions import ValidationError
 from declar.data import DATA_DIR
 from declar.errors import Problem
 from declar.hints import did_you_mean
+from declar.spec.catalog import catalog
 from declar.spec.json_types import JSON_TYPES
 from declar.spec.source import Document
 
@@ -151,8 +152,11 @@ def _convert(doc: Document, error: ValidationError, prefix: tuple[Any, ...] = ()
             if key not in known and not any(p.search(key) for p in patterns):
                 hint = did_you_mean(key, known) or (f"allowed keys: {', '.join(known)}" if known else "")
                 if patterns:  # a graph node, whose layer is a CamelCase key
-                    hint = (f"a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other keys: {', '.join(known)}"
-                            + ("; `declar migrate` upgrades format 1 nodes" if key in ("layer", "args") else ""))
+                    format_1 = key in ("layer", "args")  # not a layer in the wrong case: the old node form
+                    layer = None if format_1 else _layers_by_lower_case().get(key.lower())
+                    hint = ((f"did you mean '{layer}'? " if layer else "")
+                            + f"a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other keys: {', '.join(known)}"
+                            + ("; `declar migrate` upgrades format 1 nodes" if format_1 else ""))
                 yield doc.problem((*path, key), f"unknown key '{key}'", hint, "unknown-key", at_key=True)
         return
     if validator == "required":
@@ -191,6 +195,12 @@ def _name_hint(parent_schema: dict[str, Any]) -> str:
     if names.get("pattern", "").startswith("^[A-Z]") or names.get("$ref", "").endswith("typeName"):
         return "layer type names are CamelCase, e.g. Dense or MyLayer"
     return "names are Python identifiers: letters, digits and _, not starting with a digit"
+
+
+@functools.cache
+def _layers_by_lower_case() -> dict[str, str]:
+    """Keras's layer names by their lower-case spelling: `dense` (a format-1 `layer: dense`) is `Dense`."""
+    return {name.lower(): name for name in catalog().layers}
 
 
 def _message(error: ValidationError) -> str:

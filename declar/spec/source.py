@@ -39,7 +39,6 @@ _NULL = "tag:yaml.org,2002:null"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAX_INT_CHARS = 100  # far above any real size or seed; Python refuses str->int past 4,300 digits
 
 # A pure-Python resolver tells us which tag a scalar would get *implicitly*; anything else on a

@@ -79,6 +79,15 @@ def graph_nodes_name_their_layer(tree: SpecTree) -> str:
         if isinstance(layer, str) and layer not in node:
             tree.replace_key(path, "layer", layer, "args")
             upgraded += 1
+            continue
+        if "layer" in node:  # a layer format 2 cannot write as a key: say why, once, where `layer:` is
+            if isinstance(layer, str):
+                tree.report((*path, "layer"), f"node '{name}' names its layer twice: `layer: {layer}` and `{layer}:`",
+                            f"keep one; format 2 writes `{layer}: {{...arguments}}`", "node-layer")
+            else:
+                tree.report((*path, "layer"), f"node '{name}': layer must be a layer type's name, "
+                            f"got {json.dumps(layer, default=str)[:40]}", "write it as `layer: Dense`", "node-layer")
+            tree.remove_key(path, "layer")
         elif "args" in node:  # arguments without a layer: format 2 has nowhere to put them
             if "shares" in node:
                 tree.report((*path, "args"), "a node that shares a layer takes no args",
@@ -86,6 +95,7 @@ def graph_nodes_name_their_layer(tree: SpecTree) -> str:
             else:
                 tree.report((*path, "args"), f"node '{name}' has args but no layer",
                             "name the layer: `layer: Dense`", "node-layer")
+        if "args" in node:  # reported above, with the mistake that leaves it without a place
             tree.remove_key(path, "args")
     return f"{upgraded} graph node{'s' * (upgraded != 1)}" if upgraded else ""
 
@@ -96,6 +106,16 @@ Upgrader = Callable[[SpecTree], str]
 UPGRADERS: dict[int, Upgrader] = {1: graph_nodes_name_their_layer}
 """``UPGRADERS[n]`` upgrades format ``n`` to ``n + 1``; one entry for each version before the current."""
 
+def known_version(version: Any) -> bool:
+    """True when ``version`` is a format version this declar reads (a whole number from 1 to the current).
+
+    Example:
+        >>> known_version(1), known_version(FORMAT_VERSION + 1), known_version("1"), known_version(True)
+        (True, False, False, False)
+    """
+    return isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= FORMAT_VERSION
+
+
 def version_problem(doc: Document) -> Problem | None:
     """Why this document's format version cannot be read, or None (a known version, or no mapping yet).
 
@@ -105,9 +125,9 @@ def version_problem(doc: Document) -> Problem | None:
     if not isinstance(data, dict) or "declar" not in data:
         return None
     version = data["declar"]
+    if known_version(version):
+        return None
     if isinstance(version, int) and not isinstance(version, bool):
-        if 1 <= version <= FORMAT_VERSION:
-            return None
         if version > FORMAT_VERSION:
             return doc.problem(("declar",), f"format version {version} is newer than this declar reads "
                                f"(up to {FORMAT_VERSION})", "upgrade declar: pip install -U declar",
@@ -152,8 +172,7 @@ def upgrade(doc: Document) -> Upgraded:
 
 def upgraded_data(data: Any) -> Any:
     """Plain spec data at the current format version (a copy when it was older; as given otherwise)."""
-    if not isinstance(data, dict) or not isinstance(data.get("declar"), int) or isinstance(data["declar"], bool) \
-            or not 1 <= data["declar"] < FORMAT_VERSION:
+    if not isinstance(data, dict) or not known_version(data.get("declar")) or data["declar"] == FORMAT_VERSION:
         return data
     tree = PlainTree("<data>", copy.deepcopy(data), SourceMap())
     upgrade_tree(tree)

@@ -9,6 +9,7 @@ from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import arg_type_ok, catalog
+from declar.spec.json_types import typed_repr
 from declar.spec.keras_objects import OBJECT_KEYS, plain_value_refusals
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import Spec
@@ -104,7 +105,7 @@ def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, 
     if expected and not arg_type_ok(expected, value):
         shown = expected.removesuffix("?").replace("numbers", "a list of numbers") + \
             (" or null" if expected.endswith("?") else "")
-        yield doc.problem(path, f"{what} expects {shown}, got {type(value).__name__} {value!r}"[:160], "",
+        yield doc.problem(path, f"{what} expects {shown}, got {typed_repr(value)}"[:160], "",
                           "param-type")
 
 

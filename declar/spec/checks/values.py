@@ -9,7 +9,7 @@ from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.facts import DTYPE_POLICIES
-from declar.spec.json_types import JSON_TYPES
+from declar.spec.json_types import JSON_TYPES, typed_repr
 from declar.spec.keras_objects import KINDS, LAYER_KINDS, argument_kind, argument_refusals, refusals
 from declar.spec.model import ParamSpec
 from declar.spec.schema import layer_args_problems
@@ -26,7 +26,7 @@ PY_TYPES: dict[str, Callable[[Any], bool]] = {
 def check_value(doc: Document, path: JsonPath, param: ParamSpec, value: Any) -> Iterator[Problem]:
     if param.type in PY_TYPES:
         if not PY_TYPES[param.type](value):
-            yield doc.problem(path, f"'{param.name}' expects {param.type}, got {type(value).__name__} {value!r}"[:160],
+            yield doc.problem(path, f"'{param.name}' expects {param.type}, got {typed_repr(value)}"[:160],
                               "", "param-type")
         return
     yield from check_keras_object(doc, path, param.type, value)

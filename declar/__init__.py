@@ -13,11 +13,10 @@ Every error declar raises is a `DeclarError` (a ``ValueError``), with its proble
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from declar import _keras_hook
 from declar._version import __version__
-from declar.api import build, diff, fit, inspect, load, save, transfer_weights
 from declar.errors import (
     ArchiveError,
     BuildError,
@@ -40,7 +39,16 @@ from declar.limits import Limits
 from declar.spec.load import load_spec, validate
 from declar.spec.model import Spec
 
+if TYPE_CHECKING:
+    from declar.api import build, diff, fit, inspect, load, save, transfer_weights
+    from declar.migration import MigrationResult, migrate
+
 _keras_hook.install()
+
+# Imported on first use: `declar validate` (a pre-commit hook, run on every commit) needs none of
+# them, and they bring the archive, diff and migration code (ruamel.yaml) with them.
+_LAZY = {**dict.fromkeys(("build", "diff", "fit", "inspect", "load", "save", "transfer_weights"), "declar.api"),
+         **dict.fromkeys(("migrate", "MigrationResult"), "declar.migration")}
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
            "FunctionCallError", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError", "PlotError",
@@ -50,8 +58,13 @@ __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "Expression
 
 
 def __getattr__(name: str) -> Any:
-    """`declar.migrate` and `MigrationResult`, imported on first use: only migrating needs ruamel.yaml,
-    so `import declar` (and every other command) does not pay for importing it."""
-    if name in ("migrate", "MigrationResult"):
-        return getattr(importlib.import_module("declar.migration"), name)
+    """The names of `_LAZY`, imported from their module the first time they are asked for."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups do not come back here
+        return value
     raise AttributeError(f"module 'declar' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import declar.expr.evaluate as evaluate_module
+import declar.expr.sizes as sizes_module
 from declar.expr.evaluate import ExpressionError, to_closure
 from declar.expr.ops import OPS, SHAPE_FUNCTIONS
 from declar.expr.parse import Checked, Context, check
@@ -39,7 +40,9 @@ CONTEXT = Context(names=BOUND, functions=OPS, allow_base=True)
 ALLOWED_ERRORS = (ExpressionError, ArithmeticError, TypeError, ValueError)
 DANGEROUS_BUILTINS = {"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "delattr", "globals",
                       "locals", "vars", "breakpoint", "input", "system", "format", "format_map"}
-EVALUATOR_FILE = Path(evaluate_module.__file__).resolve()
+# The evaluator and its size guard (pure arithmetic on the arguments' static shapes, run before a
+# size-making function such as broadcast_to or tile allocates): the only declar code evaluating runs.
+EVALUATOR_FILES = {Path(evaluate_module.__file__).resolve(), Path(sizes_module.__file__).resolve()}
 
 
 class Calls:
@@ -77,7 +80,7 @@ def _evaluate_profiled(closure: Callable[[Any], Any], env: dict[str, Any], calls
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         if event == "call":
             code = frame.f_code
-            if code not in calls.stub_codes and Path(code.co_filename).resolve() != EVALUATOR_FILE:
+            if code not in calls.stub_codes and Path(code.co_filename).resolve() not in EVALUATOR_FILES:
                 foreign.append(f"{code.co_filename}:{code.co_name}")
         elif event == "c_call" and getattr(arg, "__name__", "") in DANGEROUS_BUILTINS:
             foreign.append(f"builtin {arg.__name__}")
@@ -280,3 +283,10 @@ def test_the_profiler_sees_foreign_code() -> None:
     stubs = Calls()
     assert _evaluate_profiled(to_closure(checked.tree, stubs.table), {"a": "."}, stubs) == []
     assert stubs.made == ["sum"]
+
+
+@pytest.mark.parametrize("text", ["broadcast_to(a, a)", "tile(a, [2, 3])", "repeat(a, 2)", "one_hot(a, 3)",
+                                  "reshape(a, [1, 2])"])
+def test_size_guard_of_size_making_functions_runs_only_the_evaluator(text: str) -> None:
+    """The size guard runs before every size-making function; hypothesis found broadcast_to once."""
+    _run_checked(text, {name: 0 for name in BOUND})

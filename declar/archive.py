@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from declar.atomic import replace_atomically
 from declar.bounded import copy_limited
 from declar.errors import ArchiveError, DeclarError, FileLimitError, SpecError
 from declar.limits import Limits, current_limits
@@ -77,24 +78,13 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
     directory = out.parent if str(out.parent) else Path(".")
     if not directory.is_dir():
         raise ArchiveError(f"{out}: directory {directory} does not exist", file=os.fspath(out))
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{out.stem}.", suffix=".keras.tmp.keras")
-    os.close(fd)
     try:
-        model.save(tmp_name)
-        # mkstemp makes the file 0600; an archive is a shared artefact like any file model.save writes.
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        with open(tmp_name, "rb") as f:
-            os.fsync(f.fileno())
-        if check is not None:
-            check(Path(tmp_name))
-        os.replace(tmp_name, out)
+        # An archive is a shared artefact like any file model.save writes: 0666 less the umask.
+        replace_atomically(out, lambda tmp: model.save(tmp), mode=0o666 & ~_umask(), suffix=".tmp.keras",
+                           check=check)
     except OSError as err:
         raise ArchiveError(f"{out}: cannot write the archive: {err.strerror or err}; "
                            "the previous file, if any, is unchanged", file=os.fspath(out)) from err
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    _fsync_directory(directory)
 
 
 def _umask() -> int:
@@ -109,19 +99,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 WEIGHTS = "model.weights.h5"

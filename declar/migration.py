@@ -23,7 +23,6 @@ import io
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from ruamel.yaml.tokens import CommentToken
 
 from declar.archive import is_archive
+from declar.atomic import replace_atomically
 from declar.errors import JsonPath, Problem, SpecError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import read_regular_file
@@ -321,23 +321,8 @@ def _refuse_unwritable(target: Path, source: Path) -> None:
 def _write(target: Path, content: bytes, like: Path) -> None:
     """Write atomically to the file ``target`` names (through a symbolic link), as a located refusal on failure."""
     try:
-        _write_atomically(Path(os.path.realpath(target)), content, like)
+        replace_atomically(Path(os.path.realpath(target)), lambda tmp: tmp.write_bytes(content),
+                           mode=like.stat().st_mode & 0o7777)
     except OSError as err:
         raise SpecError([Problem(str(target), 1, 1, (), f"cannot write the spec: {err.strerror or err}",
                                  "the file is unchanged", "file")]) from None
-
-
-def _write_atomically(target: Path, content: bytes, like: Path) -> None:
-    """``target`` holds either its old content or ``content``, never a part (temporary file + rename)."""
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, like.stat().st_mode & 0o7777)  # mkstemp's 0600 would hide the spec from others
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

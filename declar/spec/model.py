@@ -405,9 +405,9 @@ class Spec:
     """A validated model description, one typed field per section; compared by what it says.
 
     Example:
-        >>> a = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+        >>> a = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
         ...                     "model": [{"Dense": {"units": 2}}]})
-        >>> b = Spec.from_data({"declar": 1, "name": "m", "inputs": {"x": {"shape": [3]}},
+        >>> b = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
         ...                     "model": [{"Dense": {"units": 3}}]})
         >>> a == b, a.nodes[0] == b.nodes[0]
         (False, False)

@@ -172,11 +172,9 @@ def upgrade(doc: Document) -> Upgraded:
 
 def upgraded_data(data: Any) -> Any:
     """Plain spec data at the current format version (a copy when it was older; as given otherwise)."""
-    if not isinstance(data, dict) or not known_version(data.get("declar")) or data["declar"] == FORMAT_VERSION:
+    if not isinstance(data, dict) or not known_version(data.get("declar")):
         return data
-    tree = PlainTree("<data>", copy.deepcopy(data), SourceMap())
-    upgrade_tree(tree)
-    return tree.root
+    return upgrade(Document("<data>", "", data, SourceMap())).document.data
 
 
 @dataclass

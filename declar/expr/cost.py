@@ -22,7 +22,7 @@ import operator
 from typing import Any
 
 from declar.expr.evaluate import ExpressionError, _guarded
-from declar.expr.ops import OPS
+from declar.expr.ops import TENSOR_OPS
 from declar.expr.parse import Checked, ExprProblem
 from declar.expr.sizes import SIZE_ARGUMENT, SIZED, per_example, too_many
 from declar.limits import DEFAULT_LIMITS, Limits
@@ -130,7 +130,7 @@ class _Folder:
 
     def call(self, node: ast.Call) -> Any:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
-        params = OPS[name].params if name in OPS else ()
+        params = TENSOR_OPS[name].params if name in TENSOR_OPS else ()
         bound: dict[str, Any] = {}
         nodes: dict[str, ast.AST] = {}
         for i, arg in enumerate(node.args):

@@ -21,8 +21,10 @@ Example:
     >>> program_closure(program, {})({"a": 3, "b": 1})
     7
     >>> bad = check_program({"let": {"h": "g + 1", "g": "a"}, "return": "h"}, Context(names={"a"}))
-    >>> [(p.where, p.problem.message, p.problem.hint) for p in bad.problems]
-    [(('let', 'h'), "unknown name 'g' in expression", "'g' is defined later in let; a let name can use only those before it")]
+    >>> [(p.where, p.problem.message) for p in bad.problems]
+    [(('let', 'h'), "unknown name 'g' in expression")]
+    >>> bad.problems[0].problem.hint
+    "'g' is defined later in let; a let name can use only those before it"
 """
 
 from __future__ import annotations

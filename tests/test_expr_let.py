@@ -121,6 +121,12 @@ def test_constant_costs_are_checked_inside_let() -> None:
     assert problem.startswith("9:32: tile() would make 1,000,000,000,000 elements per example")
 
 
+def test_a_constant_let_name_is_seen_through_by_the_cost_check() -> None:
+    body = '    call:\n      let: {n: "10**6", m: "n * 10**6"}\n      return: "tile(inputs, [1, m])"\n'
+    [problem] = _located(body)
+    assert problem.startswith("10:29: tile() would make 1,000,000,000,000 elements per example")
+
+
 def test_a_let_value_must_be_an_expression_string() -> None:
     body = "    call:\n      let: {h: [1, 2]}\n      return: h\n"
     [problem] = _located(body)

@@ -161,3 +161,11 @@ def test_a_draw_too_large_is_refused_at_validate_at_its_shape() -> None:
     problems = declar.validate(_spec(call="inputs + random_normal([1, 10**12])[0, :4]"))
     assert [p.render().split(": error: ")[0] for p in problems] == ["<string>:9:35"]  # the shape list
     assert "random_normal() would make 1,000,000,000,000 elements per example" in problems[0].message
+
+
+def test_a_seed_state_saved_by_another_backend_loads_in_this_ones_dtype() -> None:
+    layer = declar.build(_spec(), compile=False).get_layer("noise")
+    layer.load_own_variables({SEED_STATE: np.array([7, 3], "uint32")})  # JAX's dtype
+    assert ops.convert_to_numpy(layer.seed_generator.state).tolist() == [7, 3]
+    with pytest.raises(ValueError, match="does not fit"):
+        layer.load_own_variables({SEED_STATE: np.array([1.5, 0.0], "float32")})

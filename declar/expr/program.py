@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from declar.expr.cost import cost_problems
+from declar.expr.cost import fold
 from declar.expr.evaluate import Closure, Env, to_closure
 from declar.expr.parse import Checked, Context, ExprProblem, check
 from declar.limits import DEFAULT_LIMITS, Limits
@@ -106,6 +106,7 @@ def check_program(value: Any, context: Context, limits: Limits = DEFAULT_LIMITS,
     bound = set(context.names)
     later = {str(name) for name in lets}
     steps: list[tuple[str, Checked]] = []
+    constants: dict[str, Any] = {}  # let names whose value is a constant: the cost check sees through them
     for name, text in lets.items():
         later.discard(str(name))
         refused = _bad_let_name(name, bound, context)
@@ -114,7 +115,13 @@ def check_program(value: Any, context: Context, limits: Limits = DEFAULT_LIMITS,
                                            at_key=True))
             continue
         checked = check(text, _with_names(context, bound, later), limits)
-        problems.extend(_problem((LET, name), p) for p in _found(checked, limits, costs))
+        found = checked.problems
+        if costs and checked.tree is not None:
+            cost, constant, known = fold(checked, limits, constants)
+            found += cost
+            if known:
+                constants[name] = constant
+        problems.extend(_problem((LET, name), p) for p in found)
         steps.append((name, checked))
         bound.add(name)
     if RETURN not in value:
@@ -123,7 +130,7 @@ def check_program(value: Any, context: Context, limits: Limits = DEFAULT_LIMITS,
                                                        "missing-key")))
         return CheckedProgram(tuple(steps), None, tuple(problems))
     result = check(value[RETURN], _with_names(context, bound, set()), limits)
-    problems.extend(_problem((RETURN,), p) for p in _found(result, limits, costs))
+    problems.extend(_problem((RETURN,), p) for p in _found(result, limits, costs, constants))
     return _finish(tuple(steps), result, problems, context)
 
 
@@ -170,8 +177,9 @@ def _tree(checked: Checked) -> ast.Expression:
     return checked.tree
 
 
-def _found(checked: Checked, limits: Limits, costs: bool) -> tuple[ExprProblem, ...]:
-    return checked.problems + (cost_problems(checked, limits) if costs else ())
+def _found(checked: Checked, limits: Limits, costs: bool, constants: Mapping[str, Any] | None = None
+           ) -> tuple[ExprProblem, ...]:
+    return checked.problems + (fold(checked, limits, constants)[0] if costs else ())
 
 
 def _problem(where: Where, problem: ExprProblem) -> ProgramProblem:

@@ -264,6 +264,8 @@ class DeclarLayer(keras.layers.Layer):
                              f"the spec: missing {missing}, unexpected {extra}")
         for name, variable in saved.items():
             value = np.asarray(store[name])
+            if name == SEED_STATE:  # each backend keeps it in its own integer dtype (TensorFlow int64, JAX uint32)
+                value = _seed_state(value, keras.backend.standardize_dtype(variable.dtype), self.name)
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): variable '{name}' has shape "
                                  f"{tuple(value.shape)} in the archive, the spec builds {tuple(variable.shape)}")
@@ -316,6 +318,15 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def _seed_state(value: np.ndarray, dtype: str, layer: str) -> np.ndarray:
+    """A saved seed state in this backend's dtype: integers that fit it, else refused."""
+    limits = np.iinfo(dtype)
+    if value.dtype.kind not in "iu" or (value.size and (value.min() < limits.min or value.max() > limits.max)):
+        raise ValueError(f"layer '{layer}': the archive's seed generator state {value.dtype} {value.tolist()[:4]} "
+                         f"does not fit the backend's {dtype}")
+    return value.astype(dtype)
 
 
 def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:

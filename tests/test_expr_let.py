@@ -14,6 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twins import assert_same_model
 
 import declar
@@ -192,3 +194,26 @@ def _signature(name: str):
     from declar.expr.ops import Signature
 
     return Signature(name, ("x",), 1, None, "test")
+
+
+# -- never raises ---------------------------------------------------------------------------------
+
+_TEXTS = st.one_of(st.sampled_from(["a", "h + 1", "g", "zz", "a.__class__", "1 +", "tile(a, [1, 10**12])", ""]),
+                   st.text(max_size=12), st.integers(), st.none(), st.lists(st.integers(), max_size=2))
+_PROGRAMS = st.one_of(
+    _TEXTS,
+    st.dictionaries(st.sampled_from(["let", "return", "retrun", "x"]),
+                    st.one_of(_TEXTS, st.dictionaries(st.one_of(st.sampled_from(["h", "g", "a", "2h", "__x", "relu",
+                                                                                  "if"]), st.text(max_size=4)),
+                                                      _TEXTS, max_size=4)), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_PROGRAMS)
+def test_check_program_never_raises_and_every_problem_is_located(value) -> None:
+    program = check_program(value, Context(names={"a"}), costs=True)
+    assert program.ok or program.problems
+    for found in program.problems:
+        assert isinstance(found.where, tuple) and found.problem.message and found.problem.col >= 1
+    if program.ok:
+        assert program_closure(program, {}) is not None

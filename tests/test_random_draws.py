@@ -169,3 +169,11 @@ def test_a_seed_state_saved_by_another_backend_loads_in_this_ones_dtype() -> Non
     assert ops.convert_to_numpy(layer.seed_generator.state).tolist() == [7, 3]
     with pytest.raises(ValueError, match="does not fit"):
         layer.load_own_variables({SEED_STATE: np.array([1.5, 0.0], "float32")})
+
+
+@pytest.mark.parametrize("seed", ["1", -1, 2**40, True, 1.0])
+def test_a_layer_config_with_a_bad_seed_is_refused(seed) -> None:
+    config = declar.build(_spec(), compile=False).get_layer("noise").get_config()
+    assert config["seed"] == 5  # the spec's seed; the layer's own is drawn from it and its name
+    with pytest.raises(declar.errors.LayerBuildError, match="seed that is not an integer"):
+        type(declar.build(_spec(), compile=False).get_layer("noise")).from_config({**config, "seed": seed})

@@ -93,7 +93,7 @@ def refusals(kind: str, value: Any, custom: Collection[str] = ()) -> Iterator[Re
     custom types, checked by the spec's own checks and built as a DeclarLayer) is let through.
 
     Example:
-        >>> [m for _, m, _ in refusals("layer", {"Dense": {"unit": 2}})]
+        >>> [m for _, m, _ in refusals("layer", {"Dense": {"unit": 2, "units": 2}})]
         ["'Dense' has no argument 'unit'"]
         >>> list(refusals("layer", {"Scale": {}}, custom={"Scale"}))
         []

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import pytest
 from fresh_roundtrip import assert_round_trip, saved_and_loaded
+from twin_layers import Scaled, Shifted
 from twins import assert_same_model
 
 import declar
@@ -96,39 +97,10 @@ def test_wrappers_written_by_hand_in_keras_are_the_same_model():
     assert isinstance(model.get_layer("both_ways").backward_layer, keras.layers.GRU)
 
 
-class _Scaled(keras.layers.Dense):
-    """The spec's Scaled, by hand: a Dense whose output is multiplied by a factor."""
-
-    def __init__(self, units: int, factor: float, **kwargs):
-        super().__init__(units, **kwargs)
-        self.factor = factor
-
-    def call(self, inputs):
-        return super().call(inputs) * self.factor
-
-
-class _Shifted(keras.layers.Layer):
-    """The spec's Shifted (extends Scaled): a _Scaled child, plus a shift of ones."""
-
-    def __init__(self, units: int, factor: float, **kwargs):
-        super().__init__(**kwargs)
-        self.base = _Scaled(units, factor)
-
-    def build(self, input_shape):
-        self.base.build(input_shape)
-        self.shift = self.add_weight(shape=(self.base.units,), initializer="ones")
-
-    def compute_output_shape(self, input_shape):
-        return self.base.compute_output_shape(input_shape)
-
-    def call(self, inputs):
-        return self.base(inputs) + self.shift
-
-
 def test_custom_types_inside_time_distributed_are_the_same_model():
     twin = keras.Sequential([
-        keras.Input((6, 4)), keras.layers.TimeDistributed(_Scaled(5, 3.0)),
-        keras.layers.TimeDistributed(_Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten()])
+        keras.Input((6, 4)), keras.layers.TimeDistributed(Scaled(5, 3.0)),
+        keras.layers.TimeDistributed(Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten()])
     model = assert_same_model(SPECS / "nested_custom.yaml", twin)
     wrapped = model.get_layer("per_step").base.layer
     assert type(wrapped).__name__ == "DeclarLayer" and wrapped.definition.name == "Shifted"

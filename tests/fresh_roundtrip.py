@@ -1,11 +1,15 @@
-"""A few specs saved by one fresh process and loaded by another (`roundtrip_worker.py`), for the
-test files of one feature: `saved_and_loaded` runs both sides once, `assert_round_trip` checks one
-spec (bit-identical predictions and weights, no lost-state warning, load-save-load stable).
+"""The specs of tests/specs/ for nested layers, masks and custom-on-custom types, saved by one fresh
+process and loaded by another (`roundtrip_worker.py`), once per session: `fresh_archives` is the
+directory, `assert_round_trip` checks one spec (bit-identical predictions and weights, no lost-state
+warning, load-save-load stable).
 
 Example (in a test module):
     @pytest.fixture(scope="module")
-    def loaded(tmp_path_factory):
-        return saved_and_loaded(tmp_path_factory, [SPECS / "a.yaml"])
+    def fresh(tmp_path_factory):
+        return fresh_archives(tmp_path_factory)
+
+    def test_x(fresh):
+        assert_round_trip(fresh, "nested_custom")
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from conftest import run_worker
 
+SPECS = Path(__file__).resolve().parent / "specs"
+FRESH_SPECS = sorted([*SPECS.glob("nested_*.yaml"), *SPECS.glob("mask_*.yaml"), *SPECS.glob("extends_*.yaml")])
 LOST_STATE = ("Skipping variable loading", "cannot be built automatically", "was not called as part of model loading")
 
 
@@ -28,6 +34,17 @@ def saved_and_loaded(tmp_path_factory, specs: Sequence[Path], backend: str = "te
     run_worker("save", jobs, out, backend)
     run_worker("load", jobs, out, backend)
     return out
+
+
+_DONE: dict[str, Path] = {}
+
+
+def fresh_archives(tmp_path_factory) -> Path:
+    """Every spec of `FRESH_SPECS` saved and loaded, each side in one fresh process, once per session
+    (the test modules of the three features share it)."""
+    if "out" not in _DONE:
+        _DONE["out"] = saved_and_loaded(tmp_path_factory, FRESH_SPECS)
+    return _DONE["out"]
 
 
 def assert_round_trip(out: Path, name: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from fresh_roundtrip import assert_round_trip, saved_and_loaded
+from fresh_roundtrip import assert_round_trip, fresh_archives
 from twin_layers import Shifted
 from twins import assert_same_model
 
@@ -80,7 +80,7 @@ def test_the_traced_output_keeps_the_dtype_the_call_gives():
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    return saved_and_loaded(tmp_path_factory, [SPECS / "extends_chain.yaml"])
+    return fresh_archives(tmp_path_factory)
 
 
 def test_a_chain_of_custom_types_loads_in_a_fresh_process_bit_identical(fresh):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from fresh_roundtrip import assert_round_trip, saved_and_loaded
+from fresh_roundtrip import assert_round_trip, fresh_archives
 from twin_layers import Scaled, Shifted
 from twins import assert_same_model
 
@@ -108,7 +108,7 @@ def test_custom_types_inside_time_distributed_are_the_same_model():
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    return saved_and_loaded(tmp_path_factory, [SPECS / "nested_wrappers.yaml", SPECS / "nested_custom.yaml"])
+    return fresh_archives(tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", ["nested_wrappers", "nested_custom"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from fresh_roundtrip import assert_round_trip, saved_and_loaded
+from fresh_roundtrip import assert_round_trip, fresh_archives
 from twins import assert_same_model, copy_weights, example_inputs
 
 import declar
@@ -98,9 +98,9 @@ def test_a_mistaken_mask_is_located_in_its_expression(tmp_path, member, expected
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    return saved_and_loaded(tmp_path_factory, [SPECS / "mask_custom_embedding.yaml", SPECS / "mask_declared.yaml"])
+    return fresh_archives(tmp_path_factory)
 
 
-@pytest.mark.parametrize("name", ["mask_custom_embedding", "mask_declared"])
-def test_masked_models_load_in_a_fresh_process_bit_identical(fresh, name):
-    assert_round_trip(fresh, name)
+def test_masked_models_load_in_a_fresh_process_bit_identical(fresh):
+    for name in ("mask_custom_embedding", "mask_declared"):
+        assert_round_trip(fresh, name)

@@ -1,12 +1,12 @@
 """The specs of tests/specs/ for nested layers, masks and custom-on-custom types, saved by one fresh
-process and loaded by another (`roundtrip_worker.py`), once per session: `fresh_archives` is the
-directory, `assert_round_trip` checks one spec (bit-identical predictions and weights, no lost-state
-warning, load-save-load stable).
+process and loaded by another (`roundtrip_worker.py`), once per session and installed backend:
+`fresh_archives` is the directory, `assert_round_trip` checks one spec (bit-identical predictions
+and weights, no lost-state warning, load-save-load stable).
 
 Example (in a test module):
-    @pytest.fixture(scope="module")
-    def fresh(tmp_path_factory):
-        return fresh_archives(tmp_path_factory)
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def fresh(request, tmp_path_factory):
+        return fresh_archives(tmp_path_factory, request.param)
 
     def test_x(fresh):
         assert_round_trip(fresh, "nested_custom")
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from conftest import run_worker
+from conftest import BACKENDS, run_worker
 
 SPECS = Path(__file__).resolve().parent / "specs"
 FRESH_SPECS = sorted([*SPECS.glob("nested_*.yaml"), *SPECS.glob("mask_*.yaml"), *SPECS.glob("extends_*.yaml")])
@@ -39,12 +39,12 @@ def saved_and_loaded(tmp_path_factory, specs: Sequence[Path], backend: str = "te
 _DONE: dict[str, Path] = {}
 
 
-def fresh_archives(tmp_path_factory) -> Path:
-    """Every spec of `FRESH_SPECS` saved and loaded, each side in one fresh process, once per session
-    (the test modules of the three features share it)."""
-    if "out" not in _DONE:
-        _DONE["out"] = saved_and_loaded(tmp_path_factory, FRESH_SPECS)
-    return _DONE["out"]
+def fresh_archives(tmp_path_factory, backend: str) -> Path:
+    """Every spec of `FRESH_SPECS` saved and loaded on ``backend``, each side in one fresh process,
+    once per session (the test modules of the three features share it)."""
+    if backend not in _DONE:
+        _DONE[backend] = saved_and_loaded(tmp_path_factory, FRESH_SPECS, backend)
+    return _DONE[backend]
 
 
 def assert_round_trip(out: Path, name: str) -> None:
@@ -61,3 +61,6 @@ def assert_round_trip(out: Path, name: str) -> None:
         assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
     assert not [w for w in loaded["warnings"] if any(marker in w for marker in LOST_STATE)]
     assert loaded["config_equal"] and loaded["weights_equal_again"]
+
+
+__all__ = ["BACKENDS", "FRESH_SPECS", "assert_round_trip", "fresh_archives", "saved_and_loaded"]

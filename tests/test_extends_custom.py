@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from fresh_roundtrip import assert_round_trip, fresh_archives
+from fresh_roundtrip import BACKENDS, assert_round_trip, fresh_archives
 from twin_layers import Shifted
 from twins import assert_same_model
 
@@ -78,9 +78,9 @@ def test_the_traced_output_keeps_the_dtype_the_call_gives():
     assert tuple(out.shape) == (None,) and "int" in str(out.dtype)
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory):
-    return fresh_archives(tmp_path_factory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def fresh(request, tmp_path_factory):
+    return fresh_archives(tmp_path_factory, request.param)
 
 
 def test_a_chain_of_custom_types_loads_in_a_fresh_process_bit_identical(fresh):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from fresh_roundtrip import assert_round_trip, fresh_archives
+from fresh_roundtrip import BACKENDS, assert_round_trip, fresh_archives
 from twin_layers import Scaled, Shifted
 from twins import assert_same_model
 
@@ -106,9 +106,9 @@ def test_custom_types_inside_time_distributed_are_the_same_model():
     assert type(wrapped).__name__ == "DeclarLayer" and wrapped.definition.name == "Shifted"
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory):
-    return fresh_archives(tmp_path_factory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def fresh(request, tmp_path_factory):
+    return fresh_archives(tmp_path_factory, request.param)
 
 
 @pytest.mark.parametrize("name", ["nested_wrappers", "nested_custom"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from fresh_roundtrip import assert_round_trip, fresh_archives
+from fresh_roundtrip import BACKENDS, assert_round_trip, fresh_archives
 from twins import assert_same_model, copy_weights, example_inputs
 
 import declar
@@ -96,9 +96,9 @@ def test_a_mistaken_mask_is_located_in_its_expression(tmp_path, member, expected
     assert len(rendered) == 1 and rendered[0].startswith(expected), rendered
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory):
-    return fresh_archives(tmp_path_factory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def fresh(request, tmp_path_factory):
+    return fresh_archives(tmp_path_factory, request.param)
 
 
 def test_masked_models_load_in_a_fresh_process_bit_identical(fresh):

@@ -367,3 +367,49 @@ def timeseries_transformer_twin(input_shape=(16, 1), head_size=8, num_heads=2, f
 def test_timeseries_transformer_is_the_examples_model():
     model = assert_same_model(spec("timeseries_transformer"), timeseries_transformer_twin())
     assert isinstance(model.get_layer("transformer_blocks"), keras.Model)
+
+
+# -- An op node that uses no tensor, feeding a layer -------------------------------------------------
+# The example's PatchEncoder embeds positions arange(num_patches), which depend on no input. Keras
+# computes such an expression at once; a layer called on the constant would run once at build and
+# not be part of the model. The spec language writes it as nodes (an op, an Embedding on it).
+
+POSITIONS = """\
+declar: 2
+name: positions
+seed: 2
+inputs:
+  tokens: {shape: [12], dtype: int32}
+model:
+  nodes:
+    token_emb: {Embedding: {input_dim: 20, output_dim: 4}, inputs: tokens}
+    positions: {op: "arange(0, 12)"}
+    pos_emb: {Embedding: {input_dim: 12, output_dim: 4}, inputs: positions}
+    embedded: {op: "token_emb + pos_emb"}
+  outputs: embedded
+"""
+
+
+class TokenAndPositionEmbedding(layers.Layer):
+    def __init__(self, maxlen, vocab_size, embed_dim):
+        super().__init__()
+        self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+        self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+    def call(self, x):
+        positions = ops.arange(start=0, stop=ops.shape(x)[-1], step=1)
+        return self.token_emb(x) + self.pos_emb(positions)
+
+
+def test_a_layer_on_a_constant_op_is_part_of_the_model_and_survives_a_load(tmp_path):
+    path = tmp_path / "positions.yaml"
+    path.write_text(POSITIONS)
+    tokens = keras.Input((12,), dtype="int32")
+    twin = keras.Model(tokens, TokenAndPositionEmbedding(12, 20, 4)(tokens))
+    model = assert_same_model(path, twin, high=20)
+    assert [layer.name for layer in model.layers] == ["tokens", "token_emb", "pos_emb"]
+    archive = tmp_path / "positions.keras"
+    declar.save(model, str(archive))
+    x = example_inputs(model, high=20)
+    loaded = declar.load(str(archive))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))

@@ -97,10 +97,11 @@ def test_wrappers_written_by_hand_in_keras_are_the_same_model():
     assert isinstance(model.get_layer("both_ways").backward_layer, keras.layers.GRU)
 
 
-def test_custom_types_inside_time_distributed_are_the_same_model():
+def test_custom_types_inside_time_distributed_and_pipeline_are_the_same_model():
     twin = keras.Sequential([
         keras.Input((6, 4)), keras.layers.TimeDistributed(Scaled(5, 3.0)),
-        keras.layers.TimeDistributed(Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten()])
+        keras.layers.TimeDistributed(Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten(),
+        keras.layers.Pipeline([Scaled(3, 2.0), keras.layers.Dense(2)])])
     model = assert_same_model(SPECS / "nested_custom.yaml", twin)
     wrapped = model.get_layer("per_step").base.layer
     assert type(wrapped).__name__ == "DeclarLayer" and wrapped.definition.name == "Shifted"

@@ -115,3 +115,14 @@ def fresh(request, tmp_path_factory):
 @pytest.mark.parametrize("name", ["nested_wrappers", "nested_custom"])
 def test_nested_layers_load_in_a_fresh_process_bit_identical(fresh, name):
     assert_round_trip(fresh, name)
+
+
+def test_nested_layers_are_named_the_same_whatever_was_built_before():
+    # Keras's default names count the layers made so far in the process (lstm_3); a nested layer is
+    # named after its class, so the weight paths of a spec do not depend on the process's history.
+    first = [w.path for w in declar.build(SPECS / "nested_wrappers.yaml", compile=False).weights]
+    for make in (keras.layers.LSTM, keras.layers.GRU, keras.layers.Dense, keras.layers.LSTMCell):
+        make(2)  # each advances Keras's name counter of its class
+    again = [w.path for w in declar.build(SPECS / "nested_wrappers.yaml", compile=False).weights]
+    assert first == again
+    assert "both_ways/forward_lstm/lstm_cell/kernel" in first and "out/dense/kernel" in first

@@ -472,7 +472,12 @@ def with_layer_objects(layer: str, args: dict[str, Any], types: dict[str, Any] |
     kinds = LAYER_ARGS.get(layer, {})
     if not kinds or not any(k in args for k in kinds):
         return args
-    return {k: _layer_object(v, types or {}) if k in kinds else v for k, v in args.items()}
+    built = {k: _layer_object(v, types or {}) if k in kinds else v for k, v in args.items()}
+    if layer == "RNN" and isinstance(built.get("cell"), list):
+        # RNN stacks a list of cells in a StackedRNNCells of Keras's counted default name; named
+        # here, as every layer inside a layer is, so the weight paths do not depend on the process.
+        built["cell"] = keras.layers.StackedRNNCells(built["cell"], name="stacked_rnn_cells")
+    return built
 
 
 def _layer_object(value: Any, types: dict[str, Any], name: str | None = None) -> Any:

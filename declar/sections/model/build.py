@@ -11,9 +11,12 @@ from typing import Any
 import keras
 
 from declar.errors import DeclarError, ModelBuildError
+from declar.expr.evaluate import to_closure
 from declar.keras.layer import DeclarLayer, builtin_layer
+from declar.keras.ops import keras_functions
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
+from declar.spec.refs import node_dependencies, op_check, parse_ref
 
 
 def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
@@ -64,8 +67,8 @@ def build_order(graph: GraphSpec | Spec) -> list[NodeSpec]:
     """
     nodes = graph.nodes
     position = {n.name: i for i, n in enumerate(nodes)}
-    deps = {n.name: [d for d in (*n.inputs, *((n.shares,) if n.shares else ())) if d in position]
-            for n in nodes}
+    outside = set(graph.inputs)  # a name shared with an input means the input
+    deps = {n.name: node_dependencies(n, set(position) - outside) for n in nodes}
     users: dict[str, list[str]] = {n.name: [] for n in nodes}
     waiting = {name: len(d) for name, d in deps.items()}
     for name, d in deps.items():
@@ -97,23 +100,61 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     """Create and call every node of ``graph`` in build order; ``tensors`` holds the graph's inputs
     and receives every node's output under its name."""
     layers: dict[str, keras.layers.Layer] = {}
+    names = {*graph.inputs, *(n.name for n in graph.nodes)}
     for node in build_order(graph):
         try:
-            layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
-            layers[node.name] = layer
-            args = [tensors[r] for r in node.inputs]
-            tensors[node.name] = layer(args if node.inputs_as_list else args[0])
+            if node.op is not None:
+                tensors[node.name] = _run_op(node, names, tensors)
+            else:
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
+                layers[node.name] = layer
+                tensors[node.name] = _call_layer(layer, node, tensors)
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err
         check_output_sizes(node, tensors[node.name])
 
 
+def _call_layer(layer: keras.layers.Layer, node: NodeSpec, tensors: dict[str, Any]) -> Any:
+    """Call a node's layer: ``inputs`` as the first argument (a list passed as one list), the
+    ``call:`` arguments by name."""
+    args = [tensor_of(tensors, r) for r in node.inputs]
+    kwargs = {key: _call_value(tensors, value) for key, value in node.call.items()}
+    if not args:  # the first call argument is given by name under call:
+        return layer(**kwargs)
+    return layer(args if node.inputs_as_list else args[0], **kwargs)
+
+
+def tensor_of(tensors: dict[str, Any], ref: str) -> Any:
+    """The tensor a reference names: ``x``, or output ``i`` (key ``k``) of a node, ``lstm[1]``."""
+    parsed = parse_ref(ref)
+    value = tensors[parsed.name]
+    return value if parsed.index is None else value[parsed.index]
+
+
+def _call_value(tensors: dict[str, Any], value: Any) -> Any:
+    """A ``call:`` value as the layer receives it: references resolved, constants as written."""
+    if isinstance(value, str):
+        return tensor_of(tensors, value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [tensor_of(tensors, v) for v in value]
+    return value
+
+
+def _run_op(node: NodeSpec, names: set[str], tensors: dict[str, Any]) -> Any:
+    """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
+    checked = op_check(node.op or "", names, node.name)
+    if checked.tree is None:  # validation refuses it first; this is the last guard
+        raise ModelBuildError(node, f"op: {checked.problems[0].message}")
+    env = {name: tensors[name] for name in checked.names if name in tensors}
+    return to_closure(checked.tree, keras_functions())(env)
+
+
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:
     """What Keras returns for the graph: one tensor (a list of one is one), a list or a mapping."""
     declared = graph.outputs
     if declared.form == "mapping":
-        return {name: tensors[ref] for name, ref in zip(declared.names, declared.refs, strict=True)}
+        return {name: tensor_of(tensors, ref) for name, ref in zip(declared.names, declared.refs, strict=True)}
     if len(declared.refs) == 1:
-        return tensors[declared.refs[0]]
-    return [tensors[ref] for ref in declared.refs]
+        return tensor_of(tensors, declared.refs[0])
+    return [tensor_of(tensors, ref) for ref in declared.refs]

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from declar.errors import DeclarError, ModelBuildError
-from declar.expr.evaluate import to_closure
+from declar.expr.evaluate import ExpressionError, to_closure
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
@@ -109,6 +109,8 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
                 layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
                 layers[node.name] = layer
                 tensors[node.name] = _call_layer(layer, node, tensors)
+        except ModelBuildError:
+            raise
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err
@@ -147,7 +149,10 @@ def _run_op(node: NodeSpec, names: set[str], tensors: dict[str, Any]) -> Any:
     if checked.tree is None:  # validation refuses it first; this is the last guard
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
-    return to_closure(checked.tree, keras_functions())(env)
+    try:
+        return to_closure(checked.tree, keras_functions())(env)
+    except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
+        raise ModelBuildError(node, f"op: {err}", code=err.code) from None
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ from lang_helpers import ROOT, assert_roundtrip_identical, roundtrip_dir, valida
 from twins import assert_same_model
 
 import declar
-
 from declar.spec.catalog import catalog
 
 SPECS = ROOT / "tests" / "specs" / "lang_a"

@@ -104,7 +104,7 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
             yield from op_problems(doc, graph, node, written, limits, input_names | node_names)
             return
         if (node.layer is None) == (node.shares is None):
-            yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer, shares or op",
+            yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares, or an op",
                               "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer; "
                               "`op: a + b` computes an expression", "node-layer")
             return

@@ -157,3 +157,22 @@ model:
 """)
     assert lines == [f"spec.yaml:9:64: error: 'Scaled' has no call argument 'mask' ('Scaled' is called with "
                      f"{', '.join(catalog().custom_layer_call)})"]
+
+
+def test_a_custom_type_takes_a_constant_call_argument(tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("""
+declar: 2
+name: m
+inputs:
+  x: {shape: [4]}
+layers:
+  Scaled: {extends: Dense, call: "base(inputs) * 2"}
+model:
+  nodes:
+    scaled: {Scaled: {units: 4, kernel_initializer: identity, use_bias: false}, inputs: x, call: {training: false}}
+  outputs: scaled
+""")
+    model = declar.build(str(spec), compile=False)
+    x = np.random.default_rng(0).random((2, 4), dtype="float32")
+    assert np.allclose(model.predict(x, verbose=0), 2 * x, atol=1e-6)

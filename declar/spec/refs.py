@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +88,7 @@ def op_check(text: str, names: Iterable[str], node: str) -> Checked:
     return check(text, op_context(names, node))
 
 
-def node_dependencies(node: Any, names: Iterable[str]) -> list[str]:
+def node_dependencies(node: Any, names: Set[str]) -> list[str]:
     """The names among ``names`` that the node ``node`` (a `NodeSpec`) reads: its ``inputs``, the
     references under ``call:``, the free names of its ``op:``, and the node it ``shares``.
 
@@ -97,7 +97,7 @@ def node_dependencies(node: Any, names: Iterable[str]) -> list[str]:
         >>> node_dependencies(NodeSpec("s", None, op="a * 2 + x"), {"a", "x", "s"})
         ['a', 'x']
     """
-    known = set(names)
+    known = names  # not copied: called once per node of graphs of many thousands
     if isinstance(node.op, str):
         found = sorted(op_check(node.op, known, node.name).names & known)
     else:

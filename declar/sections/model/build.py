@@ -6,6 +6,7 @@ built-in layers by their Keras class, custom types as the generic `DeclarLayer`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -67,8 +68,9 @@ def build_order(graph: GraphSpec | Spec) -> list[NodeSpec]:
     """
     nodes = graph.nodes
     position = {n.name: i for i, n in enumerate(nodes)}
-    outside = set(graph.inputs)  # a name shared with an input means the input
-    deps = {n.name: node_dependencies(n, set(position) - outside) for n in nodes}
+    # A name shared with an input means the input (a Spec's inputs are InputSpecs, a graph's names).
+    names = set(position) - {getattr(i, "name", i) for i in graph.inputs}
+    deps = {n.name: node_dependencies(n, names) for n in nodes}
     users: dict[str, list[str]] = {n.name: [] for n in nodes}
     waiting = {name: len(d) for name, d in deps.items()}
     for name, d in deps.items():
@@ -96,15 +98,17 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
     return {i.name: tensors[i.name] for i in spec.inputs}, graph_outputs(spec.graph, tensors)
 
 
-def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None) -> None:
+def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None,
+              params: Mapping[str, Any] | None = None) -> None:
     """Create and call every node of ``graph`` in build order; ``tensors`` holds the graph's inputs
-    and receives every node's output under its name."""
+    and receives every node's output under its name. ``params`` are further names the ``op:``
+    expressions may use (a block's parameters, by value)."""
     layers: dict[str, keras.layers.Layer] = {}
-    names = {*graph.inputs, *(n.name for n in graph.nodes)}
+    names = {*graph.inputs, *(n.name for n in graph.nodes), *(params or {})}
     for node in build_order(graph):
         try:
             if node.op is not None:
-                tensors[node.name] = _run_op(node, names, tensors)
+                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
             else:
                 layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
                 layers[node.name] = layer
@@ -143,7 +147,7 @@ def _call_value(tensors: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def _run_op(node: NodeSpec, names: set[str], tensors: dict[str, Any]) -> Any:
+def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
     """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
     checked = op_check(node.op or "", names, node.name)
     if checked.tree is None:  # validation refuses it first; this is the last guard

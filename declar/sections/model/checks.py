@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,10 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
 
 
 def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, LayerInfo],
-                limits: Limits = DEFAULT_LIMITS) -> Iterator[Problem]:
-    """Every problem of one graph's nodes, references and outputs: the model's, or a block's."""
+                limits: Limits = DEFAULT_LIMITS, params: Iterable[str] = ()) -> Iterator[Problem]:
+    """Every problem of one graph's nodes, references and outputs: the model's, or a block's
+    (whose ``params`` its ``op:`` expressions may use as well)."""
+    op_names = frozenset(params)
     input_names = set(graph.inputs)
     node_names = {n.name for n in graph.nodes}
     for clash in sorted(input_names & node_names):
@@ -71,7 +73,7 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
             seen_names.add(node.name)
     several = _several_outputs(spec, graph)
     for node in graph.nodes:
-        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several)
+        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names)
     if not graph.sequential:
         yield from _check_graph(doc, graph, input_names, node_names, several)
 
@@ -90,7 +92,7 @@ def _several_outputs(spec: Spec, graph: GraphSpec) -> dict[str, bool]:
 
 def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, input_names: set[str],
                 node_names: set[str], infos: dict[str, LayerInfo], limits: Limits = DEFAULT_LIMITS,
-                several: dict[str, bool] | None = None) -> Iterator[Problem]:
+                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
     several = several if several is not None else _several_outputs(spec, graph)
     if not graph.sequential:
         written = _written(doc, node.path)
@@ -101,7 +103,7 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                               "node-layer", at_key=True)
             return
         if node.op is not None:
-            yield from op_problems(doc, graph, node, written, limits, input_names | node_names)
+            yield from op_problems(doc, graph, node, written, limits, input_names | node_names | params)
             return
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares, or an op",
@@ -300,7 +302,7 @@ def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dic
 
 
 def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_names: set[str],
-                 several: dict[str, bool] | None = None) -> Iterator[Problem]:
+                 several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
     # Self-references are reported by _check_node; a name shared with an input means the input.
     names = node_names - input_names
     deps = {n.name: node_dependencies(n, names) for n in graph.nodes}

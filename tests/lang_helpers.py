@@ -12,13 +12,24 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import run_worker
 from typer.testing import CliRunner
 
 from declar.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-LANG_SPECS = sorted((ROOT / "tests" / "specs" / "lang_a").glob("*.yaml"))
+SPECS = ROOT / "tests" / "specs" / "lang_a"
+LANG_SPECS = sorted(SPECS.glob("*.yaml"))
+
+
+def header(inputs: dict[str, list[int]], layers: dict[str, str] | None = None) -> str:
+    """The start of a graph spec up to its first node (written at line ``7 + len(inputs)``, plus
+    one line per layer type and one for ``layers:``), indented to add nodes under ``nodes:``."""
+    lines = ["declar: 2", "name: m", "inputs:", *(f"  {n}: {{shape: {s}}}" for n, s in inputs.items())]
+    if layers:
+        lines += ["layers:", *(f"  {n}: {d}" for n, d in layers.items())]
+    return "\n".join([*lines, "model:", "  nodes:", ""])
 
 
 def _runner() -> CliRunner:
@@ -54,6 +65,12 @@ def roundtrip_dir(tmp_root: Path, backend: str = "tensorflow") -> Path:
         run_worker("load", jobs, out, backend)
         _ROUNDTRIPS[backend] = out
     return _ROUNDTRIPS[backend]
+
+
+@pytest.fixture(scope="session")
+def lang_roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The round-trip directory of `roundtrip_dir` (import it into a test module to use it)."""
+    return roundtrip_dir(tmp_path_factory.getbasetemp())
 
 
 def assert_roundtrip_identical(out: Path, name: str) -> None:

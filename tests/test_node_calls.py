@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pytest
-from lang_helpers import ROOT, assert_roundtrip_identical, roundtrip_dir, validate_lines
+from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
 from twins import assert_same_model
 
 import declar
 from declar.spec.catalog import catalog
 
-SPECS = ROOT / "tests" / "specs" / "lang_a"
+pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
 
-HEADER = """
-declar: 2
-name: m
-inputs:
-  x: {shape: [6, 8]}
-  m: {shape: [4, 8]}
-model:
-  nodes:
-"""
-
-
-@pytest.fixture(scope="session")
-def lang_roundtrip(tmp_path_factory):
-    return roundtrip_dir(tmp_path_factory.getbasetemp())
+HEADER = header({"x": [6, 8], "m": [4, 8]})
+SCALED = header({"x": [4]}, {"Scaled": '{extends: Dense, call: "base(inputs) * 2"}'})
 
 
 def attention_twin() -> keras.Model:
@@ -143,15 +130,7 @@ def test_a_cycle_through_call_is_refused(tmp_path):
 
 
 def test_a_custom_type_takes_the_call_arguments_of_declars_layer(tmp_path):
-    lines = validate_lines(tmp_path, """
-declar: 2
-name: m
-inputs:
-  x: {shape: [4]}
-layers:
-  Scaled: {extends: Dense, call: "base(inputs) * 2"}
-model:
-  nodes:
+    lines = validate_lines(tmp_path, SCALED + """\
     s: {Scaled: {units: 2}, inputs: x, call: {training: false, mask: x}}
   outputs: s
 """)
@@ -161,15 +140,7 @@ model:
 
 def test_a_custom_type_takes_a_constant_call_argument(tmp_path):
     spec = tmp_path / "m.yaml"
-    spec.write_text("""
-declar: 2
-name: m
-inputs:
-  x: {shape: [4]}
-layers:
-  Scaled: {extends: Dense, call: "base(inputs) * 2"}
-model:
-  nodes:
+    spec.write_text(SCALED + """\
     scaled: {Scaled: {units: 4, kernel_initializer: identity, use_bias: false}, inputs: x, call: {training: false}}
   outputs: scaled
 """)

@@ -7,28 +7,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from lang_helpers import ROOT, assert_roundtrip_identical, roundtrip_dir, validate_lines
+from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
 from twins import assert_same_model
 
 import declar
 from declar.errors import BuildError
 
-SPECS = ROOT / "tests" / "specs" / "lang_a"
+pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
 
-HEADER = """
-declar: 2
-name: m
-inputs:
-  x: {shape: [4, 5]}
-  y: {shape: [4, 5]}
-model:
-  nodes:
-"""
-
-
-@pytest.fixture(scope="session")
-def lang_roundtrip(tmp_path_factory):
-    return roundtrip_dir(tmp_path_factory.getbasetemp())
+HEADER = header({"x": [4, 5], "y": [4, 5]})
 
 
 def ops_twin() -> keras.Model:
@@ -89,34 +76,26 @@ def test_an_op_output_over_the_size_limit_is_refused_at_build_from_the_real_shap
     with pytest.raises(BuildError) as caught:
         declar.build(str(spec), compile=False)
     assert caught.value.problems[0].render() == (
-        f"{spec}:9:10: error: op: tile(x, [1, 1, 1000]): tile() would make 1,000,000,000 elements per example, "
+        f"{spec}:8:10: error: op: tile(x, [1, 1, 1000]): tile() would make 1,000,000,000 elements per example, "
         "over the limit of 500,000,000 (raise Limits.max_variable_elements) (the op's expression failed on the "
         "graph's symbolic tensors)")
 
 
-def test_an_unknown_name_is_located_at_its_character_with_did_you_mean(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
-    s: {op: "x + yy * 2"}
-  outputs: s
-""")
-    assert lines == ["spec.yaml:8:18: error: unknown name 'yy' in op of node 's' (did you mean 'y'?)"]
+EXPRESSION_MISTAKES = {
+    "an unknown name": ('"x + yy * 2"',
+                        "spec.yaml:8:18: error: unknown name 'yy' in op of node 's' (did you mean 'y'?)"),
+    "a function outside the table": ('"x + eval(y)"', "spec.yaml:8:18: error: unknown function 'eval' (run "
+                                     "`declar ops` for the function table)"),
+    "attribute access": ('"x.__class__"', "spec.yaml:8:14: error: attribute access (.__class__) is not allowed "
+                         "(expressions have no attribute access; `declar ops` lists the functions)"),
+    "the node itself": ('"s + y"', "spec.yaml:8:14: error: unknown name 's' in op of node 's' (names here: x, y)"),
+}
 
 
-def test_a_function_outside_the_table_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
-    s: {op: "x + eval(y)"}
-  outputs: s
-""")
-    assert len(lines) == 1 and lines[0].startswith("spec.yaml:8:18: error: ") and "eval" in lines[0]
-
-
-def test_attribute_access_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
-    s: {op: "x.__class__"}
-  outputs: s
-""")
-    assert lines == ["spec.yaml:8:14: error: attribute access (.__class__) is not allowed (expressions have no "
-                     "attribute access; `declar ops` lists the functions)"]
+@pytest.mark.parametrize("case", EXPRESSION_MISTAKES)
+def test_an_expression_mistake_is_located_at_its_character(tmp_path, case):
+    expression, expected = EXPRESSION_MISTAKES[case]
+    assert validate_lines(tmp_path, HEADER + f"    s: {{op: {expression}}}\n  outputs: s\n") == [expected]
 
 
 def test_an_op_node_has_no_inputs_or_layer(tmp_path):
@@ -130,14 +109,6 @@ def test_an_op_node_has_no_inputs_or_layer(tmp_path):
         "it uses: it has no layer, inputs, call, shares or repeat)",
         "spec.yaml:9:22: error: node 't' has op: and Dense (an op node computes its expression over the names "
         "it uses: it has no layer, inputs, call, shares or repeat)"]
-
-
-def test_an_op_on_itself_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
-    s: {op: "s + y"}
-  outputs: s
-""")
-    assert lines == ["spec.yaml:8:14: error: unknown name 's' in op of node 's' (names here: x, y)"]
 
 
 def test_op_dependencies_order_the_build_and_mark_nodes_used(tmp_path):

@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import keras
 import pytest
-from lang_helpers import ROOT, assert_roundtrip_identical, roundtrip_dir, validate_lines
+from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
 from twins import assert_same_model
 
 from declar.spec.refs import Ref, parse_ref
 
-SPECS = ROOT / "tests" / "specs" / "lang_a"
+pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
 
-HEADER = """
-declar: 2
-name: m
-inputs:
-  x: {shape: [5, 4]}
-model:
-  nodes:
-"""
-
-
-@pytest.fixture(scope="session")
-def lang_roundtrip(tmp_path_factory):
-    return roundtrip_dir(tmp_path_factory.getbasetemp())
+HEADER = header({"x": [5, 4]})
 
 
 def seq2seq_twin() -> keras.Model:
@@ -52,34 +40,31 @@ def test_a_reference_is_a_name_and_perhaps_an_index():
     assert parse_ref("enc") == Ref("enc", None)
 
 
-def test_an_index_on_a_layer_returning_one_tensor_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
+ONE_TENSOR = {
+    "a layer returning one tensor": ("""\
     d: {Dense: {units: 2}, inputs: x}
     e:
       Dense: {units: 2}
       inputs: d[1]
   outputs: e
-""")
-    assert lines == ["spec.yaml:10:15: error: node 'd' is one tensor: [1] picks nothing (write 'd' without the index)"]
-
-
-def test_an_index_on_an_lstm_without_return_state_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
+""", "spec.yaml:10:15: error: node 'd' is one tensor: [1] picks nothing (write 'd' without the index)"),
+    "an LSTM without return_state": ("""\
     enc: {LSTM: {units: 3}, inputs: x}
   outputs: enc[1]
-""")
-    assert lines == ["spec.yaml:8:12: error: node 'enc' is one tensor: [1] picks nothing "
-                     "(write 'enc' without the index)"]
-
-
-def test_an_index_on_an_input_is_refused(tmp_path):
-    lines = validate_lines(tmp_path, HEADER + """\
+""", "spec.yaml:8:12: error: node 'enc' is one tensor: [1] picks nothing (write 'enc' without the index)"),
+    "an input": ("""\
     d:
       Dense: {units: 2}
       inputs: x[0]
   outputs: d
-""")
-    assert lines == ["spec.yaml:9:15: error: input 'x' is one tensor: [0] picks nothing (write 'x' without the index)"]
+""", "spec.yaml:9:15: error: input 'x' is one tensor: [0] picks nothing (write 'x' without the index)"),
+}
+
+
+@pytest.mark.parametrize("case", ONE_TENSOR)
+def test_an_index_on_one_tensor_is_refused(tmp_path, case):
+    nodes, expected = ONE_TENSOR[case]
+    assert validate_lines(tmp_path, HEADER + nodes) == [expected]
 
 
 def test_an_indexed_reference_to_no_node_is_located_with_did_you_mean(tmp_path):

@@ -84,8 +84,8 @@ def test_an_op_output_over_the_size_limit_is_refused_at_build_from_the_real_shap
 EXPRESSION_MISTAKES = {
     "an unknown name": ('"x + yy * 2"',
                         "spec.yaml:8:18: error: unknown name 'yy' in op of node 's' (did you mean 'y'?)"),
-    "a function outside the table": ('"x + eval(y)"', "spec.yaml:8:18: error: unknown function 'eval' (run "
-                                     "`declar ops` for the function table)"),
+    "a function outside the table": ('"x + eval(y)"',
+                                     "spec.yaml:8:18: error: unknown function 'eval' (did you mean 'equal'?)"),
     "attribute access": ('"x.__class__"', "spec.yaml:8:14: error: attribute access (.__class__) is not allowed "
                          "(expressions have no attribute access; `declar ops` lists the functions)"),
     "the node itself": ('"s + y"', "spec.yaml:8:14: error: unknown name 's' in op of node 's' (names here: x, y)"),

@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import run_worker
 from typer.testing import CliRunner
 
@@ -65,12 +64,6 @@ def roundtrip_dir(tmp_root: Path, backend: str = "tensorflow") -> Path:
         run_worker("load", jobs, out, backend)
         _ROUNDTRIPS[backend] = out
     return _ROUNDTRIPS[backend]
-
-
-@pytest.fixture(scope="session")
-def lang_roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The round-trip directory of `roundtrip_dir` (import it into a test module to use it)."""
-    return roundtrip_dir(tmp_path_factory.getbasetemp())
 
 
 def assert_roundtrip_identical(out: Path, name: str) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
+import pytest
+from lang_helpers import SPECS, assert_roundtrip_identical, header, roundtrip_dir, validate_lines
 from twins import assert_same_model
 
 import declar
 from declar.spec.catalog import catalog
 
-pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
-
 HEADER = header({"x": [6, 8], "m": [4, 8]})
 SCALED = header({"x": [4]}, {"Scaled": '{extends: Dense, call: "base(inputs) * 2"}'})
+
+
+@pytest.fixture(scope="session")
+def lang_roundtrip(tmp_path_factory):
+    return roundtrip_dir(tmp_path_factory.getbasetemp())  # one save and one load process for every file
 
 
 def attention_twin() -> keras.Model:

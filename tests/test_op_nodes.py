@@ -7,15 +7,18 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
+from lang_helpers import SPECS, assert_roundtrip_identical, header, roundtrip_dir, validate_lines
 from twins import assert_same_model
 
 import declar
 from declar.errors import BuildError
 
-pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
-
 HEADER = header({"x": [4, 5], "y": [4, 5]})
+
+
+@pytest.fixture(scope="session")
+def lang_roundtrip(tmp_path_factory):
+    return roundtrip_dir(tmp_path_factory.getbasetemp())  # one save and one load process for every file
 
 
 def ops_twin() -> keras.Model:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import keras
 import pytest
-from lang_helpers import SPECS, assert_roundtrip_identical, header, validate_lines
+from lang_helpers import SPECS, assert_roundtrip_identical, header, roundtrip_dir, validate_lines
 from twins import assert_same_model
 
 from declar.spec.refs import Ref, parse_ref
 
-pytest_plugins = ["lang_helpers"]  # the lang_roundtrip fixture
-
 HEADER = header({"x": [5, 4]})
+
+
+@pytest.fixture(scope="session")
+def lang_roundtrip(tmp_path_factory):
+    return roundtrip_dir(tmp_path_factory.getbasetemp())  # one save and one load process for every file
 
 
 def seq2seq_twin() -> keras.Model:

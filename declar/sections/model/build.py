@@ -116,10 +116,11 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     expressions may use (a block's parameters, by value)."""
     layers: dict[str, keras.layers.Layer] = {}
     names = {*graph.inputs, *(n.name for n in graph.nodes), *(params or {})}
+    anchor = _anchor(tensors)
     for node in build_order(graph):
         try:
             if node.op is not None:
-                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
+                tensors[node.name] = _in_graph(_run_op(node, names, {**(params or {}), **tensors}), anchor)
             else:
                 layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
                 layers[node.name] = layer
@@ -168,6 +169,30 @@ def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
         return to_closure(checked.tree, keras_functions())(env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+
+
+def _anchor(tensors: Mapping[str, Any]) -> Any:
+    """A numeric symbolic input of the graph being built (None if it has none)."""
+    return next((t for t in tensors.values() if isinstance(t, keras.KerasTensor) and "string" not in str(t.dtype)),
+                None)
+
+
+def _in_graph(value: Any, anchor: Any) -> Any:
+    """An op result that uses no tensor of the graph (``arange(0, 12)``), as a tensor of the graph.
+
+    Keras computes such an expression at once, to a constant, and a layer called on a constant runs
+    once at build and is not part of the functional model: its weights would be lost, silently.
+    Adding an exact zero computed from a graph input makes the constant a node of the graph.
+    """
+    if anchor is None or any(isinstance(t, keras.KerasTensor) for t in keras.tree.flatten(value)):
+        return value
+    zero = keras.ops.sum(keras.ops.zeros_like(anchor))  # exactly 0, whatever the input holds (inf, nan)
+
+    def anchored(constant: Any) -> Any:
+        tensor = keras.ops.convert_to_tensor(constant)
+        return keras.ops.add(tensor, keras.ops.cast(zero, tensor.dtype))
+
+    return keras.tree.map_structure(anchored, value)
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

@@ -13,10 +13,20 @@ import keras
 from declar.errors import DeclarError, ModelBuildError
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.limits import current_limits
+from declar.sections.blocks.build import block_model, repeated_model
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 
 
-def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
+def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: list[Any] | None = None
+                ) -> keras.layers.Layer:
+    if node.repeat is not None:  # copies block_1 ... block_N in a sub-model named after the node
+        return repeated_model(spec, node, incoming or [], lambda copy, t: _make_layer(spec, copy, asset_root, [t]))
+    if node.layer in spec.blocks:  # a nested model, its graph built like this one
+        def run(graph: GraphSpec, tensors: dict[str, Any]) -> Any:
+            run_graph(spec, graph, tensors, asset_root)
+            return graph_outputs(graph, tensors)
+
+        return block_model(spec, node, incoming or [], run)
     args = dict(node.args)
     name = args.pop("name", None) or node.name
     if spec.dtype_policy and "dtype" not in args:
@@ -99,9 +109,9 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     layers: dict[str, keras.layers.Layer] = {}
     for node in build_order(graph):
         try:
-            layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
-            layers[node.name] = layer
             args = [tensors[r] for r in node.inputs]
+            layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, args)
+            layers[node.name] = layer
             tensors[node.name] = layer(args if node.inputs_as_list else args[0])
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",

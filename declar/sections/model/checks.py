@@ -8,13 +8,16 @@ from typing import Any
 
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
-from declar.limits import Limits
+from declar.limits import Limits, current_limits
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import path_refusals
 from declar.spec.loaded import LoadedSpec
-from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, ParamSpec, Spec, node_layers
+from declar.spec.block_args import check_expression, expressions_in, is_param_expression
+from declar.spec.checks.locate import expression_problem
+from declar.spec.layer_count import node_layer_counts
+from declar.spec.model import BUILD_KEY, GraphSpec, JsonMap, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
@@ -25,6 +28,10 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
     if len(spec.nodes) > limits.max_layers:
         yield doc.problem(("model",), f"model has {len(spec.nodes):,} layers, over the limit of {limits.max_layers:,}",
                           "raise Limits.max_layers", "too-many-layers")
+        return
+    over = _expanded_over_limit(spec, doc, limits)
+    if over is not None:
+        yield over
         return
     if spec.sequential and len(spec.inputs) != 1:
         yield doc.problem(("inputs",), f"a Sequential model has one input, this spec declares {len(spec.inputs)}",
@@ -99,8 +106,89 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                                   did_you_mean(ref, [*input_names, *node_names]), "unknown-ref")
             elif ref == node.name and ref not in input_names:
                 yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
-    if node.layer is not None:
-        yield from _check_layer_use(spec, doc, node, infos, graph.sequential)
+    params = block_params(spec, graph)
+    if node.repeat is not None:
+        yield from _check_repeat(doc, graph, node, params, current_limits.get())
+    if node.layer in spec.blocks:
+        yield from _check_block_use(spec, doc, node, params, current_limits.get(), graph.sequential)
+    elif node.layer is not None:
+        yield from _check_layer_use(spec, doc, node, infos, graph.sequential, params)
+
+
+def _expanded_over_limit(spec: Spec, doc: Document, limits: Limits) -> Problem | None:
+    """The layer limit counts the layers inside blocks and repeats: located at the node that passes it."""
+    counts = node_layer_counts(spec, limits.max_layers, limits)
+    total = sum(counts)
+    if total <= limits.max_layers:
+        return None
+    node = spec.nodes[len(counts) - 1]
+    path = repeat_path(spec.graph, node) if node.repeat is not None else node.path
+    return doc.problem(path, f"node '{node.name}' takes the model over the limit of {limits.max_layers:,} layers "
+                       f"(blocks and repeats expanded, {total:,} or more)",
+                       "repeat less, or raise Limits.max_layers", "too-many-layers",
+                       at_key=node.repeat is None and not spec.sequential)
+
+
+def repeat_path(graph: GraphSpec, node: NodeSpec) -> JsonPath:
+    """Where a node's `repeat` is written (beside the layer key in a Sequential item)."""
+    return (*node.path[:-1], "repeat") if graph.sequential else (*node.path, "repeat")
+
+
+def _check_repeat(doc: Document, graph: GraphSpec, node: NodeSpec, params: frozenset[str], limits: Limits
+                  ) -> Iterator[Problem]:
+    path = repeat_path(graph, node)
+    if isinstance(node.repeat, str):
+        if not is_param_expression(node.repeat, params):
+            yield doc.problem(path, f"repeat {node.repeat!r} is not a number", "repeat: N with N a whole number"
+                              + (f" or an expression over the block's parameters {sorted(params)}" if params else ""),
+                              "bad-repeat")
+            return
+        yield from _expression_problems(doc, path, node.repeat, params, limits)
+    if node.shares is not None or len(node.inputs) > 1 or node.call or node.op is not None:
+        yield doc.problem(path, f"node '{node.name}' cannot repeat: repeat chains a layer with one input and "
+                          "one output", "remove repeat, or write the copies as nodes", "bad-repeat", at_key=True)
+
+
+def _expression_problems(doc: Document, path: JsonPath, text: str, params: frozenset[str], limits: Limits
+                         ) -> Iterator[Problem]:
+    for problem in check_expression(text, params, limits).problems:
+        yield expression_problem(doc, path, problem.col, problem.message, problem.hint, problem.code)
+
+
+def block_params(spec: Spec, graph: GraphSpec) -> frozenset[str]:
+    """The parameter names in scope in ``graph``: its block's (none in the model's graph)."""
+    if graph.path[:1] == ("blocks",) and len(graph.path) > 1 and graph.path[1] in spec.blocks:
+        return frozenset(p.name for p in spec.blocks[graph.path[1]].params)
+    return frozenset()
+
+
+def _check_block_use(spec: Spec, doc: Document, node: NodeSpec, params: frozenset[str], limits: Limits,
+                     sequential: bool) -> Iterator[Problem]:
+    """A block use: its arguments are the block's parameters, its inputs as many as the block's."""
+    block = spec.blocks[node.layer or ""]
+    declared = {p.name: p for p in block.params}
+    for key, value in node.args.items():
+        if key not in declared:
+            hint = did_you_mean(key, declared) or (f"{block.name} takes {', '.join(declared)}" if declared else
+                                                   f"{block.name} has no parameters")
+            yield doc.problem((*node.args_path, key), f"block '{block.name}' has no parameter '{key}'", hint,
+                              "unknown-arg", at_key=True)
+        elif is_param_expression(value, params):
+            yield from _expression_problems(doc, (*node.args_path, key), value, params, limits)
+        else:
+            yield from check_value(doc, (*node.args_path, key), declared[key], value)
+    for missing in [p for p in block.params if p.required and p.name not in node.args]:
+        yield doc.problem(node.args_path, f"block '{block.name}' needs parameter '{missing.name}' ({missing.type})",
+                          "", "missing-param", at_key=sequential)
+    wanted = len(block.graph.inputs)
+    if node.inputs and len(node.inputs) != wanted and not sequential:
+        path = (*node.path, "inputs")
+        yield doc.problem(path, f"block '{block.name}' takes {wanted} input{'s' * (wanted > 1)} "
+                          f"({', '.join(block.graph.inputs)}), this node gives {len(node.inputs)}",
+                          "give the block's inputs in order", "block-inputs")
+    elif sequential and wanted != 1:
+        yield doc.problem(node.args_path, f"block '{block.name}' takes {wanted} inputs; a Sequential layer "
+                          "gets one", "use it in a graph", "block-inputs", at_key=True)
 
 
 def _written(doc: Document, path: JsonPath) -> Any:
@@ -112,14 +200,21 @@ def _written(doc: Document, path: JsonPath) -> Any:
 
 
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo],
-                     sequential: bool) -> Iterator[Problem]:
+                     sequential: bool, block_params: frozenset[str] = frozenset()) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
     args_path = node.args_path
     known = catalog().layers
     if layer not in known and layer not in spec.layer_types:
-        yield doc.problem(args_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
-                          "unknown-layer", at_key=True)
+        yield doc.problem(args_path, f"unknown layer type '{layer}'",
+                          did_you_mean(layer, [*known, *spec.layer_types, *spec.blocks]), "unknown-layer", at_key=True)
         return
+    # Inside a block, values naming its parameters are expressions: checked as such here, their
+    # values (known at build) by the layer when built; the other arguments are checked as usual.
+    dynamic = {key for key, value in args.items() if any(expressions_in(value, block_params))}
+    for key in sorted(dynamic):
+        for where, text in expressions_in(args[key], block_params):
+            yield from _expression_problems(doc, (*args_path, key, *where), text, block_params, current_limits.get())
+    args = JsonMap({k: v for k, v in args.items() if k not in dynamic})
     info = infos[layer] if layer in infos else _builtin_info(layer)
     allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
     if root in UNSAFE_LAYERS:
@@ -150,10 +245,10 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
             hint = did_you_mean(key, sorted(allowed | set(params)))
             yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
     for missing in info.required:
-        if missing not in args:
+        if missing not in args and missing not in dynamic:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
                               at_key=sequential)
-    for missing in [p for p in params.values() if p.required and p.name not in args]:
+    for missing in [p for p in params.values() if p.required and p.name not in args and p.name not in dynamic]:
         yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
                           "missing-param", at_key=sequential)
     given_build = args.get(BUILD_KEY) or {}

@@ -74,7 +74,9 @@ def block_model(spec: Spec, node: NodeSpec, incoming: list[Any], run_graph: RunG
         inputs = _inputs_like(incoming, block.graph.inputs)
         tensors = dict(zip(block.graph.inputs, inputs, strict=False))
         outputs = run_graph(concrete_graph(spec, block.graph, env), tensors)
-    return keras.Model(_single(inputs), outputs, name=node.name)
+    model = keras.Model(_single(inputs), outputs, name=node.name)
+    model.declar_kind = block.name  # what `declar build` shows as its type
+    return model
 
 
 def repeated_model(spec: Spec, node: NodeSpec, incoming: list[Any], make_copy: Callable[[NodeSpec, Any], Any]
@@ -87,4 +89,6 @@ def repeated_model(spec: Spec, node: NodeSpec, incoming: list[Any], make_copy: C
         for i in range(1, count + 1):
             copy = dataclasses.replace(node, name=f"block_{i}", repeat=None)
             tensor = make_copy(copy, tensor)(tensor)
-    return keras.Model(entry, tensor, name=node.name)
+    model = keras.Model(entry, tensor, name=node.name)
+    model.declar_kind = f"{node.layer} x {count}"
+    return model

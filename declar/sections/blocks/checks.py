@@ -37,6 +37,8 @@ def check_blocks(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
 
 
 def _check_name(spec: Spec, doc: Document, block: BlockSpec) -> Iterator[Problem]:
+    if not _clashes(spec, block.name):
+        return
     if block.name in catalog().layers or block.name == "Layer":
         yield doc.problem(block.path, f"block '{block.name}' has the name of a Keras layer",
                           f"rename it (e.g. {block.name}Block)", "duplicate-name", at_key=True)
@@ -46,8 +48,14 @@ def _check_name(spec: Spec, doc: Document, block: BlockSpec) -> Iterator[Problem
 
 
 def _uses(spec: Spec, block: BlockSpec) -> list[tuple[str, tuple]]:
-    """(block used, where the use is written) for every node of ``block`` that uses a block."""
-    return [(n.layer, n.args_path) for n in block.graph.nodes if n.layer in spec.blocks]
+    """(block used, where the use is written) for every node of ``block`` that uses a block (one
+    named like a layer is refused by its name, and not followed)."""
+    return [(n.layer, n.args_path) for n in block.graph.nodes
+            if n.layer in spec.blocks and not _clashes(spec, n.layer)]
+
+
+def _clashes(spec: Spec, name: str) -> bool:
+    return name in catalog().layers or name == "Layer" or name in spec.layer_types
 
 
 def _check_nesting(spec: Spec, doc: Document, limits: Limits) -> Iterator[Problem]:

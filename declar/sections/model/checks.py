@@ -109,7 +109,7 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
     params = block_params(spec, graph)
     if node.repeat is not None:
         yield from _check_repeat(doc, graph, node, params, current_limits.get())
-    if node.layer in spec.blocks:
+    if node.layer in spec.blocks and node.layer not in catalog().layers and node.layer not in spec.layer_types:
         yield from _check_block_use(spec, doc, node, params, current_limits.get(), graph.sequential)
     elif node.layer is not None:
         yield from _check_layer_use(spec, doc, node, infos, graph.sequential, params)
@@ -230,6 +230,7 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     for key in info.initializer_params:
         if key in args and args[key] is not None:  # reaches keras.initializers.get at build
             yield from object_problems(doc, (*args_path, key), "initializer", args[key])
+    unknown: list[str] = []
     for key, value in args.items():
         if key == BUILD_KEY:
             if not build_args and layer not in spec.layer_types:
@@ -242,8 +243,10 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
             yield doc.problem((*args_path, key), f"unknown dtype policy {value!r}",
                               did_you_mean(str(value), DTYPE_POLICIES), "unknown-dtype")
         elif allowed is not None and key not in allowed:
-            hint = did_you_mean(key, sorted(allowed | set(params)))
-            yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
+            unknown.append(key)
+    for key in [*unknown, *sorted(dynamic - set(params) - (allowed or set()))] if allowed is not None else ():
+        hint = did_you_mean(key, sorted(allowed | set(params)))
+        yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
     for missing in info.required:
         if missing not in args and missing not in dynamic:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",

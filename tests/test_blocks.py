@@ -46,6 +46,9 @@ def model_section(nodes: str, outputs: str = "out") -> str:
     return "model:\n  nodes:\n" + nodes + f"  outputs: {outputs}\n"
 
 
+USE = model_section("    out: {FF: {dim: 8, ff_dim: 4}, inputs: x}\n")
+
+
 # -- validate ----------------------------------------------------------------------------------
 
 
@@ -61,7 +64,7 @@ def test_a_block_use_is_valid_and_its_arguments_are_its_params(tmp_path, monkeyp
 
 def test_parameter_expressions_are_checked_at_the_character(tmp_path, monkeypatch):
     text = (HEAD + FF_BLOCK.replace("units: dim}", "units: \"dim + ff_dimx\"}")
-            .replace("ff_dim * 2", "ff_dim * __import__(2)") + model_section("    out: {FF: {dim: 8, ff_dim: 4}, inputs: x}\n"))
+            .replace("ff_dim * 2", "ff_dim * __import__(2)") + USE)
     assert problems(tmp_path, monkeypatch, text) == [
         "spec.yaml:12:36: error: unknown function '__import__' (run `declar ops` for the function table)",
         "spec.yaml:13:36: error: unknown name 'ff_dimx' in parameter expression (did you mean 'ff_dim'?)"]
@@ -69,7 +72,7 @@ def test_parameter_expressions_are_checked_at_the_character(tmp_path, monkeypatc
 
 def test_mistakes_inside_a_block_are_located_inside_it(tmp_path, monkeypatch):
     text = (HEAD + FF_BLOCK.replace("{Dense: {units: dim}", "{Dense: {unitz: dim}")
-            .replace("inputs: [inputs, drop]", "inputs: [inputs, dorp]") + model_section("    out: {FF: {dim: 8, ff_dim: 4}, inputs: x}\n"))
+            .replace("inputs: [inputs, drop]", "inputs: [inputs, dorp]") + USE)
     found = problems(tmp_path, monkeypatch, text)
     assert "spec.yaml:13:22: error: 'Dense' has no argument 'unitz' (did you mean 'units'?)" in found
     assert "spec.yaml:13:21: error: 'Dense' needs argument 'units'" in found

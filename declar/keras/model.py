@@ -28,7 +28,6 @@ from declar.spec.layer_count import layer_count
 from declar.spec.model import Spec
 from declar.stack import deep_graph
 
-
 FRAMES_PER_NESTING = 40
 """Layers' worth of frames per block: calling a nested model goes through Keras's call machinery
 (about 60 frames per level), which the per-layer allowance of a flat graph does not cover."""

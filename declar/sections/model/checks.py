@@ -9,14 +9,14 @@ from typing import Any
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits, current_limits
+from declar.spec.block_args import check_expression, expressions_in, is_param_expression
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import path_refusals
-from declar.spec.loaded import LoadedSpec
-from declar.spec.block_args import check_expression, expressions_in, is_param_expression
-from declar.spec.checks.locate import expression_problem
 from declar.spec.layer_count import node_layer_counts
+from declar.spec.loaded import LoadedSpec
 from declar.spec.model import BUILD_KEY, GraphSpec, JsonMap, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors

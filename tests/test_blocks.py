@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import declar
 from declar.cli import app
+from declar.plot import to_dot
 from tests.twins import assert_same_model, example_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,3 +238,11 @@ def test_transfer_carries_the_layers_of_a_block_that_did_not_change():
     assert report.mismatched == [("decoder/deconv", "kernel (3, 3, 1, 8) in old, (5, 5, 1, 8) in new")]
     np.testing.assert_array_equal(new.get_layer("decoder").get_layer("expand").kernel,
                                   old.get_layer("decoder").get_layer("expand").kernel)
+
+
+def test_declar_plot_draws_a_block_use_as_a_cluster_of_its_nodes():
+    dot = to_dot(declar.load_spec(SPECS / "autoencoder.yaml").spec)
+    assert 'subgraph "cluster_decoder" {\n    label="decoder: block Decoder";' in dot
+    # the use's input feeds the block's first node, the block's output the use's own box
+    assert '"encoder" -> "decoder/expand";' in dot and '"decoder/deconv" -> "decoder";' in dot
+    assert '"image" -> "encoder/conv";' in dot and '"image" -> "encoder";' not in dot

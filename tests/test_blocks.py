@@ -246,3 +246,34 @@ def test_declar_plot_draws_a_block_use_as_a_cluster_of_its_nodes():
     # the use's input feeds the block's first node, the block's output the use's own box
     assert '"encoder" -> "decoder/expand";' in dot and '"decoder/deconv" -> "decoder";' in dot
     assert '"image" -> "encoder/conv";' in dot and '"image" -> "encoder";' not in dot
+
+
+LOOKUP = HEAD.replace("x: {shape: [6, 8]}", "x: {shape: [1], dtype: string}") + """blocks:
+  Lookup:
+    params:
+      vocab: {type: any}
+    nodes:
+      look: {StringLookup: {vocabulary: vocab}, inputs: inputs}
+    outputs: look
+  Outer:
+    params:
+      words: {type: any}
+    nodes:
+      inner: {Lookup: {vocab: words}, inputs: inputs}
+    outputs: inner
+"""
+
+
+def test_the_argument_gate_sees_the_values_of_parameter_expressions(tmp_path, monkeypatch):
+    text = LOOKUP + model_section("    out: {Lookup: {vocab: /etc/passwd}, inputs: x}\n")
+    assert problems(tmp_path, monkeypatch, text) == [
+        "spec.yaml:20:11: error: block 'Lookup', node 'look': 'vocabulary' as a string is a file path, which "
+        "declar never reads (give the list itself; StringLookup would open the file)"]
+    # one block further in, the value is known only at build: the gate refuses it there, before Keras
+    nested = LOOKUP + model_section("    out: {Outer: {words: /etc/passwd}, inputs: x}\n")
+    assert problems(tmp_path, monkeypatch, nested) == []
+    with pytest.raises(declar.errors.BuildError) as err:
+        declar.build(nested, compile=False)
+    assert str(err.value).startswith("<string>:10:13: error: 'vocabulary' as a string is a file path")
+    ok = declar.build(LOOKUP + model_section("    out: {Outer: {words: [a, b]}, inputs: x}\n"), compile=False)
+    assert ok.get_layer("out").get_layer("inner").get_layer("look").get_vocabulary() == ["[UNK]", "a", "b"]

@@ -25,6 +25,7 @@ from declar.expr.ops import SHAPE_FUNCTIONS
 from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.spec.expressions import compute_shape
+from declar.spec.keras_objects import Refusal, argument_refusals, path_refusals
 
 
 def _names(text: str) -> set[str] | None:
@@ -77,3 +78,18 @@ def substitute(value: Any, env: Mapping[str, Any], limits: Limits) -> Any:
     if isinstance(value, Mapping):
         return {k: substitute(v, env, limits) for k, v in value.items()}
     return value
+
+
+def gate_refusals(layer: str, args: Mapping[str, Any]) -> list[Refusal]:
+    """What the argument gate refuses in computed arguments of a built-in ``layer`` (a file path, a
+    Keras object it does not allow): the same rules as for written arguments, applied to values
+    that were parameter expressions when validated.
+
+    Example:
+        >>> gate_refusals("StringLookup", {"vocabulary": "/etc/passwd"})[0][1]
+        "'vocabulary' as a string is a file path, which declar never reads"
+    """
+    refusals = list(path_refusals(layer, args))
+    for key, value in args.items():
+        refusals += argument_refusals(layer, key, value)
+    return refusals

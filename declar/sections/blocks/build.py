@@ -17,19 +17,14 @@ from typing import Any
 
 import keras
 
-from declar.errors import DeclarError
+from declar.errors import ModelBuildError
 from declar.limits import current_limits
-from declar.spec.block_args import substitute
-from declar.spec.keras_objects import argument_refusals, path_refusals
+from declar.spec.block_args import gate_refusals, substitute
 from declar.spec.layer_count import block_env, repeat_count
 from declar.spec.model import GraphSpec, JsonMap, NodeSpec, Spec
 
 RunGraph = Callable[[GraphSpec, dict[str, Any]], Any]
 """Creates and calls a graph's nodes on the given input tensors, and returns its outputs."""
-
-
-class BlockBuildError(DeclarError):
-    """A block's computed arguments cannot be used (refused by the gate, or not computable)."""
 
 
 def _inputs_like(incoming: list[Any], names: tuple[str, ...]) -> list[Any]:
@@ -57,13 +52,10 @@ def concrete_graph(spec: Spec, graph: GraphSpec, env: Mapping[str, Any]) -> Grap
 
 def _gate(node: NodeSpec, args: dict[str, Any]) -> None:
     """The argument gate of validation, applied to computed values (they were expressions there)."""
-    root = node.layer or ""
-    refusals = [*path_refusals(root, args)]
-    for key, value in args.items():
-        refusals += argument_refusals(root, key, value)
+    refusals = gate_refusals(node.layer or "", args)
     if refusals:
         _, message, hint = refusals[0]
-        raise BlockBuildError(f"{message} ({hint})" if hint else message, code="path-argument")
+        raise ModelBuildError(node, f"{message} ({hint})" if hint else message, code="path-argument")
 
 
 def block_model(spec: Spec, node: NodeSpec, incoming: list[Any], run_graph: RunGraph) -> keras.Model:

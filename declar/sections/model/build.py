@@ -113,6 +113,8 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
             layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, args)
             layers[node.name] = layer
             tensors[node.name] = layer(args if node.inputs_as_list else args[0])
+        except ModelBuildError:
+            raise  # from a node inside a block (a nested graph): located there already
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err

@@ -9,7 +9,8 @@ from typing import Any
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits, current_limits
-from declar.spec.block_args import check_expression, expressions_in, is_param_expression
+from declar.expr.evaluate import ExpressionError
+from declar.spec.block_args import check_expression, expressions_in, gate_refusals, is_param_expression, substitute
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.values import argument_problems, check_value, object_problems
@@ -180,6 +181,8 @@ def _check_block_use(spec: Spec, doc: Document, node: NodeSpec, params: frozense
     for missing in [p for p in block.params if p.required and p.name not in node.args]:
         yield doc.problem(node.args_path, f"block '{block.name}' needs parameter '{missing.name}' ({missing.type})",
                           "", "missing-param", at_key=sequential)
+    if not params:  # the values are known here: the gate sees the block's layers' computed arguments
+        yield from _computed_refusals(spec, doc, node, limits)
     wanted = len(block.graph.inputs)
     if node.inputs and len(node.inputs) != wanted and not sequential:
         path = (*node.path, "inputs")
@@ -189,6 +192,23 @@ def _check_block_use(spec: Spec, doc: Document, node: NodeSpec, params: frozense
     elif sequential and wanted != 1:
         yield doc.problem(node.args_path, f"block '{block.name}' takes {wanted} inputs; a Sequential layer "
                           "gets one", "use it in a graph", "block-inputs", at_key=True)
+
+
+def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits) -> Iterator[Problem]:
+    """The argument gate on the computed arguments of a block's own layers, located at the use."""
+    block = spec.blocks[use.layer or ""]
+    given = {p.name: use.args.get(p.name, p.default) for p in block.params}
+    for node in block.graph.nodes:
+        if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
+            try:
+                args = substitute(dict(node.args), given, limits)
+            except ExpressionError as err:
+                yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {err}", "",
+                                  "expression", at_key=True)
+                continue
+            for _, message, hint in gate_refusals(node.layer or "", args):
+                yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
+                                  "path-argument", at_key=True)
 
 
 def _written(doc: Document, path: JsonPath) -> Any:

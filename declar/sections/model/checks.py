@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from declar.errors import JsonPath, Problem
+from declar.expr.evaluate import ExpressionError
 from declar.hints import did_you_mean
 from declar.limits import Limits, current_limits
-from declar.expr.evaluate import ExpressionError
 from declar.spec.block_args import check_expression, expressions_in, gate_refusals, is_param_expression, substitute
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.locate import expression_problem
@@ -202,10 +202,8 @@ def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits)
         if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
             try:
                 args = substitute(dict(node.args), given, limits)
-            except ExpressionError as err:
-                yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {err}", "",
-                                  "expression", at_key=True)
-                continue
+            except ExpressionError:
+                continue  # a bad expression or a missing parameter: reported where it is written
             for _, message, hint in gate_refusals(node.layer or "", args):
                 yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
                                   "path-argument", at_key=True)

@@ -277,3 +277,13 @@ def test_the_argument_gate_sees_the_values_of_parameter_expressions(tmp_path, mo
     assert str(err.value).startswith("<string>:10:13: error: 'vocabulary' as a string is a file path")
     ok = declar.build(LOOKUP + model_section("    out: {Outer: {words: [a, b]}, inputs: x}\n"), compile=False)
     assert ok.get_layer("out").get_layer("inner").get_layer("look").get_vocabulary() == ["[UNK]", "a", "b"]
+
+
+def test_a_list_item_names_one_layer_beside_its_repeat(tmp_path, monkeypatch):
+    head = "declar: 2\nname: m\ninputs: {x: {shape: [3]}}\nmodel:\n"
+    text = head + "  - {repeat: 3}\n  - {Dense: {units: 2}, Dropout: {rate: 0.1}}\n  - {Dense: {units: 2}, repeat: 2}\n"
+    assert problems(tmp_path, monkeypatch, text) == [
+        "spec.yaml:5:5: error: a list item names one layer, this one 0 (write `- Dense: {units: 8}`, with "
+        "`repeat: N` beside it to chain N copies)",
+        "spec.yaml:6:5: error: a list item names one layer, this one 2 (write `- Dense: {units: 8}`, with "
+        "`repeat: N` beside it to chain N copies)"]

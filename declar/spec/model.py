@@ -680,8 +680,9 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
     taken, counters = {input_name, *given}, {}
     nodes, previous = [], input_name
     for i, item in enumerate(items):
-        layer = next(k for k in item if k != "repeat")  # one layer, and perhaps how often it repeats
-        args = dict(item[layer] or {})
+        layers = [k for k in item if k != "repeat"]  # one layer (the checks report none or two), perhaps repeated
+        layer = layers[0] if layers else "Layer"
+        args = dict(item.get(layer) or {})
         name = args.get("name")
         if not name:
             base = snake_case(layer)

@@ -62,6 +62,11 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                           "rename one", "duplicate-name", at_key=not graph.sequential)
     if graph.sequential:
         seen_names: set[str] = set()
+        for i, item in enumerate(_written(doc, graph.path)):
+            if len(node_layers(item)) != 1:
+                yield doc.problem((*graph.path, i), f"a list item names one layer, this one {len(node_layers(item))}",
+                                  "write `- Dense: {units: 8}`, with `repeat: N` beside it to chain N copies",
+                                  "node-layer")
         for node in graph.nodes:
             if node.name in seen_names and "name" in node.args:
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",

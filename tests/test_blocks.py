@@ -226,6 +226,9 @@ def test_declar_diff_reports_a_change_inside_a_block_by_block_and_node():
     result = declar.diff(declar.load_spec(old), declar.load_spec(new), build=False)
     assert [item.render() for item in result.blocks] == ["~ Encoder: nodes.conv.Conv2D.kernel_size: 3 -> 5"]
     assert "blocks" in result.render_text()
+    repeated = declar.diff(declar.load_spec((SPECS / "ff_blocks.yaml").read_text().replace("repeat: 2", "repeat: 3")),
+                           declar.load_spec(SPECS / "ff_blocks.yaml"), build=False)
+    assert [item.render() for item in repeated.nodes] == ["~ encoder (FFBlock): repeat: 3 -> 2"]
 
 
 def test_transfer_carries_the_layers_of_a_block_that_did_not_change():

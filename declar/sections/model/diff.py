@@ -42,6 +42,8 @@ def node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None)
         data["args"] = args
     if node.shares is not None:
         data["shares"] = node.shares
+    if node.repeat is not None:
+        data["repeat"] = node.repeat
     if not spec.sequential:
         data["inputs"] = list(node.inputs) if node.inputs_as_list else node.inputs[0]
         if node.description is not None:

@@ -286,7 +286,7 @@ def test_a_list_item_names_one_layer_beside_its_repeat(tmp_path, monkeypatch):
     head = "declar: 2\nname: m\ninputs: {x: {shape: [3]}}\nmodel:\n"
     text = head + "  - {repeat: 3}\n  - {Dense: {units: 2}, Dropout: {rate: 0.1}}\n  - {Dense: {units: 2}, repeat: 2}\n"
     assert problems(tmp_path, monkeypatch, text) == [
-        "spec.yaml:5:5: error: a list item names one layer, this one 0 (write `- Dense: {units: 8}`, with "
-        "`repeat: N` beside it to chain N copies)",
-        "spec.yaml:6:5: error: a list item names one layer, this one 2 (write `- Dense: {units: 8}`, with "
-        "`repeat: N` beside it to chain N copies)"]
+        "spec.yaml:5:5: error: a list item names one layer, this one none (each layer is an item of its own "
+        "(`- Dense: {units: 8}`), with `repeat: N` beside it to chain N copies)",
+        "spec.yaml:6:5: error: a list item names one layer, this one 2 (Dense, Dropout) (each layer is an item of "
+        "its own (`- Dense: {units: 8}`), with `repeat: N` beside it to chain N copies)"]

@@ -63,10 +63,12 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
     if graph.sequential:
         seen_names: set[str] = set()
         for i, item in enumerate(_written(doc, graph.path)):
-            if len(node_layers(item)) != 1:
-                yield doc.problem((*graph.path, i), f"a list item names one layer, this one {len(node_layers(item))}",
-                                  "write `- Dense: {units: 8}`, with `repeat: N` beside it to chain N copies",
-                                  "node-layer")
+            named = node_layers(item)
+            if len(named) != 1:
+                yield doc.problem((*graph.path, i), "a list item names one layer, this one "
+                                  + (f"{len(named)} ({', '.join(named)})" if named else "none"),
+                                  "each layer is an item of its own (`- Dense: {units: 8}`), with `repeat: N` "
+                                  "beside it to chain N copies", "node-layer")
         for node in graph.nodes:
             if node.name in seen_names and "name" in node.args:
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",

@@ -13,6 +13,7 @@ import keras
 
 from declar.errors import DeclarError, ModelBuildError
 from declar.expr.evaluate import ExpressionError, to_closure
+from declar.keras.constant import ConstantTensor, is_symbolic
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
@@ -129,7 +130,8 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     for node in build_order(graph):
         try:
             if node.op is not None:
-                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
+                anchor = tensors[graph.inputs[0]] if graph.inputs else None
+                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors}, anchor)
             else:
                 incoming = [tensor_of(tensors, r) for r in node.inputs]  # repeats and blocks take their shapes
                 layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming)
@@ -169,16 +171,22 @@ def _call_value(tensors: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
+def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any], anchor: Any = None) -> Any:
     """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
     checked = op_check(node.op or "", names, node.name)
     if checked.tree is None:  # validation refuses it first; this is the last guard
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
+    compute = to_closure(checked.tree, keras_functions())
     try:
-        return to_closure(checked.tree, keras_functions())(env)
+        value = compute(env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+    if is_symbolic(value) or anchor is None:
+        return value
+    # Over constants only (`arange(0, maxlen)`): computed by a layer in the graph, so that a layer
+    # applied to it is part of the model, its weights trained and saved (see declar.keras.constant).
+    return ConstantTensor(lambda: compute(env), name=node.name)(anchor)
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

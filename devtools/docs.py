@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from declar.expr.ops import BASE, OPS
 from declar.limits import Limits
 from declar.spec.schema import schema
@@ -72,7 +74,17 @@ def spec_reference() -> str:
         table = _table(node)
         out += table or [f"Type: {_type_of(node)}" + (f", pattern `{node['pattern']}`" if "pattern" in node else "")]
         out.append("")
+        for example in node.get("examples", []) if isinstance(node.get("examples"), list) else []:
+            out += ["```yaml", _yaml(example).rstrip(), "```", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _yaml(example: Any) -> str:
+    """A schema example (JSON) as the YAML a spec would write: block style, flow style inside a node."""
+    if isinstance(example, dict):
+        return "".join(yaml.safe_dump({k: v}, sort_keys=False, default_flow_style=None, width=110)
+                       for k, v in example.items())
+    return yaml.safe_dump(example, sort_keys=False, default_flow_style=None, width=110)
 
 
 def limits_table() -> str:

@@ -268,7 +268,7 @@ def test_a_format_1_node_in_a_format_2_spec_says_how_to_write_it(tmp_path: Path)
         f"{spec}:12:9: error: 'Dense' has no argument 'unit' (did you mean 'units'?)",  # the rest is still checked
         f"{spec}:12:9: error: 'Dense' needs argument 'units'",
         f"{spec}:16:12: error: unknown key 'layer' (a layer is a CamelCase key, e.g. `Dense: {{units: 8}}`; other "
-        "keys: shares, inputs, description; `declar migrate` upgrades format 1 nodes)"]
+        "keys: shares, inputs, description, call, op, repeat; `declar migrate` upgrades format 1 nodes)"]
 
 
 def test_windows_line_ends_are_kept(tmp_path: Path) -> None:

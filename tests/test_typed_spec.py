@@ -7,6 +7,7 @@ import copy
 import pytest
 
 import declar
+import declar.api
 from declar.spec.load import check_spec, load_spec
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import JsonMap, Spec

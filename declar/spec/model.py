@@ -35,7 +35,7 @@ from declar.spec.facts import snake_case
 BUILD_KEY = "build"
 
 # The keys of a graph node that are not its layer: the one other key names the layer (`Dense: {...}`).
-NODE_KEYS = frozenset({"inputs", "shares", "description"})
+NODE_KEYS = frozenset({"inputs", "shares", "description", "call", "op", "repeat"})
 
 
 def node_layers(raw: dict[str, Any]) -> list[str]:
@@ -198,9 +198,42 @@ class NodeSpec:
     args_path: JsonPath = ()
     """Where the layer's arguments are written: the value of its ``LayerName:`` key (graph or list)."""
     description: str | None = None
+    call: JsonMap = field(default_factory=JsonMap)
+    """Further call arguments by name (``call: {value: x, use_causal_mask: true}``)."""
+    op: str | None = None
+    """A tensor operation instead of a layer: an expression over the graph's names."""
+    repeat: int | str | None = None
+    """How many chained copies of the layer (or block) the node applies, each with its own weights."""
 
 
 OutputForm = Literal["single", "list", "mapping"]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A graph of nodes with named inputs and outputs: the model's own, or a block's.
+
+    ``path`` is where the graph is written (``("model",)``, or ``("blocks", name)`` for a block);
+    its nodes' paths start there.
+    """
+
+    inputs: tuple[str, ...]
+    nodes: tuple[NodeSpec, ...]
+    outputs: OutputsSpec
+    sequential: bool = False
+    path: JsonPath = ("model",)
+
+    @property
+    def nodes_path(self) -> JsonPath:
+        """Where the nodes are written: a list (Sequential) is the path itself."""
+        return self.path if self.sequential else (*self.path, "nodes")
+
+    @property
+    def outputs_path(self) -> JsonPath:
+        return (*self.path, "outputs")
+
+    def node(self, name: str) -> NodeSpec:
+        return next(n for n in self.nodes if n.name == name)
 
 
 @dataclass(frozen=True)
@@ -504,6 +537,11 @@ class Spec:
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)
 
+    @functools.cached_property
+    def graph(self) -> GraphSpec:
+        """The model's graph (a Sequential list is a chain of nodes from the one input)."""
+        return GraphSpec(tuple(i.name for i in self.inputs), self.nodes, self.outputs, self.sequential, ("model",))
+
 
 class FrozenDict(dict):  # type: ignore[type-arg]
     """A JSON object of a Spec: a dict (what Keras and JSON expect) that refuses every change.
@@ -593,12 +631,12 @@ def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:
 
 def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[NodeSpec, ...]:
     """Name unnamed layers as Keras does (dense, dense_1, ...), never reusing a given name."""
-    given = {args["name"] for item in items for args in item.values() if isinstance(args, dict) and "name" in args}
+    given = {args["name"] for item in items for args in item.values() if isinstance(args, Mapping) and "name" in args}
     taken, counters = {input_name, *given}, {}
     nodes, previous = [], input_name
     for i, item in enumerate(items):
-        (layer, args), = item.items()
-        args = dict(args or {})
+        layer = next(k for k in item if k != "repeat")  # one layer, and perhaps how often it repeats
+        args = dict(item[layer] or {})
         name = args.get("name")
         if not name:
             base = snake_case(layer)
@@ -610,7 +648,8 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
                     break
             taken.add(name)
         path = ("model", i, layer)
-        nodes.append(NodeSpec(name, layer, JsonMap(args), (previous,), False, None, path, path))
+        nodes.append(NodeSpec(name, layer, JsonMap(args), (previous,), False, None, path, path,
+                              repeat=item.get("repeat")))
         previous = name
     return tuple(nodes)
 
@@ -620,16 +659,21 @@ def model_from_data(model: Any, input_name: str) -> tuple[tuple[NodeSpec, ...], 
     if isinstance(model, list):
         nodes = _sequential_nodes(model, input_name)
         return nodes, OutputsSpec((nodes[-1].name,), (nodes[-1].name,), "single"), True
-    nodes = tuple(_graph_node(n, d) for n, d in model["nodes"].items())
+    nodes = graph_nodes_from_data(model["nodes"], ("model", "nodes"))
     return nodes, OutputsSpec.from_data(model["outputs"]), False
 
 
-def _graph_node(name: str, raw: dict[str, Any]) -> NodeSpec:
-    inputs = raw["inputs"]
+def graph_nodes_from_data(raw: Mapping[str, Any], path: JsonPath) -> tuple[NodeSpec, ...]:
+    """The typed nodes of a graph written at ``path`` (``model.nodes``, or a block's ``nodes``)."""
+    return tuple(_graph_node(n, d, (*path, n)) for n, d in raw.items())
+
+
+def _graph_node(name: str, raw: Mapping[str, Any], path: JsonPath) -> NodeSpec:
+    inputs = raw.get("inputs", ())
     as_list = isinstance(inputs, list)
-    refs = tuple(inputs) if as_list else (inputs,)
-    layers = node_layers(raw)
+    refs = tuple(inputs) if as_list else (inputs,) if isinstance(inputs, str) else ()
+    layers = node_layers(dict(raw))
     layer = layers[0] if layers else None  # the checks report a second one
-    path = ("model", "nodes", name)
     return NodeSpec(name, layer, JsonMap(raw[layer] or {}) if layer else JsonMap(), refs, as_list, raw.get("shares"),
-                    path, (*path, layer) if layer else path, raw.get("description"))
+                    path, (*path, layer) if layer else path, raw.get("description"), JsonMap(raw.get("call") or {}),
+                    raw.get("op"), raw.get("repeat"))

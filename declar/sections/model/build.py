@@ -13,7 +13,7 @@ import keras
 from declar.errors import DeclarError, ModelBuildError
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.limits import current_limits
-from declar.spec.model import BUILD_KEY, NodeSpec, Spec
+from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 
 
 def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
@@ -54,7 +54,7 @@ def check_output_sizes(node: NodeSpec, outputs: Any) -> None:
             raise ModelBuildError(node, message, code="output-too-large")
 
 
-def build_order(spec: Spec) -> list[NodeSpec]:
+def build_order(graph: GraphSpec | Spec) -> list[NodeSpec]:
     """The nodes in the order they are built: passes over the list, each building (in list order)
     every node whose inputs and shared layer are built by then (so initial weights, drawn in this
     order, do not depend on how it is computed).
@@ -62,10 +62,11 @@ def build_order(spec: Spec) -> list[NodeSpec]:
     Computed in O(n log n): a node's pass is the latest pass of its dependencies, plus one for a
     dependency listed after it (repeated passes over a reversed 10,000-node list took minutes).
     """
-    position = {n.name: i for i, n in enumerate(spec.nodes)}
+    nodes = graph.nodes
+    position = {n.name: i for i, n in enumerate(nodes)}
     deps = {n.name: [d for d in (*n.inputs, *((n.shares,) if n.shares else ())) if d in position]
-            for n in spec.nodes}
-    users: dict[str, list[str]] = {n.name: [] for n in spec.nodes}
+            for n in nodes}
+    users: dict[str, list[str]] = {n.name: [] for n in nodes}
     waiting = {name: len(d) for name, d in deps.items()}
     for name, d in deps.items():
         for dep in d:
@@ -79,17 +80,24 @@ def build_order(spec: Spec) -> list[NodeSpec]:
             waiting[user] -= 1
             if waiting[user] == 0:
                 ready.append(user)
-    if len(passes) < len(spec.nodes):  # the checks guarantee an acyclic graph; this is a last guard
-        stuck = next(n for n in spec.nodes if n.name not in passes)
+    if len(passes) < len(nodes):  # the checks guarantee an acyclic graph; this is a last guard
+        stuck = next(n for n in nodes if n.name not in passes)
         raise ModelBuildError(stuck, "the graph cannot be ordered")
-    return sorted(spec.nodes, key=lambda n: (passes[n.name], position[n.name]))
+    return sorted(nodes, key=lambda n: (passes[n.name], position[n.name]))
 
 
 def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any], Any]:
     """Keras inputs and outputs of the spec's graph, layers created and called in node order."""
     tensors: dict[str, Any] = {i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name) for i in spec.inputs}
+    run_graph(spec, spec.graph, tensors, asset_root)
+    return {i.name: tensors[i.name] for i in spec.inputs}, graph_outputs(spec.graph, tensors)
+
+
+def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None) -> None:
+    """Create and call every node of ``graph`` in build order; ``tensors`` holds the graph's inputs
+    and receives every node's output under its name."""
     layers: dict[str, keras.layers.Layer] = {}
-    for node in build_order(spec):
+    for node in build_order(graph):
         try:
             layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
             layers[node.name] = layer
@@ -99,13 +107,13 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err
         check_output_sizes(node, tensors[node.name])
-    inputs = {i.name: tensors[i.name] for i in spec.inputs}
-    declared = spec.outputs
-    # Keras returns what the spec lists: one tensor (a list of one is one), a list or a mapping.
+
+
+def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:
+    """What Keras returns for the graph: one tensor (a list of one is one), a list or a mapping."""
+    declared = graph.outputs
     if declared.form == "mapping":
-        outputs: Any = {name: tensors[ref] for name, ref in zip(declared.names, declared.refs, strict=True)}
-    elif len(declared.refs) == 1:
-        outputs = tensors[declared.refs[0]]
-    else:
-        outputs = [tensors[ref] for ref in declared.refs]
-    return inputs, outputs
+        return {name: tensors[ref] for name, ref in zip(declared.names, declared.refs, strict=True)}
+    if len(declared.refs) == 1:
+        return tensors[declared.refs[0]]
+    return [tensors[ref] for ref in declared.refs]

@@ -14,7 +14,7 @@ from declar.spec.checks.values import argument_problems, check_value, object_pro
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.keras_objects import path_refusals
 from declar.spec.loaded import LoadedSpec
-from declar.spec.model import BUILD_KEY, NodeSpec, ParamSpec, Spec, node_layers
+from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
@@ -29,8 +29,6 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
     if spec.sequential and len(spec.inputs) != 1:
         yield doc.problem(("inputs",), f"a Sequential model has one input, this spec declares {len(spec.inputs)}",
                           "use a graph (model: {nodes: ..., outputs: ...}) for several inputs", "sequential-inputs")
-    input_names = {i.name for i in spec.inputs}
-    node_names = {n.name for n in spec.nodes}
     for inp in spec.inputs:
         for i, size in enumerate(inp.shape):
             if size is not None and not (isinstance(size, int) and not isinstance(size, bool)):
@@ -41,29 +39,36 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
             if "elements" in message:
                 yield doc.problem(("inputs", inp.name, "shape"), f"input '{inp.name}': {message} per example",
                                   hint, "bad-shape")
+    infos = layer_infos(spec, limits.max_extends_depth)
+    yield from check_graph(spec, doc, spec.graph, infos)
+
+
+def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
+    """Every problem of one graph's nodes, references and outputs: the model's, or a block's."""
+    input_names = set(graph.inputs)
+    node_names = {n.name for n in graph.nodes}
     for clash in sorted(input_names & node_names):
-        node = spec.node(clash)
-        path = (*node.path, "name") if spec.sequential and "name" in node.args else node.path
-        yield doc.problem(path, f"{'layer' if spec.sequential else 'node'} '{clash}' has the name of an input",
-                          "rename one", "duplicate-name", at_key=not spec.sequential)
-    if spec.sequential:
+        node = graph.node(clash)
+        path = (*node.path, "name") if graph.sequential and "name" in node.args else node.path
+        yield doc.problem(path, f"{'layer' if graph.sequential else 'node'} '{clash}' has the name of an input",
+                          "rename one", "duplicate-name", at_key=not graph.sequential)
+    if graph.sequential:
         seen_names: set[str] = set()
-        for node in spec.nodes:
+        for node in graph.nodes:
             if node.name in seen_names and "name" in node.args:
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
                                   "Keras needs unique layer names", "duplicate-name")
             seen_names.add(node.name)
-    infos = layer_infos(spec, limits.max_extends_depth)
-    for node in spec.nodes:
-        yield from _check_node(spec, doc, node, input_names, node_names, infos)
-    if not spec.sequential:
-        yield from _check_graph(spec, doc, input_names, node_names)
+    for node in graph.nodes:
+        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos)
+    if not graph.sequential:
+        yield from _check_graph(doc, graph, input_names, node_names)
 
 
-def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str], node_names: set[str],
-                infos: dict[str, LayerInfo]) -> Iterator[Problem]:
-    if not spec.sequential:
-        layers = node_layers(doc.data["model"]["nodes"][node.name])
+def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, input_names: set[str],
+                node_names: set[str], infos: dict[str, LayerInfo]) -> Iterator[Problem]:
+    if not graph.sequential:
+        layers = node_layers(_written(doc, node.path))
         if len(layers) > 1:
             yield doc.problem((*node.path, layers[1]), f"node '{node.name}' names two layers, {layers[0]} and "
                               f"{layers[1]}", "a node applies one layer: give the other a node of its own",
@@ -74,10 +79,14 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
                               "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer",
                               "node-layer")
             return
+        if not node.inputs and not node.call:
+            yield doc.problem(node.path, f"node '{node.name}' has no inputs",
+                              "say what the layer is called on: `inputs: <a model input or a node>`", "missing-inputs",
+                              at_key=True)
         if node.shares is not None:
-            target = next((n for n in spec.nodes if n.name == node.shares), None)
+            target = next((n for n in graph.nodes if n.name == node.shares), None)
             if target is None or target.layer is None:
-                hint = did_you_mean(node.shares, [n.name for n in spec.nodes if n.layer])
+                hint = did_you_mean(node.shares, [n.name for n in graph.nodes if n.layer])
                 yield doc.problem((*node.path, "shares"), f"'{node.shares}' is not a node that creates a layer",
                                   hint, "unknown-node")
         if "name" in node.args:
@@ -91,10 +100,19 @@ def _check_node(spec: Spec, doc: Document, node: NodeSpec, input_names: set[str]
             elif ref == node.name and ref not in input_names:
                 yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
     if node.layer is not None:
-        yield from _check_layer_use(spec, doc, node, infos)
+        yield from _check_layer_use(spec, doc, node, infos, graph.sequential)
 
 
-def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
+def _written(doc: Document, path: JsonPath) -> Any:
+    """The document's data at ``path`` (a node as written, with keys the typed NodeSpec drops)."""
+    value: Any = doc.data
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo],
+                     sequential: bool) -> Iterator[Problem]:
     layer, args = node.layer or "", node.args
     args_path = node.args_path
     known = catalog().layers
@@ -134,14 +152,14 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     for missing in info.required:
         if missing not in args:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
-                              at_key=spec.sequential)
+                              at_key=sequential)
     for missing in [p for p in params.values() if p.required and p.name not in args]:
         yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
-                          "missing-param", at_key=spec.sequential)
+                          "missing-param", at_key=sequential)
     given_build = args.get(BUILD_KEY) or {}
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
-                          "missing-param", at_key=spec.sequential)
+                          "missing-param", at_key=sequential)
 
 
 @dataclass(frozen=True)
@@ -228,10 +246,10 @@ def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dic
             yield from check_value(doc, (*path, key), declared[key], value)
 
 
-def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: set[str]) -> Iterator[Problem]:
+def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_names: set[str]) -> Iterator[Problem]:
     # Self-references are reported by _check_node; a name shared with an input means the input.
     deps = {n.name: [r for r in n.inputs if r in node_names and r not in input_names and r != n.name]
-            + ([n.shares] if n.shares in node_names and n.shares != n.name else []) for n in spec.nodes}
+            + ([n.shares] if n.shares in node_names and n.shares != n.name else []) for n in graph.nodes}
     state: dict[str, int] = {}
     for start in deps:
         stack = [(start, iter(deps[start]))]
@@ -246,28 +264,28 @@ def _check_graph(spec: Spec, doc: Document, input_names: set[str], node_names: s
                 stack.pop()
             elif state.get(child) == 1:
                 cycle = [*[n for n, _ in stack][[n for n, _ in stack].index(child):], child]
-                yield doc.problem(("model", "nodes", child), "cycle in the graph: " + " -> ".join(cycle),
+                yield doc.problem((*graph.nodes_path, child), "cycle in the graph: " + " -> ".join(cycle),
                                   "a node cannot depend on itself", "cycle", at_key=True)
                 state[name] = 2
                 stack.pop()
             elif state.get(child) is None:
                 state[child] = 1
                 stack.append((child, iter(deps[child])))
-    outputs_path = ("model", "outputs")
-    raw_outputs = doc.data["model"]["outputs"]
-    for i, ref in enumerate(spec.outputs.refs):
+    outputs_path = graph.outputs_path
+    raw_outputs = _written(doc, outputs_path)
+    for i, ref in enumerate(graph.outputs.refs):
         if ref not in node_names:
             path = outputs_path if isinstance(raw_outputs, str) else (
-                (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, spec.output_names[i]))
+                (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, graph.outputs.names[i]))
             yield doc.problem(path, f"output '{ref}' is not a node", did_you_mean(ref, node_names), "unknown-ref")
     used = set()
-    frontier = [o for o in spec.outputs.refs if o in node_names]
+    frontier = [o for o in graph.outputs.refs if o in node_names]
     while frontier:
         name = frontier.pop()
         if name not in used:
             used.add(name)
             frontier.extend(deps.get(name, []))
-    for node in spec.nodes:
-        if node.name not in used and all(o in node_names for o in spec.outputs.refs):
+    for node in graph.nodes:
+        if node.name not in used and all(o in node_names for o in graph.outputs.refs):
             yield doc.problem(node.path, f"node '{node.name}' does not lead to any output",
                               "remove it, or add it to outputs", "unused-node", at_key=True)

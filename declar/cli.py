@@ -277,9 +277,9 @@ def ops(
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
     """List the functions of the expression language."""
-    from declar.expr.ops import BASE, OPS
+    from declar.expr.ops import BASE, OPS, RANDOM_OPS
 
-    entries = [BASE, *OPS.values()]
+    entries = [BASE, *OPS.values(), *RANDOM_OPS.values()]
     if format is OutputFormat.json:
         typer.echo(json.dumps([{"name": s.name, "signature": s.render(), "summary": s.summary} for s in entries],
                               indent=1))

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from declar.expr.ops import BASE, OPS
+from declar.expr.ops import BASE, OPS, RANDOM_OPS
 from declar.limits import Limits
 from declar.spec.schema import schema
 from declar.spec.versions import FORMAT_VERSION
@@ -121,7 +121,7 @@ def ops_table() -> str:
         True
     """
     rows = ["| function | what it does |", "|---|---|"]
-    rows += [f"| `{s.render()}` | {s.summary} |" for s in (BASE, *OPS.values())]
+    rows += [f"| `{s.render()}` | {s.summary} |" for s in (BASE, *OPS.values(), *RANDOM_OPS.values())]
     return "\n".join(rows) + "\n"
 
 

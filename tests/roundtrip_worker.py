@@ -106,12 +106,14 @@ def save_side(jobs, out):
     for job in jobs:
         name, spec = job["name"], job["spec"]
         model = declar.build(spec)
+        # Saved before predicting: a layer drawing random numbers advances its seed state with each
+        # prediction, and the loaded model must predict what this one predicts next.
+        declar.save(model, os.path.join(out, f"{name}.keras"))
         x = inputs_for(model)
         np.savez(os.path.join(out, f"{name}.pred.npz"), *flat(model.predict(x, verbose=0)))
         values, meta = weights_of(model)
         np.savez(os.path.join(out, f"{name}.weights.npz"), **values)
         record = {"weights": meta, "evaluate": evaluate(model, job), "facts": guide_facts(model)}
-        declar.save(model, os.path.join(out, f"{name}.keras"))
         if job.get("resume"):
             x, y = data_for(model, job)
             model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)

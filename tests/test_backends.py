@@ -13,6 +13,10 @@ from conftest import BACKENDS, EXAMPLE_SPECS, run_worker
 
 OTHER_BACKENDS = [b for b in BACKENDS if b != "tensorflow"]
 RTOL, ATOL = 1e-5, 1e-6
+# Outputs drawn by a random layer: each backend has its own random algorithm (TensorFlow's stateless
+# Philox, JAX's threefry), so the same seed state draws other numbers elsewhere. Compared on one
+# backend only (test_roundtrip.py); the other outputs of these specs are still compared here.
+DRAWN = {"vae_encoder": {"arr_2"}}
 
 
 @pytest.fixture(scope="module", params=OTHER_BACKENDS or [pytest.param("none", marks=pytest.mark.skip(
@@ -30,4 +34,7 @@ def test_tensorflow_archive_predicts_the_same_on_another_backend(predicted_elsew
     elsewhere = np.load(out / f"{name}.pred_{backend}.npz")
     assert on_tf.files == elsewhere.files
     for key in on_tf.files:
+        if key in DRAWN.get(name, ()):
+            assert elsewhere[key].shape == on_tf[key].shape and np.isfinite(elsewhere[key]).all()
+            continue
         np.testing.assert_allclose(elsewhere[key], on_tf[key], rtol=RTOL, atol=ATOL)

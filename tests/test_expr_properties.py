@@ -286,7 +286,8 @@ def test_the_profiler_sees_foreign_code() -> None:
 
 
 @pytest.mark.parametrize("text", ["broadcast_to(a, a)", "tile(a, [2, 3])", "repeat(a, 2)", "one_hot(a, 3)",
-                                  "reshape(a, [1, 2])"])
+                                  "reshape(a, [1, 2])", "arange(a, b, x)", "zeros([a, 2])", "eye(a, b)",
+                                  "pad(a, [[1, 2]])", "extract_patches(a, 2)", "segment_sum(a, b, num_segments=3)"])
 def test_size_guard_of_size_making_functions_runs_only_the_evaluator(text: str) -> None:
     """The size guard runs before every size-making function; hypothesis found broadcast_to once."""
     _run_checked(text, {name: 0 for name in BOUND})

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 
-from declar.expr.ops import BASE, COMPOSITES, OPS, SHAPE_FUNCTIONS, Signature
+from declar.expr.ops import BASE, COMPOSITES, OPS, RANDOM_OPS, SHAPE_FUNCTIONS, Signature
 from devtools.docs import ops_table
 
 keras = pytest.importorskip("keras")
@@ -22,10 +22,19 @@ keras = pytest.importorskip("keras")
 MAPPED = sorted(name for name in OPS if name not in COMPOSITES)
 
 
-def _keras_parameters(name: str) -> tuple[tuple[str, ...], int, str | None]:
-    """(parameter names, number required, *varargs name) of keras.ops.<name>; **kwargs is not modelled."""
-    parameters = inspect.signature(getattr(keras.ops, name)).parameters.values()
-    named = [p for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+def _keras(signature: Signature):
+    """The Keras function a table entry names (keras.ops.<name>, keras.ops.image.<name>, keras.random.<name>)."""
+    found = keras
+    for part in signature.keras_path.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _keras_parameters(name: str, skip: tuple[str, ...] = ()) -> tuple[tuple[str, ...], int, str | None]:
+    """(parameter names, number required, *varargs name) of the entry's Keras function; **kwargs is not
+    modelled, nor the parameters in ``skip`` (the seed a layer passes to a random draw)."""
+    parameters = inspect.signature(_keras({**OPS, **RANDOM_OPS}[name])).parameters.values()
+    named = [p for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in skip]
     required = sum(p.default is inspect.Parameter.empty for p in named)
     varargs = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)
     return tuple(p.name for p in named), required, varargs
@@ -37,10 +46,9 @@ def test_table_is_not_empty() -> None:
 
 @pytest.mark.parametrize("name", MAPPED)
 def test_entry_matches_keras_ops(name: str) -> None:
-    assert hasattr(keras.ops, name), f"keras.ops has no {name}"
     params, required, varargs = _keras_parameters(name)
     entry = OPS[name]
-    assert entry.params == params, f"{entry.render()} vs keras.ops.{name}{inspect.signature(getattr(keras.ops, name))}"
+    assert entry.params == params, f"{entry.render()} vs keras.{entry.keras_path}{inspect.signature(_keras(entry))}"
     assert entry.required == required, f"{entry.render()}: {entry.required} required, Keras has {required}"
     assert entry.varargs == varargs
 
@@ -48,7 +56,7 @@ def test_entry_matches_keras_ops(name: str) -> None:
 @pytest.mark.parametrize("name", MAPPED)
 def test_entry_arguments_can_all_be_passed_as_written(name: str) -> None:
     """Every parameter of the table is positional-or-keyword in Keras (check() lets both forms through)."""
-    parameters = inspect.signature(getattr(keras.ops, name)).parameters
+    parameters = inspect.signature(_keras(OPS[name])).parameters
     for param in OPS[name].params:
         assert parameters[param].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, (name, param)
 
@@ -65,11 +73,19 @@ def test_every_table_entry_is_bound() -> None:
     functions = keras_functions()
     assert set(functions) == set(OPS)
     for name in MAPPED:
-        assert functions[name] is getattr(keras.ops, name)
+        assert functions[name] is _keras(OPS[name])
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_OPS))
+def test_random_entry_matches_keras_random_without_its_seed(name: str) -> None:
+    params, required, varargs = _keras_parameters(name, skip=("seed",))
+    entry = RANDOM_OPS[name]
+    assert (entry.params, entry.required, entry.varargs) == (params, required, varargs), entry.render()
+    assert "seed" in inspect.signature(_keras(entry)).parameters  # what the layer's seed generator fills
 
 
 def test_signatures_are_well_formed() -> None:
-    for table in (OPS, SHAPE_FUNCTIONS):
+    for table in (OPS, RANDOM_OPS, SHAPE_FUNCTIONS):
         for name, sig in table.items():
             assert isinstance(sig, Signature) and sig.name == name
             assert 0 <= sig.required <= len(sig.params)
@@ -81,10 +97,10 @@ def test_ops_table_lists_every_function() -> None:
     table = ops_table()
     lines = table.splitlines()
     assert lines[0].startswith("| function |")
-    assert len(lines) == 2 + 1 + len(OPS)  # header, separator, base, one row per function
+    assert len(lines) == 2 + 1 + len(OPS) + len(RANDOM_OPS)  # header, separator, base, one row per function
     rows = {line.split("`")[1].split("(")[0]: line for line in lines[2:]}
-    assert set(rows) == {*OPS, "base"}
-    for name, sig in OPS.items():
+    assert set(rows) == {*OPS, *RANDOM_OPS, "base"}
+    for name, sig in {**OPS, **RANDOM_OPS}.items():
         assert f"`{sig.render()}`" in rows[name]
         assert sig.summary in rows[name]
     assert f"`{BASE.render()}`" in rows["base"]

@@ -1,1 +1,1 @@
-"""The safe expression language: parse (allow-list), evaluate (closures), ops (function table)."""
+"""The safe expression language: parse (allow-list), program (let names), evaluate (closures), ops (function table)."""

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 from declar.expr.evaluate import ExpressionError, _guarded
-from declar.expr.ops import OPS
+from declar.expr.ops import TENSOR_OPS
 from declar.expr.parse import Checked, ExprProblem
 from declar.expr.sizes import SIZE_ARGUMENT, SIZED, per_example, too_many
 from declar.limits import DEFAULT_LIMITS, Limits
@@ -35,19 +36,33 @@ LIMIT_CODE = "expression-limit"
 
 def cost_problems(checked: Checked, limits: Limits = DEFAULT_LIMITS) -> tuple[ExprProblem, ...]:
     """Problems of a checked expression's constant parts (empty when the expression was refused)."""
+    return fold(checked, limits)[0]
+
+
+def fold(checked: Checked, limits: Limits = DEFAULT_LIMITS, constants: Mapping[str, Any] | None = None
+         ) -> tuple[tuple[ExprProblem, ...], Any, bool]:
+    """(problems, value, whether the value is a constant) of a checked expression, whose names in
+    ``constants`` have those values (a program's let names that are constants: ``n: "10**12"``).
+
+    Example:
+        >>> from declar.expr.parse import Context, check
+        >>> fold(check("n * 2", Context(names={"n"})), constants={"n": 21})[1:]
+        (42, True)
+    """
     if checked.tree is None:
-        return ()
+        return (), _UNKNOWN, False
     source = checked.text.replace("\n", " ")
-    folder = _Folder(limits, source.strip().encode("utf-8"), len(source) - len(source.lstrip()))
-    folder.value(checked.tree.body)
-    return tuple(sorted(folder.problems, key=lambda p: p.col))
+    folder = _Folder(limits, source.strip().encode("utf-8"), len(source) - len(source.lstrip()), constants)
+    value = folder.value(checked.tree.body)
+    return tuple(sorted(folder.problems, key=lambda p: p.col)), value, value is not _UNKNOWN
 
 
 class _Folder:
-    def __init__(self, limits: Limits, encoded: bytes, offset: int):
+    def __init__(self, limits: Limits, encoded: bytes, offset: int, constants: Mapping[str, Any] | None = None):
         self.limits = limits
         self.encoded = encoded  # ast counts columns in UTF-8 bytes
         self.offset = offset
+        self.constants = constants or {}
         self.problems: list[ExprProblem] = []
 
     def refuse(self, node: ast.AST, message: str, hint: str = "") -> None:
@@ -59,6 +74,8 @@ class _Folder:
         """The constant value of ``node``, or _UNKNOWN; lists keep None where an item is unknown."""
         if isinstance(node, ast.Constant):
             return node.value
+        if isinstance(node, ast.Name):
+            return self.constants.get(node.id, _UNKNOWN)
         if isinstance(node, ast.UnaryOp):
             operand = self.value(node.operand)
             if operand is _UNKNOWN or isinstance(operand, (str, list, tuple)) or type(node.op) not in _UNARY:
@@ -130,7 +147,7 @@ class _Folder:
 
     def call(self, node: ast.Call) -> Any:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
-        params = OPS[name].params if name in OPS else ()
+        params = TENSOR_OPS[name].params if name in TENSOR_OPS else ()
         bound: dict[str, Any] = {}
         nodes: dict[str, ast.AST] = {}
         for i, arg in enumerate(node.args):

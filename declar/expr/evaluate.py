@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from declar.errors import BuildError
-from declar.expr.ops import OPS
+from declar.expr.ops import TENSOR_OPS
 from declar.expr.sizes import SIZED, batch_of, capped_product, per_example, static_shape, too_many
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 
@@ -248,9 +248,9 @@ class _Builder:
         function = self.functions[name]
         args = [self.build(a) for a in node.args]
         kwargs = {kw.arg: self.build(kw.value) for kw in node.keywords if kw.arg is not None}
-        if name not in OPS:  # base(), shape functions: no tensor of their own making
+        if name not in TENSOR_OPS:  # base(), shape functions: no tensor of their own making
             return lambda env: function(*[a(env) for a in args], **{k: v(env) for k, v in kwargs.items()})
-        params, limits, col, text = OPS[name].params, self.limits, node.col_offset + 1, _short(node)
+        params, limits, col, text = TENSOR_OPS[name].params, self.limits, node.col_offset + 1, _short(node)
 
         def call(env: Env) -> Any:
             values = [a(env) for a in args]

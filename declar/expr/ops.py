@@ -1,8 +1,13 @@
 """The function table of the expression language: the only functions an expression can call.
 
 Each entry is written once, as a signature line with the same parameter names as ``keras.ops``
-(a test compares them with the installed Keras), and resolved to ``keras.ops.<name>`` only when a
-model is built. Validation reads the table without importing keras.
+(a test compares them with the installed Keras), and resolved to the Keras function its
+`Signature.keras_path` names (``keras.ops.<name>``, ``keras.ops.image.<name>`` for image ops) only
+when a model is built. Validation reads the table without importing keras.
+
+The random draws (`RANDOM_OPS`: ``random_normal``, ``random_uniform``) are a table of their own:
+they need a seed generator, which only a custom layer owns, so only a custom type's ``call`` may
+use them (`declar.spec.expressions.call_context`); everywhere else they are unknown functions.
 
 Example:
     >>> OPS["sum"].params
@@ -85,6 +90,23 @@ broadcast_to(x, shape): broadcast to a shape
 swapaxes(x, axis1, axis2): exchange two axes
 moveaxis(x, source, destination): move axes
 take(x, indices, axis=): gather along an axis
+take_along_axis(x, indices, axis=): gather with indices of the same rank as x (top-k values, ranks)
+segment_sum(data, segment_ids, num_segments=, sorted=): sum of the rows of data in each segment (graph networks)
+segment_max(data, segment_ids, num_segments=, sorted=): maximum of the rows of data in each segment
+arange(start, stop=, step=, dtype=): evenly spaced values in [start, stop), e.g. positions
+zeros(shape, dtype=): a tensor of zeros
+ones(shape, dtype=): a tensor of ones
+eye(N, M=, k=, dtype=): an identity matrix (ones on the k-th diagonal)
+tril(x, k=): lower triangle (causal masks)
+triu(x, k=): upper triangle
+pad(x, pad_width, mode=, constant_values=): pad with a constant, or by reflection
+flip(x, axis=): reverse the order along axes
+roll(x, shift, axis=): shift elements along an axis, wrapping around
+sort(x, axis=): sorted values along an axis
+argsort(x, axis=): indices that sort along an axis
+top_k(x, k, sorted=): the k largest values and their indices, as a pair (values, indices)
+cumprod(x, axis=, dtype=): cumulative product
+logsumexp(x, axis=, keepdims=): log(sum(exp(x))), computed stably
 one_hot(x, num_classes, axis=, dtype=, sparse=): one-hot encoding
 cast(x, dtype): change dtype (dtype given as a string, e.g. "float32")
 shape(x): static shape as a tuple
@@ -107,6 +129,19 @@ softmax(x, axis=): softmax over an axis
 log_softmax(x, axis=): log of softmax over an axis
 """
 
+# keras.ops.image: same rules, resolved under that module.
+_IMAGE_TABLE = """
+extract_patches(images, size, strides=, dilation_rate=, padding=, data_format=): image patches, flattened per \
+position (vision transformers)
+"""
+
+# keras.random without its `seed` argument: the layer passes its own seed generator.
+_RANDOM_TABLE = """
+random_normal(shape, mean=, stddev=, dtype=): draws from a normal distribution (a custom type's call only)
+random_uniform(shape, minval=, maxval=, dtype=): draws from a uniform distribution in [minval, maxval) (a custom \
+type's call only)
+"""
+
 # Functions declar defines itself from keras.ops (everything else maps 1:1 to keras.ops).
 COMPOSITES = frozenset({"squared_difference"})
 
@@ -120,6 +155,8 @@ class Signature:
     required: int
     varargs: str | None = None
     summary: str = ""
+    keras_path: str = ""
+    """Where the function is, under ``keras``: ``ops.sum``, ``ops.image.extract_patches``, ``random.normal``."""
 
     def render(self) -> str:
         """``sum(x, axis=None...)``-style text for docs and `declar ops`."""
@@ -129,9 +166,10 @@ class Signature:
         return f"{self.name}({', '.join(parts)})"
 
 
-def _parse_table(text: str) -> dict[str, Signature]:
+def _parse_table(text: str, module: str = "ops", prefix: str = "") -> dict[str, Signature]:
+    """Signatures from the table's lines; each is ``keras.<module>.<name without prefix>``."""
     table = {}
-    for line in text.strip().splitlines():
+    for line in text.strip().replace("\\\n", "").splitlines():
         head, summary = line.split(": ", 1)
         name, args = head.rstrip(")").split("(")
         params, required, varargs = [], 0, None
@@ -143,11 +181,15 @@ def _parse_table(text: str) -> dict[str, Signature]:
             else:
                 params.append(arg)
                 required += 1
-        table[name] = Signature(name, tuple(params), required, varargs, summary)
+        table[name] = Signature(name, tuple(params), required, varargs, summary,
+                                f"{module}.{name.removeprefix(prefix)}")
     return table
 
 
-OPS: dict[str, Signature] = _parse_table(_TABLE)
+OPS: dict[str, Signature] = {**_parse_table(_TABLE), **_parse_table(_IMAGE_TABLE, "ops.image")}
+RANDOM_OPS: dict[str, Signature] = _parse_table(_RANDOM_TABLE, "random", "random_")
+# Every function over tensors: what the evaluator and the cost check look signatures up in.
+TENSOR_OPS: dict[str, Signature] = {**OPS, **RANDOM_OPS}
 
 # Functions allowed in shape expressions, evaluated in plain Python on small integers.
 SHAPE_FUNCTIONS: dict[str, Signature] = _parse_table("""

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from declar.expr.ops import BASE, OPS, Signature
+from declar.expr.ops import BASE, OPS, RANDOM_OPS, Signature
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits
 
@@ -41,6 +41,9 @@ _REFUSED_NAMES = {
     ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
 }
 _MAX_INT_BITS = 64
+# Arguments optional in Keras that the language requires: without them the result's size would
+# come from the data (segment_sum's output has max(segment_ids) + 1 rows), beyond any check.
+_NEEDED = {"segment_sum": "num_segments", "segment_max": "num_segments"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Context:
     functions: Mapping[str, Signature] = field(default_factory=lambda: OPS)
     allow_base: bool = False
     kind: str = "expression"
+    name_hints: Mapping[str, str] = field(default_factory=dict)
+    """A hint for a name that is not bound here but means something (a let name defined later)."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class _Checker:
         elif name in self.context.functions or (name == "base" and self.context.allow_base):
             self.refuse(node, f"'{name}' is a function; call it", f"e.g. {name}(...)")
         else:
-            hint = did_you_mean(name, self.bound) or (
+            hint = self.context.name_hints.get(name) or did_you_mean(name, self.bound) or (
                 f"names here: {', '.join(sorted(self.bound))}" if self.bound else "nothing is bound here")
             self.refuse(node, f"unknown name '{name}' in {self.context.kind}", hint, "unknown-name")
 
@@ -187,6 +192,8 @@ class _Checker:
             hint = did_you_mean(name, choices) or "run `declar ops` for the function table"
             if name == "base":
                 hint = "base() exists only in a custom layer's call"
+            elif name in RANDOM_OPS:
+                hint = "random draws exist only in a custom layer's call: the layer owns their seed generator"
             self.refuse(node.func, f"unknown function '{name}'", hint, "unknown-function")
             signature = None
         for arg in node.args:
@@ -217,6 +224,11 @@ class _Checker:
             elif kw.arg in filled:
                 self.refuse(kw, f"{sig.name}() got argument '{kw.arg}' twice", "", "expression-arguments")
             filled.add(kw.arg)
+        needed = _NEEDED.get(sig.name)
+        if needed and needed not in filled:
+            self.refuse(node, f"{sig.name}() needs {needed} here",
+                        f"without it the output would have as many rows as the largest id in the data, which no "
+                        f"check can bound before it runs; signature: {sig.render()}", "expression-arguments")
         missing = [p for p in sig.params[: sig.required] if p not in filled]
         if missing:
             self.refuse(node, f"{sig.name}() is missing argument '{missing[0]}'", f"signature: {sig.render()}",

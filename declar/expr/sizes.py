@@ -1,7 +1,8 @@
 """How many elements per example a size-making function would produce, known before it runs.
 
-`tile`, `repeat`, `one_hot`, `broadcast_to`, `reshape`, `full_like` and `outer` make tensors whose
-size comes from their arguments, not only from their input: ``tile(x, [1, 10**6])`` of a 4-float
+`tile`, `repeat`, `one_hot`, `broadcast_to`, `reshape`, `full_like`, `outer`, `arange`, `zeros`,
+`ones`, `eye`, `pad`, `extract_patches`, `segment_sum`, `segment_max` and the random draws make
+tensors whose size comes from their arguments, not only from their input: ``tile(x, [1, 10**6])`` of a 4-float
 input is 4 million floats per example. The same rules serve twice: at validate, on constant sizes
 (an input counts as one element: the bound is a lower one), and at build or run, on the static
 shapes of the actual tensors, before the operation allocates. Plain Python only, no keras.
@@ -28,10 +29,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # The functions whose result size is computed before they run (see `per_example`).
-SIZED = frozenset({"tile", "repeat", "one_hot", "broadcast_to", "reshape", "full_like", "outer"})
+SIZED = frozenset({"tile", "repeat", "one_hot", "broadcast_to", "reshape", "full_like", "outer", "arange", "zeros",
+                   "ones", "eye", "pad", "extract_patches", "segment_sum", "segment_max", "random_normal",
+                   "random_uniform"})
 # Which argument of each is its size, for locating a problem at validate.
 SIZE_ARGUMENT = {"tile": "repeats", "repeat": "repeats", "one_hot": "num_classes", "broadcast_to": "shape",
-                 "reshape": "newshape", "full_like": "x", "outer": "x2"}
+                 "reshape": "newshape", "full_like": "x", "outer": "x2", "arange": "stop", "zeros": "shape",
+                 "ones": "shape", "eye": "N", "pad": "pad_width", "extract_patches": "size",
+                 "segment_sum": "num_segments", "segment_max": "num_segments", "random_normal": "shape",
+                 "random_uniform": "shape"}
 
 _CAP = 1 << 80  # products stop growing past this: any limit is far below, and no huge integer is built
 
@@ -122,6 +128,83 @@ def _shape_given(key: str) -> Callable[[Mapping[str, Any]], int | None]:
     return rule
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _arange(args: Mapping[str, Any]) -> int | None:
+    start, stop, step = args.get("start"), args.get("stop"), args.get("step")
+    if stop is None:  # arange(n) counts from 0
+        start, stop = 0, start
+    step = 1 if step is None else step
+    numbers = (start, stop, step)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) or step == 0:
+        return None
+    count = (stop - start) / step
+    return max(0, min(int(-(-count // 1)), _CAP)) if count == count and abs(count) != float("inf") else None
+
+
+def _eye(args: Mapping[str, Any]) -> int | None:
+    rows, columns = args.get("N"), args.get("M")
+    columns = rows if columns is None else columns
+    return capped_product([rows, columns]) if _is_int(rows) and _is_int(columns) else None
+
+
+def _pairs(value: Any, rank: int) -> list[tuple[int, int]] | None:
+    """pad_width as one (before, after) per axis: an int, a pair, or a list of pairs."""
+    if _is_int(value):
+        return [(value, value)] * max(rank, 1)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
+        return [(value[0], value[1])] * max(rank, 1)
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) for v in p) for p in value):
+        return [(p[0], p[1]) for p in value]
+    return None
+
+
+def _pad(args: Mapping[str, Any]) -> int | None:
+    shape = static_shape(args.get("x")) or ()
+    pairs = _pairs(args.get("pad_width"), len(shape))
+    if pairs is None:
+        return None
+    dims = list(shape) + [1] * (len(pairs) - len(shape))  # an unknown input: one element per axis
+    return capped_product([max(d or 1, 1) + max(b, 0) + max(a, 0) for d, (b, a) in zip(dims, pairs, strict=False)])
+
+
+def _two(value: Any, default: Any) -> tuple[Any, Any]:
+    value = default if value is None else value
+    return (value, value) if not isinstance(value, (list, tuple)) else (tuple(value) * 2)[:2]
+
+
+def _extract_patches(args: Mapping[str, Any]) -> int | None:
+    """Positions times patch size (height * width * channels), as Keras lays the patches out."""
+    size = _two(args.get("size"), None)
+    strides, dilation = _two(args.get("strides"), size), _two(args.get("dilation_rate"), 1)
+    if not all(_is_int(v) and v > 0 for v in (*size, *strides, *dilation)):
+        return None
+    shape = static_shape(args.get("images"))
+    shape = shape if shape and len(shape) in (3, 4) else (None, None, None)
+    first = args.get("data_format") == "channels_first"
+    lead = shape[0] if len(shape) == 4 else 1
+    spatial = shape[-2:] if first else shape[-3:-1]
+    channels = shape[-3] if first else shape[-1]
+    total = capped_product([lead, channels, size[0], size[1]]) or 0
+    for dim, kernel, stride, rate in zip(spatial, size, strides, dilation, strict=True):
+        if dim is None:
+            continue  # unknown: one position, a lower bound
+        reach = (kernel - 1) * rate + 1
+        total *= -(-dim // stride) if args.get("padding") == "same" else max((dim - reach) // stride + 1, 0)
+    return min(total, _CAP)
+
+
+def _segments(args: Mapping[str, Any]) -> int | None:
+    count = args.get("num_segments")
+    if not _is_int(count):
+        return None
+    shape = static_shape(args.get("data"))
+    return capped_product([count, *(shape[1:] if shape else ())])
+
+
 _RULES: dict[str, Callable[[Mapping[str, Any]], int | None]] = {
     "tile": lambda a: _times(a.get("x"), a.get("repeats")),
     "repeat": _repeat,
@@ -130,6 +213,16 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], int | None]] = {
     "reshape": _shape_given("newshape"),
     "full_like": lambda a: _elements(a.get("x")),
     "outer": lambda a: min(_elements(a.get("x1")) * _elements(a.get("x2")), _CAP),
+    "arange": _arange,
+    "zeros": _shape_given("shape"),
+    "ones": _shape_given("shape"),
+    "eye": _eye,
+    "pad": _pad,
+    "extract_patches": _extract_patches,
+    "segment_sum": _segments,
+    "segment_max": _segments,
+    "random_normal": _shape_given("shape"),
+    "random_uniform": _shape_given("shape"),
 }
 
 
@@ -158,7 +251,10 @@ def per_example(name: str, args: Mapping[str, Any], batch: int = 1) -> int | Non
     rule = _RULES.get(name)
     if rule is None:
         return None
-    total = rule(args)
+    try:
+        total = rule(args)
+    except (TypeError, ValueError, ArithmeticError, OverflowError):  # an argument no rule foresaw: no estimate
+        return None
     if total is None:
         return None
     return -(-total // batch)

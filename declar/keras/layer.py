@@ -12,7 +12,11 @@ hooks, while this class owns only what the spec declares:
   empty), and apply the declared transform at load;
 - get_build_config/build_from_config record the input shape and every build argument, and raise
   when the build fails;
-- call runs the checked expression, where ``base(...)`` calls the extended layer.
+- call runs the checked expression (or program with `let` names), where ``base(...)`` calls the
+  extended layer; a call that draws random numbers (``random_normal``...) draws from the layer's
+  own seed generator, seeded from the spec's seed and the layer's name (`draw_seed`), whose state
+  is saved with the declared variables (`SEED_STATE`) so predictions after load continue exactly
+  as the saved model's would.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from keras.src import api_export
 
 from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
 from declar.errors import FileLimitError, LayerBuildError
-from declar.expr.evaluate import ExpressionError, to_closure
-from declar.expr.parse import check
+from declar.expr.evaluate import ExpressionError
+from declar.expr.ops import RANDOM_OPS
+from declar.expr.program import CheckedProgram, check_program, program_closure
 from declar.keras.budget import variable_message, weight_budget
-from declar.keras.ops import keras_functions
+from declar.keras.ops import draw_seed, keras_functions, random_functions
 from declar.limits import Limits, current_limits
 from declar.spec.expressions import call_context, compute_shape
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
@@ -40,6 +45,9 @@ from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_fr
 from declar.spec.shapes import shape_errors
 
 MANIFEST = "declar_assets.json"
+# The key of the seed generator's state among a layer's saved variables: not an identifier, so no
+# declared variable can have it.
+SEED_STATE = "@seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="declar", name="DeclarLayer")
@@ -55,8 +63,10 @@ class DeclarLayer(keras.layers.Layer):
     """
 
     def __init__(self, types: dict[str, Any], layer_type: str, args: dict[str, Any] | None = None,
-                 build_args: dict[str, Any] | None = None, asset_root: str | None = None, **kwargs: Any):
+                 build_args: dict[str, Any] | None = None, asset_root: str | None = None, seed: int | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
+        self._seed = seed  # the spec's seed (or a scope's): random draws are seeded from it and the name
         self._types = types
         self._layer_type = layer_type
         self.definition: LayerTypeSpec = layer_type_from_data(layer_type, types[layer_type])
@@ -68,7 +78,13 @@ class DeclarLayer(keras.layers.Layer):
         self._base_build_args = given_build
         self.base = self._make_base(args, given_build, asset_root)
         self._declared: dict[str, keras.Variable] = {}
-        self._call = to_closure(_checked_call(self.definition), {**keras_functions(), "base": self._call_base})
+        program = _checked_call(self.definition)
+        functions = {**keras_functions(), "base": self._call_base}
+        self.seed_generator: keras.random.SeedGenerator | None = None
+        if program.functions & set(RANDOM_OPS):  # only then: other layers save exactly what they did
+            self.seed_generator = keras.random.SeedGenerator(draw_seed(seed or 0, self.name), name="seed_generator")
+            functions.update(random_functions(self.seed_generator))
+        self._call = program_closure(program, functions)
         self.assets: dict[str, Any] = {a.name: self._initial_asset(a, asset_root) for a in self.definition.assets}
 
     # -- construction ------------------------------------------------------------------------
@@ -80,7 +96,8 @@ class DeclarLayer(keras.layers.Layer):
             return None
         if extends in self._types:
             return DeclarLayer(types=self._types, layer_type=extends, args=args, build_args=build_args,
-                               asset_root=asset_root, name="base", dtype=self.dtype_policy)
+                               asset_root=asset_root, name="base", dtype=self.dtype_policy,
+                               seed=draw_seed(self._seed or 0, self.name))
         args = {"dtype": self.dtype_policy, **args}  # the base computes like its owner
         return builtin_layer(extends, args, name="base")
 
@@ -198,11 +215,13 @@ class DeclarLayer(keras.layers.Layer):
         config.update(types=self._types, layer_type=self._layer_type,
                       args={**self.params, **self._base_args},
                       build_args={**self._base_build_args, **self.build_arguments})
+        if self._seed is not None:
+            config["seed"] = self._seed
         return config
 
     # What get_config writes; from_config refuses anything else. `asset_root` above all: it is
     # given by declar.build only (the spec's directory), so no config can point reads elsewhere.
-    CONFIG_KEYS = frozenset({"name", "trainable", "dtype", "types", "layer_type", "args", "build_args"})
+    CONFIG_KEYS = frozenset({"name", "trainable", "dtype", "types", "layer_type", "args", "build_args", "seed"})
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DeclarLayer:
@@ -217,23 +236,36 @@ class DeclarLayer(keras.layers.Layer):
         if unknown:
             raise LayerBuildError(f"DeclarLayer config has unknown keys {unknown}")
         _check_dtype(config.get("dtype"))
+        seed = config.get("seed")
+        if seed is not None and not (type(seed) is int and 0 <= seed < 2**32):
+            raise LayerBuildError(f"DeclarLayer config has a seed that is not an integer in [0, 2**32): "
+                                  f"{str(seed)[:40]}")
         check_fragment(config.get("types"), config.get("layer_type"), config.get("args"), config.get("build_args"))
         return cls(**config)
 
     # -- variables ---------------------------------------------------------------------------
 
+    def _saved_variables(self) -> dict[str, keras.Variable]:
+        saved = dict(self._declared)
+        if self.seed_generator is not None:
+            saved[SEED_STATE] = self.seed_generator.state
+        return saved
+
     def save_own_variables(self, store: Any) -> None:
-        for name, variable in self._declared.items():
+        for name, variable in self._saved_variables().items():
             store[name] = keras.ops.convert_to_numpy(variable)
 
     def load_own_variables(self, store: Any) -> None:
-        expected, found = set(self._declared), set(store.keys())
+        saved = self._saved_variables()
+        expected, found = set(saved), set(store.keys())
         if expected != found:
             missing, extra = sorted(expected - found), sorted(found - expected)
             raise ValueError(f"layer '{self.name}' ({self._layer_type}): the archive's variables do not match "
                              f"the spec: missing {missing}, unexpected {extra}")
-        for name, variable in self._declared.items():
+        for name, variable in saved.items():
             value = np.asarray(store[name])
+            if name == SEED_STATE:  # each backend keeps it in its own integer dtype (TensorFlow int64, JAX uint32)
+                value = _seed_state(value, keras.backend.standardize_dtype(variable.dtype), self.name)
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): variable '{name}' has shape "
                                  f"{tuple(value.shape)} in the archive, the spec builds {tuple(variable.shape)}")
@@ -286,6 +318,15 @@ class DeclarLayer(keras.layers.Layer):
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 raise ValueError(f"layer '{self.name}' ({self._layer_type}): asset '{asset.name}' cannot be read: "
                                  f"{err}") from None
+
+
+def _seed_state(value: np.ndarray, dtype: str, layer: str) -> np.ndarray:
+    """A saved seed state in this backend's dtype: integers that fit it, else refused."""
+    limits = np.iinfo(dtype)
+    if value.dtype.kind not in "iu" or (value.size and (value.min() < limits.min or value.max() > limits.max)):
+        raise ValueError(f"layer '{layer}': the archive's seed generator state {value.dtype} {value.tolist()[:4]} "
+                         f"does not fit the backend's {dtype}")
+    return value.astype(dtype)
 
 
 def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:
@@ -416,11 +457,11 @@ def _layer_object(value: Any) -> Any:
     return builtin_layer(value["class_name"], dict(value.get("config") or {}))
 
 
-def _checked_call(definition: LayerTypeSpec) -> Any:
-    checked = check(definition.call, call_context(definition))
-    if checked.tree is None:
-        raise ValueError(f"call of {definition.name}: {checked.problems[0].message}")
-    return checked.tree
+def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
+    program = check_program(definition.call, call_context(definition))
+    if not program.ok:
+        raise ValueError(f"call of {definition.name}: {program.problems[0].problem.message}")
+    return program
 
 
 def _as_shape(input_shape: Any) -> Any:

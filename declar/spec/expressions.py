@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
-from declar.expr.ops import SHAPE_FUNCTIONS
+from declar.expr.ops import SHAPE_FUNCTIONS, TENSOR_OPS
 from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
 from declar.spec.model import LayerTypeSpec
@@ -29,10 +29,12 @@ from declar.spec.model import LayerTypeSpec
 
 def call_context(definition: LayerTypeSpec) -> Context:
     """What the `call` of a layer type may use: ``inputs``, ``training``, its parameters, build
-    arguments and variables, and ``base(...)`` when it extends a layer."""
+    arguments and variables, ``base(...)`` when it extends a layer, and the random draws (the
+    layer owns a seed generator when its call uses them)."""
     names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
     names |= {v.name for v in definition.variables}
-    return Context(names=names, allow_base=definition.extends != "Layer", kind=f"call of {definition.name}")
+    return Context(names=names, functions=TENSOR_OPS, allow_base=definition.extends != "Layer",
+                   kind=f"call of {definition.name}")
 
 
 def shape_context(names: Iterable[str]) -> Context:

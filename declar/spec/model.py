@@ -168,7 +168,8 @@ class LayerTypeSpec:
     build_args: tuple[ParamSpec, ...] = ()
     variables: tuple[VariableSpec, ...] = ()
     assets: tuple[AssetSpec, ...] = ()
-    call: str = "base(inputs)"
+    call: str | Mapping[str, Any] = "base(inputs)"
+    """An expression, or a program ``{let: {...}, return: ...}`` (see `declar.expr.program`)."""
     definition: JsonMap = field(default_factory=JsonMap)
     """The definition as the spec writes it: what a DeclarLayer's config carries."""
 

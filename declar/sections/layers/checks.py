@@ -13,7 +13,7 @@ from declar.expr.parse import Checked
 from declar.hints import did_you_mean
 from declar.limits import Limits
 from declar.spec.catalog import catalog
-from declar.spec.checks.locate import checked_expression, expression_problem
+from declar.spec.checks.locate import checked_expression, checked_program, expression_problem
 from declar.spec.checks.values import check_value, object_problems
 from declar.spec.expressions import call_context, compute_shape, shape_context
 from declar.spec.facts import UNSAFE_LAYERS
@@ -257,6 +257,6 @@ def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Pr
     context = call_context(lt)
     path = ("layers", lt.name, "call")
     if "call" in doc.data["layers"][lt.name]:
-        yield from checked_expression(doc, path, lt.call, context, limits, costs=True)[1]
+        yield from checked_program(doc, path, lt.call, context, limits, costs=True)[1]
     elif lt.extends == "Layer" and not lt.variables:
         pass  # an identity layer is allowed, if odd

@@ -27,7 +27,7 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.lay
         trainable = args.pop("trainable", True)
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
-                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype)
+                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype, seed=spec.seed)
     return builtin_layer(node.layer or "", args, name=name)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from declar.errors import JsonPath, Problem
 from declar.expr.cost import cost_problems
 from declar.expr.parse import Checked, Context, check
+from declar.expr.program import CheckedProgram, check_program
 from declar.limits import Limits
 from declar.spec.source import Document
 
@@ -72,3 +73,22 @@ def checked_expression(doc: Document, path: JsonPath, text: str, context: Contex
     checked = check(text, context, limits)
     found = checked.problems + (cost_problems(checked, limits) if costs else ())
     return checked, [expression_problem(doc, path, p.col, p.message, p.hint, p.code) for p in found]
+
+
+def checked_program(doc: Document, path: JsonPath, value: Any, context: Context, limits: Limits,
+                    costs: bool = False) -> tuple[CheckedProgram, list[Problem]]:
+    """Check a program of the spec (an expression, or ``{let: ..., return: ...}``, see
+    `declar.expr.program`), each problem located inside the string it is in.
+
+    Example (a graph node's ``op:``, say): ``program, problems = checked_program(doc, ("model", "nodes",
+    "summed", "op"), value, Context(names=refs), limits, costs=True)``.
+    """
+    program = check_program(value, context, limits, costs)
+    problems = []
+    for found in program.problems:
+        at, p = (*path, *found.where), found.problem
+        if found.at_key or not isinstance(_value_at(doc.data, at), str):
+            problems.append(doc.problem(at, p.message, p.hint, p.code, at_key=found.at_key))
+        else:
+            problems.append(expression_problem(doc, at, p.col, p.message, p.hint, p.code))
+    return program, problems

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from declar.spec.catalog import COMMON_LAYER_ARGS
-from declar.spec.keras_objects import KINDS
+from declar.spec.keras_objects import KINDS, LAYER_KINDS, argument_kind
 from devtools.catalog import arg_names, keras_layers, required_args
 
 SCHEMA_ID = "https://declar.dev/schemas/keras-layers.schema.json"
@@ -106,6 +106,9 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
     return schema
 
 
+_LAYER_ARG_DOC = ("A layer written as in a model, `{LSTM: {units: 64}}` (a built-in or a custom type of the "
+                  "spec), or Keras's `{class_name, config}` (a built-in).")
+
 # Sizes that Keras requires to be at least 1 when they are plain integers.
 _COUNTS = frozenset({"units", "filters", "input_dim", "output_dim"})
 _FRACTION_DOC = re.compile(r"^float between 0 and 1\b", re.I)
@@ -128,6 +131,8 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
             prop = _arg_schema(name, pname, parameters[pname], catalog, docs.get(pname, ""))
             if docs.get(pname):
                 prop["description"] = docs[pname]
+            if argument_kind(name, pname) in LAYER_KINDS:  # checked by declar as a node's layer
+                prop["description"] = _LAYER_ARG_DOC + (f" Keras: {docs[pname]}" if docs.get(pname) else "")
             properties[pname] = prop
         for common in COMMON_LAYER_ARGS:
             properties.setdefault(common, {})

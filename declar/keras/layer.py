@@ -16,7 +16,11 @@ hooks, while this class owns only what the spec declares:
   extended layer; a call that draws random numbers (``random_normal``...) draws from the layer's
   own seed generator, seeded from the spec's seed and the layer's name (`draw_seed`), whose state
   is saved with the declared variables (`SEED_STATE`) so predictions after load continue exactly
-  as the saved model's would.
+  as the saved model's would;
+- compute_output_shape traces call symbolically (so wrappers such as TimeDistributed, and a type
+  extending this one, can ask for it);
+- masks propagate as through the extended layer (supports_masking and compute_mask are its own),
+  or as the type's declared ``mask`` expression computes them.
 """
 
 from __future__ import annotations
@@ -29,19 +33,23 @@ from typing import Any
 import keras
 import numpy as np
 from keras.src import api_export
+from keras.src.backend import set_keras_mask
+from keras.src.ops.operation import Operation
 
 from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
 from declar.errors import FileLimitError, LayerBuildError
-from declar.expr.evaluate import ExpressionError
+from declar.expr.evaluate import ExpressionError, to_closure
 from declar.expr.ops import RANDOM_OPS
+from declar.expr.parse import Context, check
 from declar.expr.program import CheckedProgram, check_program, program_closure
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import draw_seed, keras_functions, random_functions
 from declar.limits import Limits, current_limits
-from declar.spec.expressions import call_context, compute_shape
-from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
+from declar.spec.expressions import call_context, compute_shape, mask_context
+from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS, snake_case
 from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
+from declar.spec.nested_layers import spec_form
 from declar.spec.shapes import shape_errors
 
 MANIFEST = "declar_assets.json"
@@ -85,6 +93,13 @@ class DeclarLayer(keras.layers.Layer):
             self.seed_generator = keras.random.SeedGenerator(draw_seed(seed or 0, self.name), name="seed_generator")
             functions.update(random_functions(self.seed_generator))
         self._call = program_closure(program, functions)
+        self._mask = None if self.definition.mask is None else \
+            to_closure(_checked(self.definition.mask, mask_context(self.definition)), keras_functions())
+        # Keras sets an output mask only for a layer that supports masking; without a declared mask,
+        # this layer masks as its base (an Embedding with mask_zero, an LSTM, a Dense passing it on).
+        self.supports_masking = self._mask is not None or bool(getattr(self.base, "supports_masking", False))
+        self._input_mask: Any = None  # the mask of the call in progress, passed on to base(inputs)
+        self._inputs: Any = None
         self.assets: dict[str, Any] = {a.name: self._initial_asset(a, asset_root) for a in self.definition.assets}
 
     # -- construction ------------------------------------------------------------------------
@@ -99,7 +114,7 @@ class DeclarLayer(keras.layers.Layer):
                                asset_root=asset_root, name="base", dtype=self.dtype_policy,
                                seed=draw_seed(self._seed or 0, self.name))
         args = {"dtype": self.dtype_policy, **args}  # the base computes like its owner
-        return builtin_layer(extends, args, name="base")
+        return builtin_layer(extends, args, name="base", types=self._types)
 
     def _initial_asset(self, asset: AssetSpec, root: str | None) -> Any:
         if asset.source == "value":
@@ -133,7 +148,7 @@ class DeclarLayer(keras.layers.Layer):
                 self.base.build(input_shape)
             env = {**self.params, **self.build_arguments, "input_shape": _as_shape(input_shape)}
             if self.base is not None:
-                env["output_shape"] = _as_shape(_base_output_shape(self.base, input_shape))
+                env["output_shape"] = _as_shape(self.base.compute_output_shape(input_shape))
             for var in self.definition.variables:
                 shape = self._variable_shape(var.name, var.shape, env)
                 initializer = var.initializer
@@ -186,22 +201,81 @@ class DeclarLayer(keras.layers.Layer):
     # -- call --------------------------------------------------------------------------------
 
     def _call_base(self, *args: Any, **kwargs: Any) -> Any:
+        # base(inputs) gets the input's mask explicitly: a tensor carries its mask as an attribute on
+        # some backends only, and an LSTM base must skip the padded steps on all of them.
+        if self._input_mask is not None and args and args[0] is self._inputs and "mask" not in kwargs \
+                and getattr(self.base, "_call_has_mask_arg", False):
+            kwargs["mask"] = self._input_mask
         return self.base(*args, **kwargs)
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        env = {**self.params, **self.build_arguments, **self._declared, "inputs": inputs, "training": training}
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        env = {**self._names(inputs, mask), "training": training}
+        self._input_mask, self._inputs = mask, inputs
         try:
-            return self._call(env)
+            outputs = self._call(env)
         except ExpressionError as err:  # a guard of the expression tripped (a size or constant limit)
             refused = LayerBuildError(f"layer '{self.name}' ({self._layer_type}): call {err}")
             refused._keras_call_info_injected = True  # type: ignore[attr-defined]  # keep it one line
             raise refused from None
+        finally:
+            self._input_mask = self._inputs = None
+        if self._mask is not None and outputs is not inputs:
+            # The base's own mask, attached to its output inside call, would otherwise win over the
+            # declared one when the model runs (Keras keeps a mask already set on an output).
+            masks = keras.tree.flatten(self.compute_mask(inputs, mask))
+            for tensor, out_mask in zip(keras.tree.flatten(outputs), masks, strict=False):
+                set_keras_mask(tensor, out_mask)
+        return outputs
+
+    def _names(self, inputs: Any, mask: Any) -> dict[str, Any]:
+        """What the call and mask expressions name (a parameter named like one of these wins)."""
+        return {"inputs": inputs, "mask": mask, **self.params, **self.build_arguments, **self._declared}
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The declared mask expression's value, else the extended layer's mask (None for Layer).
+
+        Example:
+            >>> types = {"Pad": {"extends": "Layer", "call": "inputs", "mask": "not_equal(inputs, 0)"}}
+            >>> layer = DeclarLayer(types=types, layer_type="Pad")
+            >>> keras.ops.convert_to_numpy(layer.compute_mask(np.array([[1, 0]]))).tolist()
+            [[True, False]]
+        """
+        if self._mask is not None:
+            try:
+                return self._mask(self._names(inputs, previous_mask))
+            except ExpressionError as err:
+                raise LayerBuildError(f"layer '{self.name}' ({self._layer_type}): mask {err}") from None
+        if self.base is None:
+            return None
+        return self.base.compute_mask(inputs, previous_mask)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape, from the call traced on a symbolic input of ``input_shape``.
+
+        Wrappers (TimeDistributed) and a type extending this one ask for it; the layer is built
+        first when it is not, as Keras builds a layer before its first call.
+
+        Example:
+            >>> layer = DeclarLayer(types={"D": {"extends": "Dense", "call": "base(inputs) * 2"}}, layer_type="D",
+            ...                     args={"units": 3})
+            >>> layer.compute_output_shape((None, 5))
+            (None, 3)
+        """
+        shape = _as_shape(input_shape)
+        if not self.built:
+            self.build(shape)
+            self.built = True
+        symbolic = [keras.KerasTensor(s, dtype=self.compute_dtype) for s in shape] if isinstance(shape, list) \
+            else keras.KerasTensor(shape, dtype=self.compute_dtype)
+        return keras.tree.map_structure(lambda t: tuple(t.shape), self.compute_output_spec(symbolic))
 
     def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
-        # Keras rewraps an error of call() into a long message about output shapes; a refusal by
-        # declar (a size or constant limit of the call expression) stays the one line it was.
+        # Traced from call, never from compute_output_shape (which traces this): the outputs keep the
+        # dtypes the call gives them. Keras rewraps an error of call() into a long message about
+        # output shapes; a refusal by declar (a size or constant limit of the call expression) stays
+        # the one line it was.
         try:
-            return super().compute_output_spec(*args, **kwargs)
+            return Operation.compute_output_spec(self, *args, **kwargs)
         except LayerBuildError as wrapped:
             original = wrapped.__context__
             if isinstance(original, LayerBuildError) and getattr(original, "_keras_call_info_injected", False):
@@ -329,14 +403,6 @@ def _seed_state(value: np.ndarray, dtype: str, layer: str) -> np.ndarray:
     return value.astype(dtype)
 
 
-def _base_output_shape(base: keras.layers.Layer, input_shape: Any) -> Any:
-    """The base layer's output shape; a DeclarLayer base (a type extending a custom type) has no
-    compute_output_shape, so its call is traced symbolically instead."""
-    if isinstance(base, DeclarLayer):
-        return base.compute_output_spec(keras.KerasTensor(tuple(input_shape), dtype=base.compute_dtype)).shape
-    return base.compute_output_shape(input_shape)
-
-
 def check_asset_totals(root: str, limits: Limits, what: str = "") -> None:
     """The files Keras extracted under ``root`` (an archive's assets), summed from their sizes before
     any is read: all of them within Limits.max_asset_bytes, the JSON ones (parsed into Python
@@ -410,24 +476,30 @@ def layer_class(class_name: str) -> type[keras.layers.Layer]:
     return found
 
 
-def builtin_layer(class_name: str, args: dict[str, Any], **kwargs: Any) -> keras.layers.Layer:
+def builtin_layer(class_name: str, args: dict[str, Any], types: dict[str, Any] | None = None,
+                  **kwargs: Any) -> keras.layers.Layer:
     """The built-in layer ``class_name`` made from ``args`` (its layer-valued arguments built first,
-    through the gate), with ``kwargs`` such as its name.
+    through the gate; a custom type of ``types`` named in them becomes a DeclarLayer), with
+    ``kwargs`` such as its name.
 
     Example:
         >>> builtin_layer("Dense", {"units": 2}, name="out").name
         'out'
+        >>> builtin_layer("TimeDistributed", {"layer": {"Dense": {"units": 2}}}).layer.units
+        2
     """
-    return layer_class(class_name)(**with_layer_objects(class_name, args), **kwargs)
+    return layer_class(class_name)(**with_layer_objects(class_name, args, types), **kwargs)
 
 
-def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
+def with_layer_objects(layer: str, args: dict[str, Any], types: dict[str, Any] | None = None) -> dict[str, Any]:
     """``args`` with the layer-valued arguments of ``layer`` (Bidirectional's ``layer``...) built.
 
-    The values were checked by the allow-list gate; they are built here by their built-in class,
-    never through Keras's registry of custom objects. Every built-in layer declar constructs (a
-    node, a custom type's base, a layer inside another) passes here first, so an argument Keras would
-    open as a file is refused again right before construction, wherever validation was skipped.
+    A value is a layer written ``{LayerName: {arguments}}`` or ``{class_name, config}``. The values
+    were checked by the allow-list gate; built-ins are built here by their built-in class, never
+    through Keras's registry of custom objects, and a custom type (a definition of ``types``, the
+    spec's) as a DeclarLayer. Every built-in layer declar constructs (a node, a custom type's base,
+    a layer inside another) passes here first, so an argument Keras would open as a file is refused
+    again right before construction, wherever validation was skipped.
 
     Example:
         >>> try:
@@ -441,20 +513,32 @@ def with_layer_objects(layer: str, args: dict[str, Any]) -> dict[str, Any]:
     kinds = LAYER_ARGS.get(layer, {})
     if not kinds or not any(k in args for k in kinds):
         return args
-    return {k: _layer_object(v) if k in kinds else v for k, v in args.items()}
+    return {k: _layer_object(v, types or {}) if k in kinds else v for k, v in args.items()}
 
 
-def _layer_object(value: Any) -> Any:
+def _layer_object(value: Any, types: dict[str, Any]) -> Any:
     if isinstance(value, list):
-        return [_layer_object(v) for v in value]
+        return [_layer_object(v, types) for v in value]
     if not isinstance(value, dict):
         return value  # Keras refuses it with its own message (validation refused it first)
-    refused = refusal("layer", value)  # the whole gate, at every depth, before anything is constructed
+    # The whole gate, at every depth, before anything is constructed; the custom types it lets
+    # through are checked by DeclarLayer (from_config checks a definition from an archive).
+    refused = refusal("layer", value, custom=types)
     if refused is not None:
         where = ".".join(str(k) for k in refused[0])
         message = f"{refused[1]} ({refused[2]})" if refused[2] else refused[1]
         raise LayerBuildError(f"{where}: {message}" if where else message)
-    return builtin_layer(value["class_name"], dict(value.get("config") or {}))
+    form = spec_form(value)
+    if form is None:
+        return builtin_layer(value["class_name"], dict(value.get("config") or {}), types)
+    name, args = form[0], dict(form[1] or {})
+    if name not in types:
+        return builtin_layer(name, args, types)
+    # As a node of the type is made (declar.sections.model.build), named after its type by default.
+    return DeclarLayer(types=types, layer_type=name, args={k: v for k, v in args.items()
+                                                         if k not in (BUILD_KEY, "name", "trainable", "dtype")},
+                       build_args=args.get(BUILD_KEY) or {}, name=args.get("name") or snake_case(name),
+                       trainable=args.get("trainable", True), dtype=args.get("dtype"))
 
 
 def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
@@ -462,6 +546,11 @@ def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
     if not program.ok:
         raise ValueError(f"call of {definition.name}: {program.problems[0].problem.message}")
     return program
+def _checked(text: str, context: Context) -> Any:
+    checked = check(text, context)
+    if checked.tree is None:
+        raise ValueError(f"{context.kind}: {checked.problems[0].message}")
+    return checked.tree
 
 
 def _as_shape(input_shape: Any) -> Any:

@@ -28,13 +28,26 @@ from declar.spec.model import LayerTypeSpec
 
 
 def call_context(definition: LayerTypeSpec) -> Context:
-    """What the `call` of a layer type may use: ``inputs``, ``training``, its parameters, build
-    arguments and variables, ``base(...)`` when it extends a layer, and the random draws (the
-    layer owns a seed generator when its call uses them)."""
-    names = {"inputs", "training"} | {p.name for p in (*definition.params, *definition.build_args)}
+    """What the `call` of a layer type may use: ``inputs``, ``training``, ``mask`` (the input's mask,
+    None without one), its parameters, build arguments and variables, ``base(...)`` when it extends
+    a layer, and the random draws (the layer owns a seed generator when its call uses them)."""
+    names = {"inputs", "training", "mask"} | {p.name for p in (*definition.params, *definition.build_args)}
     names |= {v.name for v in definition.variables}
     return Context(names=names, functions=TENSOR_OPS, allow_base=definition.extends != "Layer",
                    kind=f"call of {definition.name}")
+
+
+def mask_context(definition: LayerTypeSpec) -> Context:
+    """What the `mask` of a layer type may use: the names of its `call` except ``training`` and
+    ``base`` (the output mask is computed from the inputs and their mask, after the call).
+
+    Example:
+        >>> from declar.spec.model import layer_type_from_data
+        >>> sorted(mask_context(layer_type_from_data("T", {"extends": "Embedding"})).names)
+        ['inputs', 'mask']
+    """
+    names = set(call_context(definition).names) - {"training"}
+    return Context(names=names, kind=f"mask of {definition.name}")
 
 
 def shape_context(names: Iterable[str]) -> Context:

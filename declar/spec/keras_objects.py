@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from declar.errors import JsonPath
@@ -28,13 +28,14 @@ from declar.hints import did_you_mean
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.facts import UNSAFE_LAYERS
 from declar.spec.json_types import typed_repr
+from declar.spec.nested_layers import spec_form
 
 KINDS = ("activation", "initializer", "regularizer", "constraint")
 """Kinds resolved by ``keras.<kind>s.get``: a name, or (except activations) ``{class_name, config}``."""
 
-# Arguments Keras requires to be layer objects. declar builds them from ``{class_name, config}``
-# itself (`declar.keras.model`), never through Keras's registry. Value: "layer", or "layers" for a
-# list of layers (StackedRNNCells, Pipeline; RNN's `cell` takes either).
+# Arguments Keras requires to be layer objects. declar builds them from ``{LayerName: {arguments}}``
+# or ``{class_name, config}`` itself (`declar.keras.layer`), never through Keras's registry. Value:
+# "layer", or "layers" for a list of layers (StackedRNNCells, Pipeline; RNN's `cell` takes either).
 LAYER_ARGS: dict[str, dict[str, str]] = {
     "Bidirectional": {"layer": "layer", "backward_layer": "layer"},
     "TimeDistributed": {"layer": "layer"},
@@ -59,7 +60,7 @@ PATH_ARGS: dict[str, tuple[str, ...]] = {
     "StringLookup": ("vocabulary",),
     "IntegerLookup": ("vocabulary",),
 }
-_MAX_NESTING = 8  # layers inside layers: Bidirectional(TimeDistributed(...)) is two
+MAX_NESTING = 8  # layers inside layers: Bidirectional(TimeDistributed(...)) is two
 
 Refusal = tuple[JsonPath, str, str]
 """Where (relative to the value), the message and the hint of one refused Keras object."""
@@ -85,17 +86,27 @@ def argument_kind(layer: str, arg: str) -> str | None:
     return None
 
 
-def refusals(kind: str, value: Any) -> Iterator[Refusal]:
-    """Every reason ``value`` is not an allowed Keras object of ``kind`` (validation reports them all)."""
-    return _refusals(kind, value, (), 0)
+def refusals(kind: str, value: Any, custom: Collection[str] = ()) -> Iterator[Refusal]:
+    """Every reason ``value`` is not an allowed Keras object of ``kind`` (validation reports them all).
+
+    A layer may be written ``{LayerName: {arguments}}``; one naming a type of ``custom`` (the spec's
+    custom types, checked by the spec's own checks and built as a DeclarLayer) is let through.
+
+    Example:
+        >>> [m for _, m, _ in refusals("layer", {"Dense": {"unit": 2, "units": 2}})]
+        ["'Dense' has no argument 'unit'"]
+        >>> list(refusals("layer", {"Scale": {}}, custom={"Scale"}))
+        []
+    """
+    return _refusals(kind, value, (), 0, frozenset(custom))
 
 
-def refusal(kind: str, value: Any) -> Refusal | None:
+def refusal(kind: str, value: Any, custom: Collection[str] = ()) -> Refusal | None:
     """The first reason ``value`` is not an allowed Keras object of ``kind``, or None.
 
     The runtime side of the gate (`DeclarLayer.build` asks it again before `keras.initializers.get`).
     """
-    return next(iter(refusals(kind, value)), None)
+    return next(iter(refusals(kind, value, custom)), None)
 
 
 def path_refusals(layer: str, args: Mapping[str, Any]) -> Iterator[Refusal]:
@@ -135,42 +146,50 @@ def plain_value_refusals(value: Any, what: str) -> Iterator[Refusal]:
             stack.extend(((*where, i), v) for i, v in enumerate(item))
 
 
-def argument_refusals(layer: str, key: str, value: Any) -> Iterator[Refusal]:
+def argument_refusals(layer: str, key: str, value: Any, custom: Collection[str] = ()) -> Iterator[Refusal]:
     """Why the argument ``key`` of a built-in ``layer`` cannot hold ``value``: a Keras object the gate
-    refuses, or a Keras object where Keras takes plain data. Where is relative to the value.
+    refuses, or a Keras object where Keras takes plain data. Where is relative to the value; a
+    layer written ``{LayerName: ...}`` naming one of ``custom`` is let through (see `refusals`).
 
     Example:
         >>> next(argument_refusals("Dense", "units", {"class_name": "X"}))[1]
         "'units' of Dense takes a plain value, not a Keras object (class_name)"
     """
-    return _argument_refusals(layer, key, value, 0)
+    return _argument_refusals(layer, key, value, 0, frozenset(custom))
 
 
-def _argument_refusals(layer: str, key: str, value: Any, depth: int) -> Iterator[Refusal]:
+def _argument_refusals(layer: str, key: str, value: Any, depth: int, custom: frozenset[str]) -> Iterator[Refusal]:
     kind = argument_kind(layer, key)
     if kind is None:
         yield from plain_value_refusals(value, f"'{key}' of {layer}")
     elif value is not None or (kind not in KINDS and key in catalog().layers_required.get(layer, ())):
-        yield from _refusals(kind, value, (), depth)  # null is the default (backward_layer: null)
+        yield from _refusals(kind, value, (), depth, custom)  # null is the default (backward_layer: null)
 
 
-def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
+def _refusals(kind: str, value: Any, where: JsonPath, depth: int, custom: frozenset[str]) -> Iterator[Refusal]:
     if kind in ("layers", "layer or layers"):
         if isinstance(value, list):
             for i, item in enumerate(value):
-                yield from _refusals("layer", item, (*where, i), depth)
+                yield from _refusals("layer", item, (*where, i), depth, custom)
             return
         if kind == "layers":
-            yield where, f"expected a list of layers, got {_shown(value)}", "each {class_name: LSTMCell, config: ...}"
+            yield where, f"expected a list of layers, got {_shown(value)}", "each a layer, e.g. {LSTMCell: {units: 8}}"
             return
         kind = "layer"
+    form = spec_form(value) if kind == "layer" else None
+    if form is not None:  # {LayerName: {arguments}}: the spec's own way of writing a layer
+        if form[0] not in custom:
+            yield from _layer_refusals(form[0], {} if form[1] is None else form[1], where, depth, custom,
+                                       (form[0],), (form[0],))
+        return
     if isinstance(value, str) and kind in KINDS:
         names = getattr(catalog(), f"{kind}s")
         if value not in names:
             yield where, f"unknown {kind} '{value}'", did_you_mean(value, names) or _listing(kind)
         return
     if not isinstance(value, dict):
-        hint = "{class_name: LSTM, config: {units: 8}}" if kind == "layer" else _listing(kind)
+        hint = "a layer written {LayerName: {arguments}}, e.g. {LSTM: {units: 8}}" if kind == "layer" \
+            else _listing(kind)
         yield where, f"expected {_a(kind)}, got {_shown(value)}", hint
         return
     for key in ("module", "registered_name"):
@@ -199,7 +218,7 @@ def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Re
     if config is None:
         config = {}
     if kind == "layer":
-        yield from _layer_refusals(class_name, config, where, depth)
+        yield from _layer_refusals(class_name, config, where, depth, custom, ("class_name",), ("config",))
         return
     classes = catalog().object_classes.get(kind, {})
     if class_name not in classes:
@@ -218,32 +237,36 @@ def _refusals(kind: str, value: Any, where: JsonPath, depth: int) -> Iterator[Re
             yield (*where, "config", arg, *w), m, h
 
 
-def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int) -> Iterator[Refusal]:
+def _layer_refusals(class_name: str, config: Any, where: JsonPath, depth: int, custom: frozenset[str],
+                    class_at: JsonPath, config_at: JsonPath) -> Iterator[Refusal]:
+    """The refusals of one layer, written {class_name, config} (``class_at``/``config_at`` are then
+    the keys "class_name" and "config") or {LayerName: {arguments}} (both are the layer's key)."""
     layers = catalog().layers
     if class_name in UNSAFE_LAYERS:
-        yield (*where, "class_name"), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
+        yield (*where, *class_at), f"layer '{class_name}' runs Python code or reads a path; declar refuses it", ""
         return
     if class_name not in layers:
-        yield (*where, "class_name"), _not_builtin(class_name, "layer"), _class_hint(class_name, "layer", layers)
+        yield (*where, *class_at), _not_builtin(class_name, "layer"), _class_hint(class_name, "layer", layers)
         return
-    if depth >= _MAX_NESTING:
-        yield where, f"layers nested more than {_MAX_NESTING} deep", ""
+    if depth >= MAX_NESTING:
+        yield where, f"layers nested more than {MAX_NESTING} deep", ""
         return
     if not isinstance(config, dict):
-        yield (*where, "config"), f"the config of {class_name} must be a mapping, got {_shown(config)}", ""
+        yield (*where, *config_at), f"the config of {class_name} must be a mapping, got {_shown(config)}", ""
         return
     allowed = set(layers[class_name]) | set(COMMON_LAYER_ARGS)
     for arg, arg_value in config.items():
         if arg not in allowed:
-            yield (*where, "config", arg), f"'{class_name}' has no argument '{arg}'", did_you_mean(str(arg), allowed)
+            yield (*where, *config_at, arg), f"'{class_name}' has no argument '{arg}'", \
+                did_you_mean(str(arg), allowed)
             continue
-        for w, m, h in _argument_refusals(class_name, arg, arg_value, depth + 1):
-            yield (*where, "config", arg, *w), m, h
+        for w, m, h in _argument_refusals(class_name, arg, arg_value, depth + 1, custom):
+            yield (*where, *config_at, arg, *w), m, h
     for w, m, h in path_refusals(class_name, config):  # a lookup layer inside a Pipeline reads files too
-        yield (*where, "config", *w), m, h
+        yield (*where, *config_at, *w), m, h
     for required in catalog().layers_required.get(class_name, ()):
         if required not in config:
-            yield (*where, "config"), f"'{class_name}' needs argument '{required}'", ""
+            yield (*where, *config_at), f"'{class_name}' needs argument '{required}'", ""
 
 
 def _not_builtin(class_name: str, kind: str) -> str:
@@ -258,7 +281,7 @@ def _class_hint(class_name: str, kind: str, classes: Any) -> str:
 
 def _listing(kind: str) -> str:
     if kind == "layer":
-        return "a built-in Keras layer, e.g. {class_name: LSTM, config: {units: 8}}"
+        return "a built-in Keras layer, e.g. {LSTM: {units: 8}}"
     names = sorted(getattr(catalog(), f"{kind}s"))
     classes = sorted(n for n in catalog().object_classes.get(kind, {}) if n[:1].isupper())
     shown = f"{kind}s: {', '.join(names)}"
@@ -274,5 +297,5 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["KINDS", "LAYER_ARGS", "LAYER_KINDS", "OBJECT_KEYS", "PATH_ARGS", "argument_kind", "argument_refusals",
-           "path_refusals", "plain_value_refusals", "refusal", "refusals"]
+__all__ = ["KINDS", "LAYER_ARGS", "LAYER_KINDS", "MAX_NESTING", "OBJECT_KEYS", "PATH_ARGS", "argument_kind",
+           "argument_refusals", "path_refusals", "plain_value_refusals", "refusal", "refusals"]

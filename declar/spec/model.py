@@ -172,6 +172,8 @@ class LayerTypeSpec:
     """An expression, or a program ``{let: {...}, return: ...}`` (see `declar.expr.program`)."""
     definition: JsonMap = field(default_factory=JsonMap)
     """The definition as the spec writes it: what a DeclarLayer's config carries."""
+    mask: str | None = None
+    """The output mask (an expression over ``inputs``, ``mask`` and the params); None: as the base."""
 
 
 def layer_types_from_data(data: Mapping[str, Any]) -> Mapping[str, LayerTypeSpec]:
@@ -620,7 +622,7 @@ def layer_type_from_data(name: str, raw: dict[str, Any]) -> LayerTypeSpec:
     assets = tuple(_asset(n, a) for n, a in (raw.get("assets") or {}).items())
     default_call = "inputs" if raw["extends"] == "Layer" else "base(inputs)"
     return LayerTypeSpec(name, raw["extends"], _params(raw.get("params")), _params(raw.get("build_args")),
-                         variables, assets, raw.get("call", default_call), JsonMap(raw))
+                         variables, assets, raw.get("call", default_call), JsonMap(raw), raw.get("mask"))
 
 
 def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:

@@ -15,7 +15,7 @@ from declar.limits import Limits
 from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression, checked_program, expression_problem
 from declar.spec.checks.values import check_value, object_problems
-from declar.spec.expressions import call_context, compute_shape, shape_context
+from declar.spec.expressions import call_context, compute_shape, mask_context, shape_context
 from declar.spec.facts import UNSAFE_LAYERS
 from declar.spec.loaded import LoadedSpec, SpecOrigin
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, Spec
@@ -63,6 +63,7 @@ def check_layer_types(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         yield from _check_variables(spec, doc, lt, limits)
         yield from _check_assets(loaded.origin, doc, lt, limits)
         yield from _check_call(doc, lt, limits)
+        yield from _check_mask(doc, lt, limits)
 
 
 def _check_extends_depth(spec: Spec, doc: Document, max_depth: int) -> Iterator[Problem]:
@@ -260,3 +261,9 @@ def _check_call(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Pr
         yield from checked_program(doc, path, lt.call, context, limits, costs=True)[1]
     elif lt.extends == "Layer" and not lt.variables:
         pass  # an identity layer is allowed, if odd
+
+
+def _check_mask(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
+    """The declared output mask: an expression over the inputs, their mask and the parameters."""
+    if lt.mask is not None:
+        yield from checked_expression(doc, ("layers", lt.name, "mask"), lt.mask, mask_context(lt), limits)[1]

@@ -14,6 +14,7 @@ from declar.errors import DeclarError, ModelBuildError
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
+from declar.spec.nested_layers import referenced_types
 
 
 def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
@@ -21,14 +22,24 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.lay
     name = args.pop("name", None) or node.name
     if spec.dtype_policy and "dtype" not in args:
         args["dtype"] = spec.dtype_policy  # per layer: the caller's global policy is left alone
+    types = layer_definitions(spec, node)
     if node.layer in spec.layer_types:
         build_args = args.pop(BUILD_KEY, None) or {}
-        types = spec.layer_type_definitions(node.layer or "")
         trainable = args.pop("trainable", True)
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype, seed=spec.seed)
-    return builtin_layer(node.layer or "", args, name=name)
+    return builtin_layer(node.layer or "", args, name=name, types=types)
+
+
+def layer_definitions(spec: Spec, node: NodeSpec) -> dict[str, Any]:
+    """The custom type definitions ``node``'s layer needs: its own type's chain, and the chains of the
+    types written inside its layer-valued arguments (`TimeDistributed: {layer: {MyType: {}}}`)."""
+    names = [node.layer] if node.layer in spec.layer_types else []
+    types: dict[str, Any] = {}
+    for name in [*names, *referenced_types(node.args, spec.layer_types)]:
+        types.update(spec.layer_type_definitions(name or ""))
+    return types
 
 
 def check_output_sizes(node: NodeSpec, outputs: Any) -> None:

@@ -12,9 +12,11 @@ from declar.limits import Limits
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
-from declar.spec.keras_objects import path_refusals
+from declar.spec.json_types import typed_repr
+from declar.spec.keras_objects import LAYER_ARGS, MAX_NESTING, path_refusals
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, ParamSpec, Spec, node_layers
+from declar.spec.nested_layers import requirement_problem, spec_form
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
@@ -113,8 +115,15 @@ def _written(doc: Document, path: JsonPath) -> Any:
 
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo],
                      sequential: bool) -> Iterator[Problem]:
-    layer, args = node.layer or "", node.args
-    args_path = node.args_path
+    yield from check_layer(spec, doc, node.layer or "", node.args, node.args_path, infos, sequential)
+
+
+def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: JsonPath, infos: dict[str, LayerInfo],
+                missing_at_key: bool, depth: int = 0) -> Iterator[Problem]:
+    """Problems of one use of ``layer`` (a built-in or a custom type) with ``args`` written at
+    ``args_path``: a node's layer, or a layer inside a layer-valued argument (``depth`` levels down),
+    whose own nested layers are checked the same way. ``missing_at_key`` puts a missing argument at
+    the layer's key rather than its value."""
     known = catalog().layers
     if layer not in known and layer not in spec.layer_types:
         yield doc.problem(args_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
@@ -132,6 +141,7 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     if base_args and root in catalog().layers:
         yield from layer_args_problems(doc, args_path, root, base_args)
         yield from argument_problems(doc, args_path, root, base_args)  # the allow-list gate
+        yield from _check_nested_layers(spec, doc, root, base_args, args_path, infos, depth)
     for key in info.initializer_params:
         if key in args and args[key] is not None:  # reaches keras.initializers.get at build
             yield from object_problems(doc, (*args_path, key), "initializer", args[key])
@@ -152,14 +162,40 @@ def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str,
     for missing in info.required:
         if missing not in args:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
-                              at_key=sequential)
+                              at_key=missing_at_key)
     for missing in [p for p in params.values() if p.required and p.name not in args]:
         yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
-                          "missing-param", at_key=sequential)
+                          "missing-param", at_key=missing_at_key)
     given_build = args.get(BUILD_KEY) or {}
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
-                          "missing-param", at_key=sequential)
+                          "missing-param", at_key=missing_at_key)
+
+
+def _check_nested_layers(spec: Spec, doc: Document, wrapper: str, args: dict[str, Any], args_path: JsonPath,
+                         infos: dict[str, LayerInfo], depth: int) -> Iterator[Problem]:
+    """The layers written ``{LayerName: {arguments}}`` in the layer-valued arguments of the built-in
+    ``wrapper``, each checked as a node's layer, and as what the wrapper needs (an RNN...)."""
+    for key in LAYER_ARGS.get(wrapper, {}):
+        value = args.get(key)
+        items = [((*args_path, key, i), v) for i, v in enumerate(value)] if isinstance(value, list) \
+            else [((*args_path, key), value)]
+        for path, item in items:
+            form = spec_form(item)
+            if form is None:
+                continue  # null, or {class_name, config}: the allow-list gate has checked it
+            name, nested_args = form
+            requirement = requirement_problem(wrapper, key, name, custom=name in spec.layer_types)
+            if depth + 1 >= MAX_NESTING:
+                yield doc.problem((*path, name), f"layers nested more than {MAX_NESTING} deep", "", "nested-layer",
+                                  at_key=True)
+            elif requirement is not None and (name in spec.layer_types or name in catalog().layers):
+                yield doc.problem((*path, name), *requirement, "nested-layer", at_key=True)
+            elif nested_args is not None and not isinstance(nested_args, dict):
+                yield doc.problem((*path, name), f"the arguments of {name} must be a mapping, got "
+                                  f"{typed_repr(nested_args)}", f"write {name}: {{...}}", "nested-layer")
+            else:
+                yield from check_layer(spec, doc, name, nested_args or {}, (*path, name), infos, True, depth + 1)
 
 
 @dataclass(frozen=True)

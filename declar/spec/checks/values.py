@@ -12,6 +12,7 @@ from declar.spec.facts import DTYPE_POLICIES
 from declar.spec.json_types import JSON_TYPES, typed_repr
 from declar.spec.keras_objects import KINDS, LAYER_KINDS, argument_kind, argument_refusals, refusals
 from declar.spec.model import ParamSpec
+from declar.spec.nested_layers import spec_form
 from declar.spec.schema import layer_args_problems
 from declar.spec.source import Document
 
@@ -61,14 +62,18 @@ def argument_problems(doc: Document, path: JsonPath, layer: str, args: dict[str,
     """Problems of the object-valued arguments of a built-in ``layer`` used at ``path``.
 
     Names of the four kinds given as strings are left to the layer-argument schema, which already
-    reports them with "did you mean".
+    reports them with "did you mean". A layer written ``{LayerName: {arguments}}`` directly in a
+    layer-valued argument is left to the caller, which checks it as a node's layer
+    (`declar.sections.model.checks.check_layer`).
     """
     for key, value in args.items():
         kind = argument_kind(layer, key)
         if kind in KINDS and not isinstance(value, dict):
             continue
+        written = [spec_form(v) for v in (value if isinstance(value, list) else [value])] if kind in LAYER_KINDS \
+            else []
         refused = False
-        for where, message, hint in argument_refusals(layer, key, value):
+        for where, message, hint in argument_refusals(layer, key, value, {f[0] for f in written if f}):
             refused = True
             yield doc.problem((*path, key, *where), message, hint, "keras-object")
         if not refused and kind in LAYER_KINDS:

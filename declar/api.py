@@ -73,6 +73,8 @@ def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     except ModelBuildError as err:
         over_limit = err.code in LIMIT_CODES
         hint = "declar's limits refused this layer before Keras allocated it" if over_limit else KERAS_REFUSED
+        if err.node.op is not None:  # an op node has no layer: its expression ran over keras.ops
+            hint = "the op's expression failed on the graph's symbolic tensors"
         raise BuildError([_locate(loaded, err.node.path, str(err), hint)]) from err
     if compile and loaded.spec.compile:
         try:

@@ -26,6 +26,7 @@ from typing import Any
 
 from declar.errors import PlotError
 from declar.spec.model import Spec
+from declar.spec.refs import call_refs, node_dependencies, parse_ref
 from declar.summary import layer_rows
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -55,10 +56,10 @@ def to_dot(spec: Spec, model: Any = None) -> str:
         lines.append(f"  {_quote(i.name)} [label={_quote(label)}, shape=ellipse, fillcolor={_quote(INPUT_COLOUR)}];")
     nodes = {n.name: n for n in spec.nodes}
     for node in spec.nodes:
-        layer_type = node.layer or nodes[node.shares or ""].layer or ""
+        layer_type = node.layer or (nodes[node.shares].layer if node.shares in nodes else None) or ""
         custom = layer_type in spec.layer_types
         kind = f"{layer_type} (custom, extends {spec.layer_types[layer_type].extends})" if custom else layer_type
-        label = f"{node.name}\n{kind}"
+        label = f"{node.name}\n{kind}" if node.op is None else f"{node.name}\nop: {node.op}"
         if node.shares:
             label += f"\nshares {node.shares}"
         layer_name = node.args.get("name") or node.name
@@ -66,12 +67,20 @@ def to_dot(spec: Spec, model: Any = None) -> str:
             row = built[layer_name]
             label += f"\noutput {row.output_shape}\n{row.params:,} params"
         colour = CUSTOM_COLOUR if custom else BUILTIN_COLOUR
-        extra = ", peripheries=2" if node.name in spec.outputs.refs else ""
+        extra = ", peripheries=2" if node.name in {parse_ref(r).name for r in spec.outputs.refs} else ""
         lines.append(f"  {_quote(node.name)} [label={_quote(label)}, fillcolor={_quote(colour)}{extra}];")
+    names = {*(i.name for i in spec.inputs), *nodes}
     for node in spec.nodes:
         for k, ref in enumerate(node.inputs):
-            attrs = f" [label={_quote(str(k))}]" if len(node.inputs) > 1 else ""
-            lines.append(f"  {_quote(ref)} -> {_quote(node.name)}{attrs};")
+            shown = str(k) if len(node.inputs) > 1 else ref if ref != parse_ref(ref).name else ""
+            attrs = f" [label={_quote(shown)}]" if shown else ""
+            lines.append(f"  {_quote(parse_ref(ref).name)} -> {_quote(node.name)}{attrs};")
+        for where, ref in call_refs(node.call):  # further call arguments, labelled by parameter
+            shown = str(where[0]) if ref == parse_ref(ref).name else f"{where[0]}: {ref}"
+            lines.append(f"  {_quote(parse_ref(ref).name)} -> {_quote(node.name)} [label={_quote(shown)}];")
+        if node.op is not None:
+            for dep in node_dependencies(node, names):
+                lines.append(f"  {_quote(dep)} -> {_quote(node.name)};")
         if node.shares:
             lines.append(f'  {_quote(node.shares)} -> {_quote(node.name)} [style=dashed, arrowhead=none, '
                          f'constraint=false, color="#868e96", label="shared"];')
@@ -80,7 +89,7 @@ def to_dot(spec: Spec, model: Any = None) -> str:
             if out_name != ref:
                 target = f"output:{out_name}"
                 lines.append(f"  {_quote(target)} [label={_quote(out_name)}, shape=plaintext, style=\"\"];")
-                lines.append(f"  {_quote(ref)} -> {_quote(target)};")
+                lines.append(f"  {_quote(parse_ref(ref).name)} -> {_quote(target)};")
     if spec.layer_types:
         legend = "custom layer types: " + ", ".join(sorted(spec.layer_types))
         lines.append(f"  legend [label={_quote(legend)}, shape=note, fillcolor={_quote(CUSTOM_COLOUR)}];")

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 from keras.src import constraints, initializers, regularizers
 
+from declar.keras.layer import DeclarLayer
 from declar.spec.facts import snake_case
 
 
@@ -61,6 +62,23 @@ def required_args(cls: type) -> list[str]:
     params = inspect.signature(cls.__init__).parameters.values()
     return [p.name for p in params if p.name != "self" and p.default is p.empty
             and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def call_params(function: Any) -> list[str]:
+    """The named parameters of a layer's ``call`` in order (not ``self``, ``*args`` or ``**kwargs``)."""
+    params = inspect.signature(function).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def required_call_params(function: Any) -> list[str]:
+    """The named parameters of a layer's ``call`` without a default."""
+    params = inspect.signature(function).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.default is p.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def _call_has_kwargs(function: Any) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(function).parameters.values())
 
 
 def _has_kwargs(cls: type) -> bool:
@@ -111,6 +129,13 @@ def generate() -> dict[str, Any]:
         "layers": {n: arg_names(c) for n, c in sorted(layers.items())},
         "layers_with_kwargs": sorted(n for n, c in layers.items() if _has_kwargs(c)),
         "layers_required": {n: required_args(c) for n, c in sorted(layers.items()) if required_args(c)},
+        # What a node may pass under `call:` (the first parameter is what `inputs:` gives).
+        "layer_calls": {n: call_params(c.call) for n, c in sorted(layers.items())},
+        "layer_calls_required": {n: required_call_params(c.call) for n, c in sorted(layers.items())
+                                 if required_call_params(c.call)},
+        "layer_calls_with_kwargs": sorted(n for n, c in layers.items() if _call_has_kwargs(c.call)),
+        # A custom type is called as declar's generic layer, whatever it extends.
+        "custom_layer_call": call_params(DeclarLayer.call),
         "optimizers": {n.lower(): arg_names(c) for n, c in sorted(optimizers.items())},
         "optimizer_arg_types": {n.lower(): _arg_types(c) for n, c in sorted(optimizers.items())},
         "schedules": {snake_case(n): arg_names(c) for n, c in sorted(schedules.items())},

@@ -97,10 +97,11 @@ def test_wrappers_written_by_hand_in_keras_are_the_same_model():
     assert isinstance(model.get_layer("both_ways").backward_layer, keras.layers.GRU)
 
 
-def test_custom_types_inside_time_distributed_are_the_same_model():
+def test_custom_types_inside_time_distributed_and_pipeline_are_the_same_model():
     twin = keras.Sequential([
         keras.Input((6, 4)), keras.layers.TimeDistributed(Scaled(5, 3.0)),
-        keras.layers.TimeDistributed(Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten()])
+        keras.layers.TimeDistributed(Shifted(2, 0.5)), keras.layers.Activation("relu"), keras.layers.Flatten(),
+        keras.layers.Pipeline([Scaled(3, 2.0), keras.layers.Dense(2)])])
     model = assert_same_model(SPECS / "nested_custom.yaml", twin)
     wrapped = model.get_layer("per_step").base.layer
     assert type(wrapped).__name__ == "DeclarLayer" and wrapped.definition.name == "Shifted"
@@ -114,3 +115,14 @@ def fresh(request, tmp_path_factory):
 @pytest.mark.parametrize("name", ["nested_wrappers", "nested_custom"])
 def test_nested_layers_load_in_a_fresh_process_bit_identical(fresh, name):
     assert_round_trip(fresh, name)
+
+
+def test_nested_layers_are_named_the_same_whatever_was_built_before():
+    # Keras's default names count the layers made so far in the process (lstm_3); a nested layer is
+    # named after its class, so the weight paths of a spec do not depend on the process's history.
+    first = [w.path for w in declar.build(SPECS / "nested_wrappers.yaml", compile=False).weights]
+    for make in (keras.layers.LSTM, keras.layers.GRU, keras.layers.Dense, keras.layers.LSTMCell):
+        make(2)  # each advances Keras's name counter of its class
+    again = [w.path for w in declar.build(SPECS / "nested_wrappers.yaml", compile=False).weights]
+    assert first == again
+    assert "both_ways/forward_lstm/lstm_cell/kernel" in first and "out/dense/kernel" in first

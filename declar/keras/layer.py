@@ -513,12 +513,18 @@ def with_layer_objects(layer: str, args: dict[str, Any], types: dict[str, Any] |
     kinds = LAYER_ARGS.get(layer, {})
     if not kinds or not any(k in args for k in kinds):
         return args
-    return {k: _layer_object(v, types or {}) if k in kinds else v for k, v in args.items()}
+    built = {k: _layer_object(v, types or {}) if k in kinds else v for k, v in args.items()}
+    if layer == "RNN" and isinstance(built.get("cell"), list):
+        # RNN stacks a list of cells in a StackedRNNCells of Keras's counted default name; named
+        # here, as every layer inside a layer is, so the weight paths do not depend on the process.
+        built["cell"] = keras.layers.StackedRNNCells(built["cell"], name="stacked_rnn_cells")
+    return built
 
 
-def _layer_object(value: Any, types: dict[str, Any]) -> Any:
+def _layer_object(value: Any, types: dict[str, Any], name: str | None = None) -> Any:
     if isinstance(value, list):
-        return [_layer_object(v, types) for v in value]
+        names = _list_names(value)
+        return [_layer_object(v, types, n) for v, n in zip(value, names, strict=True)]
     if not isinstance(value, dict):
         return value  # Keras refuses it with its own message (validation refused it first)
     # The whole gate, at every depth, before anything is constructed; the custom types it lets
@@ -529,16 +535,36 @@ def _layer_object(value: Any, types: dict[str, Any]) -> Any:
         message = f"{refused[1]} ({refused[2]})" if refused[2] else refused[1]
         raise LayerBuildError(f"{where}: {message}" if where else message)
     form = spec_form(value)
-    if form is None:
-        return builtin_layer(value["class_name"], dict(value.get("config") or {}), types)
-    name, args = form[0], dict(form[1] or {})
-    if name not in types:
-        return builtin_layer(name, args, types)
-    # As a node of the type is made (declar.sections.model.build), named after its type by default.
-    return DeclarLayer(types=types, layer_type=name, args={k: v for k, v in args.items()
-                                                         if k not in (BUILD_KEY, "name", "trainable", "dtype")},
-                       build_args=args.get(BUILD_KEY) or {}, name=args.get("name") or snake_case(name),
+    layer, args = (value["class_name"], dict(value.get("config") or {})) if form is None else \
+        (form[0], dict(form[1] or {}))
+    # Named after its class unless it says otherwise, as a sequential layer is: Keras's own default
+    # (lstm_3) counts the layers made so far in the process, so the weight paths of a model would
+    # differ between the process that saved it and the one that loads it.
+    name = args.pop("name", None) or name or snake_case(layer)
+    if layer not in types:
+        return builtin_layer(layer, args, types, name=name)
+    return DeclarLayer(types=types, layer_type=layer, args={k: v for k, v in args.items()
+                                                          if k not in (BUILD_KEY, "trainable", "dtype")},
+                       build_args=args.get(BUILD_KEY) or {}, name=name,
                        trainable=args.get("trainable", True), dtype=args.get("dtype"))
+
+
+def _list_names(values: list[Any]) -> list[str | None]:
+    """Default names of the layers of a list, unique within the list as Keras makes them (lstm_cell,
+    lstm_cell_1); None for a value that is no layer (refused by the gate)."""
+    counts: dict[str, int] = {}
+    names: list[str | None] = []
+    for value in values:
+        form = spec_form(value)
+        layer = form[0] if form is not None else value.get("class_name") if isinstance(value, dict) else None
+        if not isinstance(layer, str):
+            names.append(None)
+            continue
+        base = snake_case(layer)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        names.append(base if n == 0 else f"{base}_{n}")
+    return names
 
 
 def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
@@ -546,6 +572,8 @@ def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
     if not program.ok:
         raise ValueError(f"call of {definition.name}: {program.problems[0].problem.message}")
     return program
+
+
 def _checked(text: str, context: Context) -> Any:
     checked = check(text, context)
     if checked.tree is None:

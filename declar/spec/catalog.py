@@ -32,6 +32,10 @@ class Catalog:
     layers: dict[str, tuple[str, ...]]  # class name -> constructor argument names
     layers_with_kwargs: frozenset[str]  # layers whose constructor forwards **kwargs to a base
     layers_required: dict[str, tuple[str, ...]]  # arguments without a default
+    layer_calls: dict[str, tuple[str, ...]]  # class name -> named parameters of its call, in order
+    layer_calls_required: dict[str, tuple[str, ...]]  # call parameters without a default
+    layer_calls_with_kwargs: frozenset[str]  # layers whose call also takes **kwargs
+    custom_layer_call: tuple[str, ...]  # the call parameters of a custom type (declar's DeclarLayer)
     optimizers: dict[str, tuple[str, ...]]  # lower-case name -> argument names
     optimizer_arg_types: dict[str, dict[str, str]]  # name -> argument -> type (see `arg_type_ok`)
     schedules: dict[str, tuple[str, ...]]
@@ -57,6 +61,10 @@ def catalog() -> Catalog:
         layers={k: tuple(v) for k, v in raw["layers"].items()},
         layers_with_kwargs=frozenset(raw["layers_with_kwargs"]),
         layers_required={k: tuple(v) for k, v in raw["layers_required"].items()},
+        layer_calls={k: tuple(v) for k, v in raw["layer_calls"].items()},
+        layer_calls_required={k: tuple(v) for k, v in raw["layer_calls_required"].items()},
+        layer_calls_with_kwargs=frozenset(raw["layer_calls_with_kwargs"]),
+        custom_layer_call=tuple(raw["custom_layer_call"]),
         optimizers={k: tuple(v) for k, v in raw["optimizers"].items()},
         optimizer_arg_types=raw["optimizer_arg_types"],
         schedules={k: tuple(v) for k, v in raw["schedules"].items()},

@@ -6,15 +6,19 @@ built-in layers by their Keras class, custom types as the generic `DeclarLayer`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 
 from declar.errors import DeclarError, ModelBuildError
+from declar.expr.evaluate import ExpressionError, to_closure
 from declar.keras.layer import DeclarLayer, builtin_layer
+from declar.keras.ops import keras_functions
 from declar.limits import current_limits
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
+from declar.spec.refs import node_dependencies, op_check, parse_ref
 
 
 def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
@@ -75,8 +79,9 @@ def build_order(graph: GraphSpec | Spec) -> list[NodeSpec]:
     """
     nodes = graph.nodes
     position = {n.name: i for i, n in enumerate(nodes)}
-    deps = {n.name: [d for d in (*n.inputs, *((n.shares,) if n.shares else ())) if d in position]
-            for n in nodes}
+    # A name shared with an input means the input (a Spec's inputs are InputSpecs, a graph's names).
+    names = set(position) - {getattr(i, "name", i) for i in graph.inputs}
+    deps = {n.name: node_dependencies(n, names) for n in nodes}
     users: dict[str, list[str]] = {n.name: [] for n in nodes}
     waiting = {name: len(d) for name, d in deps.items()}
     for name, d in deps.items():
@@ -104,27 +109,72 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
     return {i.name: tensors[i.name] for i in spec.inputs}, graph_outputs(spec.graph, tensors)
 
 
-def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None) -> None:
+def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None,
+              params: Mapping[str, Any] | None = None) -> None:
     """Create and call every node of ``graph`` in build order; ``tensors`` holds the graph's inputs
-    and receives every node's output under its name."""
+    and receives every node's output under its name. ``params`` are further names the ``op:``
+    expressions may use (a block's parameters, by value)."""
     layers: dict[str, keras.layers.Layer] = {}
+    names = {*graph.inputs, *(n.name for n in graph.nodes), *(params or {})}
     for node in build_order(graph):
         try:
-            layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
-            layers[node.name] = layer
-            args = [tensors[r] for r in node.inputs]
-            tensors[node.name] = layer(args if node.inputs_as_list else args[0])
+            if node.op is not None:
+                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
+            else:
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
+                layers[node.name] = layer
+                tensors[node.name] = _call_layer(layer, node, tensors)
+        except ModelBuildError:
+            raise
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err
         check_output_sizes(node, tensors[node.name])
 
 
+def _call_layer(layer: keras.layers.Layer, node: NodeSpec, tensors: dict[str, Any]) -> Any:
+    """Call a node's layer: ``inputs`` as the first argument (a list passed as one list), the
+    ``call:`` arguments by name."""
+    args = [tensor_of(tensors, r) for r in node.inputs]
+    kwargs = {key: _call_value(tensors, value) for key, value in node.call.items()}
+    if not args:  # the first call argument is given by name under call:
+        return layer(**kwargs)
+    return layer(args if node.inputs_as_list else args[0], **kwargs)
+
+
+def tensor_of(tensors: dict[str, Any], ref: str) -> Any:
+    """The tensor a reference names: ``x``, or output ``i`` (key ``k``) of a node, ``lstm[1]``."""
+    parsed = parse_ref(ref)
+    value = tensors[parsed.name]
+    return value if parsed.index is None else value[parsed.index]
+
+
+def _call_value(tensors: dict[str, Any], value: Any) -> Any:
+    """A ``call:`` value as the layer receives it: references resolved, constants as written."""
+    if isinstance(value, str):
+        return tensor_of(tensors, value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [tensor_of(tensors, v) for v in value]
+    return value
+
+
+def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
+    """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
+    checked = op_check(node.op or "", names, node.name)
+    if checked.tree is None:  # validation refuses it first; this is the last guard
+        raise ModelBuildError(node, f"op: {checked.problems[0].message}")
+    env = {name: tensors[name] for name in checked.names if name in tensors}
+    try:
+        return to_closure(checked.tree, keras_functions())(env)
+    except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
+        raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+
+
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:
     """What Keras returns for the graph: one tensor (a list of one is one), a list or a mapping."""
     declared = graph.outputs
     if declared.form == "mapping":
-        return {name: tensors[ref] for name, ref in zip(declared.names, declared.refs, strict=True)}
+        return {name: tensor_of(tensors, ref) for name, ref in zip(declared.names, declared.refs, strict=True)}
     if len(declared.refs) == 1:
-        return tensors[declared.refs[0]]
-    return [tensors[ref] for ref in declared.refs]
+        return tensor_of(tensors, declared.refs[0])
+    return [tensor_of(tensors, ref) for ref in declared.refs]

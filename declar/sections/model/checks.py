@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
-from declar.limits import Limits
+from declar.limits import DEFAULT_LIMITS, Limits
+from declar.sections.model.calls import (
+    call_parameters,
+    call_problems,
+    may_return_several,
+    node_ref_problems,
+    op_problems,
+    ref_problems,
+)
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
@@ -17,6 +25,7 @@ from declar.spec.keras_objects import LAYER_ARGS, MAX_NESTING, path_refusals
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.nested_layers import requirement_problem, spec_form
+from declar.spec.refs import node_dependencies, parse_ref
 from declar.spec.schema import layer_args_problems
 from declar.spec.shapes import shape_errors
 from declar.spec.source import Document
@@ -42,11 +51,14 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
                 yield doc.problem(("inputs", inp.name, "shape"), f"input '{inp.name}': {message} per example",
                                   hint, "bad-shape")
     infos = layer_infos(spec, limits.max_extends_depth)
-    yield from check_graph(spec, doc, spec.graph, infos)
+    yield from check_graph(spec, doc, spec.graph, infos, limits)
 
 
-def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, LayerInfo]) -> Iterator[Problem]:
-    """Every problem of one graph's nodes, references and outputs: the model's, or a block's."""
+def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, LayerInfo],
+                limits: Limits = DEFAULT_LIMITS, params: Iterable[str] = ()) -> Iterator[Problem]:
+    """Every problem of one graph's nodes, references and outputs: the model's, or a block's
+    (whose ``params`` its ``op:`` expressions may use as well)."""
+    op_names = frozenset(params)
     input_names = set(graph.inputs)
     node_names = {n.name for n in graph.nodes}
     for clash in sorted(input_names & node_names):
@@ -61,27 +73,48 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
                                   "Keras needs unique layer names", "duplicate-name")
             seen_names.add(node.name)
+    several = _several_outputs(spec, graph)
     for node in graph.nodes:
-        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos)
+        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names)
     if not graph.sequential:
-        yield from _check_graph(doc, graph, input_names, node_names)
+        yield from _check_graph(doc, graph, input_names, node_names, several)
+
+
+def _several_outputs(spec: Spec, graph: GraphSpec) -> dict[str, bool]:
+    """Node name -> whether it may return several tensors (where the catalog cannot tell: True)."""
+    by_name = {n.name: n for n in graph.nodes}
+    out = {}
+    for node in graph.nodes:
+        owner = by_name.get(node.shares or "", node) if node.shares else node
+        layer = owner.layer
+        out[node.name] = (node.op is not None or layer is None or layer in spec.layer_types
+                          or may_return_several(layer, owner.args, node.call))
+    return out
 
 
 def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, input_names: set[str],
-                node_names: set[str], infos: dict[str, LayerInfo]) -> Iterator[Problem]:
+                node_names: set[str], infos: dict[str, LayerInfo], limits: Limits = DEFAULT_LIMITS,
+                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
+    several = several if several is not None else _several_outputs(spec, graph)
     if not graph.sequential:
-        layers = node_layers(_written(doc, node.path))
+        written = _written(doc, node.path)
+        layers = node_layers(written)
         if len(layers) > 1:
             yield doc.problem((*node.path, layers[1]), f"node '{node.name}' names two layers, {layers[0]} and "
                               f"{layers[1]}", "a node applies one layer: give the other a node of its own",
                               "node-layer", at_key=True)
             return
-        if (node.layer is None) == (node.shares is None):
-            yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares",
-                              "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer",
-                              "node-layer")
+        if node.op is not None:
+            yield from op_problems(doc, graph, node, written, limits, input_names | node_names | params)
             return
-        if not node.inputs and not node.call:
+        if (node.layer is None) == (node.shares is None):
+            yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares, or an op",
+                              "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer; "
+                              "`op: a + b` computes an expression", "node-layer")
+            return
+        params = _called_layer_params(spec, graph, node)
+        first = params[0] if params else "inputs"
+        if not node.inputs and first not in node.call:
             yield doc.problem(node.path, f"node '{node.name}' has no inputs",
                               "say what the layer is called on: `inputs: <a model input or a node>`", "missing-inputs",
                               at_key=True)
@@ -91,18 +124,40 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                 hint = did_you_mean(node.shares, [n.name for n in graph.nodes if n.layer])
                 yield doc.problem((*node.path, "shares"), f"'{node.shares}' is not a node that creates a layer",
                                   hint, "unknown-node")
+            else:
+                yield from _check_call(spec, doc, node, target.layer or "")
         if "name" in node.args:
             yield doc.problem((*node.args_path, "name"), "in a graph the node's name is the layer's name",
                               "remove name, or rename the node", "node-name", at_key=True)
-        for i, ref in enumerate(node.inputs):
-            ref_path = (*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs")
-            if ref not in input_names and ref not in node_names:
-                yield doc.problem(ref_path, f"'{ref}' is neither an input nor a node",
-                                  did_you_mean(ref, [*input_names, *node_names]), "unknown-ref")
-            elif ref == node.name and ref not in input_names:
-                yield doc.problem(ref_path, f"node '{ref}' takes itself as input", "", "cycle")
+        yield from node_ref_problems(doc, graph, node, several)
     if node.layer is not None:
         yield from _check_layer_use(spec, doc, node, infos, graph.sequential)
+        if not graph.sequential:
+            yield from _check_call(spec, doc, node, node.layer)
+
+
+def _root(spec: Spec, layer: str) -> str:
+    """The built-in at the root of a layer type's `extends` chain (the layer itself if built in)."""
+    seen = set()
+    while layer in spec.layer_types and layer not in seen:
+        seen.add(layer)
+        layer = spec.layer_types[layer].extends
+    return layer
+
+
+def _called_layer_params(spec: Spec, graph: GraphSpec, node: NodeSpec) -> tuple[str, ...]:
+    """The call parameters of the layer the node calls (its own, or the one it shares)."""
+    layer = node.layer
+    if layer is None and node.shares:
+        layer = next((n.layer for n in graph.nodes if n.name == node.shares), None)
+    if layer is None:
+        return ("inputs",)
+    return call_parameters(_root(spec, layer), layer in spec.layer_types)
+
+
+def _check_call(spec: Spec, doc: Document, node: NodeSpec, layer: str) -> Iterator[Problem]:
+    if layer in catalog().layers or layer in spec.layer_types:  # an unknown layer is reported already
+        yield from call_problems(doc, node, layer, _root(spec, layer), layer in spec.layer_types)
 
 
 def _written(doc: Document, path: JsonPath) -> Any:
@@ -282,10 +337,11 @@ def _check_named_values(doc: Document, path: JsonPath, given: Any, declared: dic
             yield from check_value(doc, (*path, key), declared[key], value)
 
 
-def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_names: set[str]) -> Iterator[Problem]:
+def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_names: set[str],
+                 several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
     # Self-references are reported by _check_node; a name shared with an input means the input.
-    deps = {n.name: [r for r in n.inputs if r in node_names and r not in input_names and r != n.name]
-            + ([n.shares] if n.shares in node_names and n.shares != n.name else []) for n in graph.nodes}
+    names = node_names - input_names
+    deps = {n.name: node_dependencies(n, names) for n in graph.nodes}
     state: dict[str, int] = {}
     for start in deps:
         stack = [(start, iter(deps[start]))]
@@ -309,19 +365,23 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
                 stack.append((child, iter(deps[child])))
     outputs_path = graph.outputs_path
     raw_outputs = _written(doc, outputs_path)
+    out_names = [parse_ref(ref).name for ref in graph.outputs.refs]
     for i, ref in enumerate(graph.outputs.refs):
-        if ref not in node_names:
-            path = outputs_path if isinstance(raw_outputs, str) else (
-                (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, graph.outputs.names[i]))
-            yield doc.problem(path, f"output '{ref}' is not a node", did_you_mean(ref, node_names), "unknown-ref")
+        path = outputs_path if isinstance(raw_outputs, str) else (
+            (*outputs_path, i) if isinstance(raw_outputs, list) else (*outputs_path, graph.outputs.names[i]))
+        if out_names[i] not in node_names:
+            yield doc.problem(path, f"output '{out_names[i]}' is not a node", did_you_mean(out_names[i], node_names),
+                              "unknown-ref")
+        elif several is not None:
+            yield from ref_problems(doc, graph, path, ref, None, several)
     used = set()
-    frontier = [o for o in graph.outputs.refs if o in node_names]
+    frontier = [o for o in out_names if o in node_names]
     while frontier:
         name = frontier.pop()
         if name not in used:
             used.add(name)
             frontier.extend(deps.get(name, []))
     for node in graph.nodes:
-        if node.name not in used and all(o in node_names for o in graph.outputs.refs):
+        if node.name not in used and all(o in node_names for o in out_names):
             yield doc.problem(node.path, f"node '{node.name}' does not lead to any output",
                               "remove it, or add it to outputs", "unused-node", at_key=True)

@@ -42,8 +42,13 @@ def node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None)
         data["args"] = args
     if node.shares is not None:
         data["shares"] = node.shares
+    if node.op is not None:
+        data["op"] = node.op
     if not spec.sequential:
-        data["inputs"] = list(node.inputs) if node.inputs_as_list else node.inputs[0]
+        if node.inputs:  # a node may give its first call argument under call:, and an op node has none
+            data["inputs"] = list(node.inputs) if node.inputs_as_list else node.inputs[0]
+        if node.call:
+            data["call"] = node.call.to_data()
         if node.description is not None:
             data["description"] = node.description
     return data
@@ -54,6 +59,8 @@ def signature(data: dict[str, Any]) -> str:
 
 
 def _detail(node: NodeSpec) -> str:
+    if node.op is not None:
+        return "op"
     return node.layer if node.layer is not None else f"shares {node.shares}"
 
 

@@ -105,3 +105,30 @@ def test_timedistributed_video_is_the_cnn_rnn_model():
     model = assert_same_model(spec("timedistributed_video"), T.timedistributed_video())
     wrapped = [layer.layer for layer in model.layers if isinstance(layer, layers.TimeDistributed)]
     assert [type(layer).__name__ for layer in wrapped] == ["Conv2D", "GlobalAveragePooling2D"]
+
+
+POSITIONS = """declar: 2
+name: positions
+seed: 1
+inputs:
+  tokens: {shape: [12], dtype: int32}
+model:
+  nodes:
+    positions: {op: "arange(0, shape(tokens)[-1], 1)"}
+    pos_emb: {Embedding: {input_dim: 12, output_dim: 4}, inputs: positions}
+    token_emb: {Embedding: {input_dim: 20, output_dim: 4}, inputs: tokens}
+    added: {op: "token_emb + pos_emb"}
+  outputs: added
+"""
+
+
+def test_a_layer_over_an_op_of_static_shapes_keeps_its_weights(tmp_path):
+    # `arange(0, shape(tokens)[-1])` reads no tensor's values: keras.ops gives a constant, and the
+    # position Embedding applied to it used to run once at build and drop out of the model with
+    # its weights (80 parameters instead of 128, and the round trip passed on the baked constant).
+    path = tmp_path / "positions.yaml"
+    path.write_text(POSITIONS)
+    inputs = keras.Input((12,), dtype="int32")
+    twin = keras.Model(inputs, T.TokenAndPositionEmbedding(maxlen=12, vocab_size=20, embed_dim=4)(inputs))
+    model = assert_same_model(path, twin, order=lambda m: sorted(m.weights, key=lambda w: w.shape[0]), high=20)
+    assert model.get_layer("pos_emb").count_params() == 48

@@ -165,9 +165,39 @@ def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
     try:
-        return to_closure(checked.tree, keras_functions())(env)
+        result = to_closure(checked.tree, keras_functions())(env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+    refs = sorted(name for name, value in env.items() if keras.backend.is_keras_tensor(value))
+    if refs and not any(keras.backend.is_keras_tensor(t) for t in keras.tree.flatten(result)):
+        # The expression reads no tensor's values (`arange(0, shape(x)[-1])`), so keras.ops gave a
+        # constant, and a layer applied to it would run once now and be left out of the model
+        # with its weights (the position Embedding of a transformer). Computed by a layer over
+        # the tensors it names, it stays in the graph, as in the Keras examples' own call methods.
+        layer = _op_layer(node, refs, {k: v for k, v in env.items() if k not in refs})
+        return layer(env[refs[0]] if len(refs) == 1 else [env[r] for r in refs])
+    return result
+
+
+_PARAM_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _op_layer(node: NodeSpec, refs: list[str], values: Mapping[str, Any]) -> DeclarLayer:
+    """A `DeclarLayer` whose call is ``node``'s op over its tensors ``refs`` (bound from
+    ``inputs``) and the plain ``values`` it names (a block's params, as the type's params);
+    saved and loaded as every custom type is, its expression checked again at load."""
+    if len(refs) > 1 and "inputs" in refs:
+        raise ModelBuildError(node, "op: an op over several tensors, one of them named 'inputs', that reads no "
+                              "tensor's values cannot be kept in the graph; rename the block input")
+    bind = {} if refs == ["inputs"] else {r: "inputs" if len(refs) == 1 else f"inputs[{i}]" for i, r in enumerate(refs)}
+    params = {}
+    for name, value in values.items():
+        if type(value) not in _PARAM_TYPES:
+            raise ModelBuildError(node, f"op: '{name}' ({type(value).__name__}) cannot be a parameter of the op")
+        params[name] = {"type": _PARAM_TYPES[type(value)], "default": value}
+    definition = {"extends": "Layer", "params": params,
+                  "call": {"let": bind, "return": node.op} if bind else node.op}
+    return DeclarLayer(types={"Op": definition}, layer_type="Op", name=node.name)
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

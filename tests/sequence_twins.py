@@ -217,7 +217,7 @@ def _part(model: keras.Model, kind: type) -> Any:
 def _text_transformer_parts(twin: keras.Model) -> list[Any]:
     embedding, block = _part(twin, TokenAndPositionEmbedding), _part(twin, TransformerBlock)
     hidden, head = [layer for layer in twin.layers if isinstance(layer, layers.Dense)]
-    return [embedding.pos_emb, embedding.token_emb, block.att, block.layernorm1, block.ffn, block.layernorm2,
+    return [embedding.token_emb, embedding.pos_emb, block.att, block.layernorm1, block.ffn, block.layernorm2,
             hidden, head]
 
 

@@ -35,6 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT / "tests"))  # the hand-written twins of the architecture specs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import workloads as W  # noqa: E402
@@ -45,7 +46,7 @@ import workloads as W  # noqa: E402
 RECURSION_LIMIT = 20_000
 sys.setrecursionlimit(RECURSION_LIMIT)
 
-SECTIONS = ("validate", "build", "run", "train", "save_load", "scaling")
+SECTIONS = ("validate", "build", "run", "train", "save_load", "architectures", "scaling")
 
 TARGETS = {  # (kind, value): "ratio" compares the median ratio, "seconds" the declar median
     "build": ("ratio", 1.05), "run": ("ratio", 1.02), "train": ("ratio", 1.02),
@@ -59,6 +60,7 @@ MODES: dict[str, dict[str, Any]] = {
         "run": {"batch": 256, "features": 32, "units": [32, 32], "batch_size": 128, "reps": 1},
         "train": {"samples": 512, "features": 16, "hidden": 32, "outputs": 4, "batch_size": 128, "reps": 1},
         "save_load": {"params": 200_000, "depth": 6, "reps": 1, "mem_reps": 0},
+        "architectures": {"batch": 64, "batch_size": 64, "length": 12, "reps": 1},
         "scaling": {"layers": [3, 10], "params": [20_000, 60_000], "depth": 4, "reps": 1},
         "isolate": False,
     },
@@ -68,6 +70,7 @@ MODES: dict[str, dict[str, Any]] = {
         "run": {"batch": 4096, "features": 256, "units": [512, 512, 256], "batch_size": 512, "reps": 3},
         "train": {"samples": 4096, "features": 64, "hidden": 256, "outputs": 16, "batch_size": 64, "reps": 3},
         "save_load": {"params": 2_500_000, "depth": 6, "reps": 3, "mem_reps": 1},
+        "architectures": {"batch": 2048, "batch_size": 256, "length": 12, "reps": 3},
         "scaling": {"layers": [10, 30, 100], "params": [1e6, 3e6, 10e6], "depth": 4, "reps": 1},
         "isolate": False,
     },
@@ -77,6 +80,7 @@ MODES: dict[str, dict[str, Any]] = {
         "run": {"batch": 4096, "features": 256, "units": [1024, 1024, 256], "batch_size": 512, "reps": 9},
         "train": {"samples": 16384, "features": 64, "hidden": 256, "outputs": 16, "batch_size": 64, "reps": 7},
         "save_load": {"params": 25_000_000, "depth": 6, "reps": 5, "mem_reps": 2},
+        "architectures": {"batch": 8192, "batch_size": 256, "length": 12, "reps": 5},
         "scaling": {"layers": [10, 30, 100, 300, 1000], "params": [1e6, 3e6, 10e6, 30e6, 100e6], "depth": 4,
                     "reps": 1},
         "isolate": True,
@@ -493,11 +497,60 @@ def section_scaling(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# 6. architectures: real models of the Keras examples, built and run next to their hand-written twins
+# ---------------------------------------------------------------------------------------------
+
+# A block-based transformer (blocks as nested models, op nodes, call: arguments) and a
+# wrapper-based model (Bidirectional with a nested layer); the twins are the examples' own code
+# (tests/sequence_twins.py, which the twin tests compare with the specs).
+ARCHITECTURES = ("text_transformer", "bidirectional_lstm")
+
+
+def section_architectures(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    import numpy as np
+    import sequence_twins
+    from twins import copy_weights
+
+    import declar
+
+    entries: dict[str, Any] = {}
+    for name in ARCHITECTURES:
+        path = str(ROOT / "specs" / "architectures" / f"{name}.yaml")
+        hand = getattr(sequence_twins, name)
+        declar.build(path), hand()  # untimed warm-up of both sides
+        models: dict[str, Any] = {}
+
+        def d(path: str = path) -> None:
+            models["declar"] = declar.build(path)
+
+        def k(hand: Any = hand) -> None:
+            models["keras"] = hand()
+
+        entry = pair(d, k, cfg["reps"], setup=lambda _: (models.clear(), _fresh_keras()))
+        entries[f"{name}_build"] = judge(entry, *TARGETS["build"])
+        models.clear()
+        _fresh_keras()
+        d_model, k_model = declar.build(path, compile=False), hand()
+        copy_weights(d_model, k_model, sequence_twins.spec_order(name, k_model))
+        # Token ids of a vocabulary of 20, as both specs declare.
+        x = np.random.default_rng(3).integers(0, 20, size=(cfg["batch"], cfg["length"])).astype("int32")
+        bs = cfg["batch_size"]
+        ours, theirs = d_model.predict(x, batch_size=bs, verbose=0), k_model.predict(x, batch_size=bs, verbose=0)
+        same = bool(np.allclose(ours, theirs, atol=1e-6))  # also the untimed warm-up (tracing) of both
+        entry = pair(lambda: _discard(d_model.predict(x, batch_size=bs, verbose=0)),
+                     lambda: _discard(k_model.predict(x, batch_size=bs, verbose=0)), cfg["reps"])
+        entry.update(same_outputs=same, batch=list(x.shape), batch_size=bs, params=int(d_model.count_params()))
+        entries[f"{name}_predict"] = judge(entry, *TARGETS["run"])
+        _fresh_keras()
+    return {"entries": entries}
+
+
+# ---------------------------------------------------------------------------------------------
 # Orchestration, report, plot
 # ---------------------------------------------------------------------------------------------
 
 SECTION_FUNCS = {"validate": section_validate, "build": section_build, "run": section_run, "train": section_train,
-                 "save_load": section_save_load, "scaling": section_scaling}
+                 "save_load": section_save_load, "architectures": section_architectures, "scaling": section_scaling}
 
 
 def run_section(name: str, cfg: dict[str, Any], work: Path, isolate: bool) -> dict[str, Any]:

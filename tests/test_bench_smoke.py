@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRS = ("validate", "build", "run", "train", "save_load", "scaling")
+PAIRS = ("validate", "build", "run", "train", "save_load", "architectures", "scaling")
 
 
 def _number(value: object) -> bool:
@@ -42,6 +42,8 @@ def test_bench_smoke_writes_every_pair(tmp_path: Path) -> None:
     assert results["run"]["entries"]["predict"]["same_outputs"] is True
     assert results["train"]["entries"]["fit_epoch"]["same_loss_and_metric"] is True
     assert results["save_load"]["entries"]["load"]["same_weights"] is True
+    for name in ("text_transformer", "bidirectional_lstm"):
+        assert results["architectures"]["entries"][f"{name}_predict"]["same_outputs"] is True
     for axis, ops in results["scaling"]["exponents"].items():
         for op, sides in ops.items():
             assert _number(sides["declar"]) and _number(sides["keras"]), f"scaling exponent {axis}/{op}"

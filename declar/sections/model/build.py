@@ -13,15 +13,26 @@ import keras
 
 from declar.errors import DeclarError, ModelBuildError
 from declar.expr.evaluate import ExpressionError, to_closure
+from declar.keras.constant import ConstantTensor, is_symbolic
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
+from declar.sections.blocks.build import block_model, repeated_model
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
 
 
-def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
+def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: list[Any] | None = None
+                ) -> keras.layers.Layer:
+    if node.repeat is not None:  # copies block_1 ... block_N in a sub-model named after the node
+        return repeated_model(spec, node, incoming or [], lambda copy, t: _make_layer(spec, copy, asset_root, [t]))
+    if node.layer in spec.blocks:  # a nested model, its graph built like this one
+        def run(graph: GraphSpec, tensors: dict[str, Any], params: Mapping[str, Any]) -> Any:
+            run_graph(spec, graph, tensors, asset_root, params)
+            return graph_outputs(graph, tensors)
+
+        return block_model(spec, node, incoming or [], run)
     args = dict(node.args)
     name = args.pop("name", None) or node.name
     if spec.dtype_policy and "dtype" not in args:
@@ -116,17 +127,18 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     expressions may use (a block's parameters, by value)."""
     layers: dict[str, keras.layers.Layer] = {}
     names = {*graph.inputs, *(n.name for n in graph.nodes), *(params or {})}
-    anchor = _anchor(tensors)
     for node in build_order(graph):
         try:
             if node.op is not None:
-                tensors[node.name] = _in_graph(_run_op(node, names, {**(params or {}), **tensors}), anchor)
+                anchor = tensors[graph.inputs[0]] if graph.inputs else None
+                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors}, anchor)
             else:
-                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
+                incoming = [tensor_of(tensors, r) for r in node.inputs]  # repeats and blocks take their shapes
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming)
                 layers[node.name] = layer
                 tensors[node.name] = _call_layer(layer, node, tensors)
         except ModelBuildError:
-            raise
+            raise  # located already: an op's failure, or a node inside a block (a nested graph)
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err
@@ -159,40 +171,22 @@ def _call_value(tensors: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
+def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any], anchor: Any = None) -> Any:
     """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
     checked = op_check(node.op or "", names, node.name)
     if checked.tree is None:  # validation refuses it first; this is the last guard
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
+    compute = to_closure(checked.tree, keras_functions())
     try:
-        return to_closure(checked.tree, keras_functions())(env)
+        value = compute(env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
-
-
-def _anchor(tensors: Mapping[str, Any]) -> Any:
-    """A numeric symbolic input of the graph being built (None if it has none)."""
-    return next((t for t in tensors.values() if isinstance(t, keras.KerasTensor) and "string" not in str(t.dtype)),
-                None)
-
-
-def _in_graph(value: Any, anchor: Any) -> Any:
-    """An op result that uses no tensor of the graph (``arange(0, 12)``), as a tensor of the graph.
-
-    Keras computes such an expression at once, to a constant, and a layer called on a constant runs
-    once at build and is not part of the functional model: its weights would be lost, silently.
-    Adding an exact zero computed from a graph input makes the constant a node of the graph.
-    """
-    if anchor is None or any(isinstance(t, keras.KerasTensor) for t in keras.tree.flatten(value)):
+    if is_symbolic(value) or anchor is None:
         return value
-    zero = keras.ops.sum(keras.ops.zeros_like(anchor))  # exactly 0, whatever the input holds (inf, nan)
-
-    def anchored(constant: Any) -> Any:
-        tensor = keras.ops.convert_to_tensor(constant)
-        return keras.ops.add(tensor, keras.ops.cast(zero, tensor.dtype))
-
-    return keras.tree.map_structure(anchored, value)
+    # Over constants only (`arange(0, maxlen)`): computed by a layer in the graph, so that a layer
+    # applied to it is part of the model, its weights trained and saved (see declar.keras.constant).
+    return ConstantTensor(lambda: compute(env), name=node.name)(anchor)
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

@@ -414,7 +414,7 @@ def test_a_layer_on_a_constant_op_is_part_of_the_model_and_survives_a_load(tmp_p
     tokens = keras.Input((12,), dtype="int32")
     twin = keras.Model(tokens, TokenAndPositionEmbedding(12, 20, 4)(tokens))
     model = assert_same_model(path, twin, high=20)
-    assert [layer.name for layer in model.layers] == ["tokens", "token_emb", "pos_emb"]
+    assert [layer.name for layer in model.layers] == ["tokens", "positions", "token_emb", "pos_emb"]
     archive = tmp_path / "positions.keras"
     declar.save(model, str(archive))
     x = example_inputs(model, high=20)

@@ -46,7 +46,8 @@ def targets_for(model, n=6, seed=1):
 
 def sparse_targets(model, n=6, seed=1):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, model.outputs[0].shape[-1], size=(n,)).astype("int32")
+    shape = model.outputs[0].shape  # one class index per position: (n,) for a classifier, (n, h, w) for a segmenter
+    return rng.integers(0, shape[-1], size=(n, *shape[1:-1])).astype("int32")
 
 
 def flat(y):

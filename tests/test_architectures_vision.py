@@ -15,12 +15,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from keras import layers, ops
+from keras import layers
 from typer.testing import CliRunner
 
 import declar
 from declar.cli import app
 from declar.keras.ops import draw_seed
+from tests.keras_io_layers import PatchEncoder, Patches, Sampling
+from tests.sequence_twins import TokenAndPositionEmbedding
 from tests.twins import assert_same_model, copy_weights, example_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,37 +45,6 @@ def test_declar_validate_is_clean(name):
 
 # -- 1. Vision Transformer ------------------------------------------------------------------------
 # https://keras.io/examples/vision/image_classification_with_vision_transformer/
-
-
-class Patches(layers.Layer):
-    def __init__(self, patch_size):
-        super().__init__()
-        self.patch_size = patch_size
-
-    def call(self, images):
-        input_shape = ops.shape(images)
-        batch_size = input_shape[0]
-        height = input_shape[1]
-        width = input_shape[2]
-        channels = input_shape[3]
-        num_patches_h = height // self.patch_size
-        num_patches_w = width // self.patch_size
-        patches = keras.ops.image.extract_patches(images, size=self.patch_size)
-        return ops.reshape(patches, (batch_size, num_patches_h * num_patches_w,
-                                     self.patch_size * self.patch_size * channels))
-
-
-class PatchEncoder(layers.Layer):
-    def __init__(self, num_patches, projection_dim):
-        super().__init__()
-        self.num_patches = num_patches
-        self.projection = layers.Dense(units=projection_dim)
-        self.position_embedding = layers.Embedding(input_dim=num_patches, output_dim=projection_dim)
-
-    def call(self, patch):
-        positions = ops.expand_dims(ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
-        projected_patches = self.projection(patch)
-        return projected_patches + self.position_embedding(positions)
 
 
 def mlp(x, hidden_units, dropout_rate):
@@ -202,22 +173,6 @@ def test_toy_resnet_is_the_guides_model():
 
 # The spec's Sampling layer `z` draws from a seed generator seeded from the spec's seed and its name.
 SAMPLING_SEED = draw_seed(1337, "z")
-
-
-class Sampling(layers.Layer):
-    """Uses (z_mean, z_log_var) to sample z, the vector encoding a digit (from a given seed, so the
-    twin draws what the spec's layer draws)."""
-
-    def __init__(self, seed, **kwargs):
-        super().__init__(**kwargs)
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs):
-        z_mean, z_log_var = inputs
-        batch = ops.shape(z_mean)[0]
-        dim = ops.shape(z_mean)[1]
-        epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 
 def vae_twin(sampling_seed: int, latent_dim: int = 2) -> keras.Model:
@@ -395,17 +350,6 @@ model:
     embedded: {op: "token_emb + pos_emb"}
   outputs: embedded
 """
-
-
-class TokenAndPositionEmbedding(layers.Layer):
-    def __init__(self, maxlen, vocab_size, embed_dim):
-        super().__init__()
-        self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
-        self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
-
-    def call(self, x):
-        positions = ops.arange(start=0, stop=ops.shape(x)[-1], step=1)
-        return self.token_emb(x) + self.pos_emb(positions)
 
 
 def test_a_layer_on_a_constant_op_is_part_of_the_model_and_survives_a_load(tmp_path):

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers, ops
+from keras_io_layers import PatchEncoder, Patches
 from twins import assert_same_model
 
 import declar
@@ -32,34 +33,6 @@ VIT = ROOT / "specs" / "keras_io" / "vit_patches.yaml"
 
 
 # -- keras.io "Image classification with Vision Transformer" -----------------------------------
-
-
-class Patches(layers.Layer):
-    def __init__(self, patch_size):
-        super().__init__()
-        self.patch_size = patch_size
-
-    def call(self, images):
-        input_shape = ops.shape(images)
-        batch_size, height, width, channels = input_shape[0], input_shape[1], input_shape[2], input_shape[3]
-        num_patches_h = height // self.patch_size
-        num_patches_w = width // self.patch_size
-        patches = keras.ops.image.extract_patches(images, size=self.patch_size)
-        return ops.reshape(patches, (batch_size, num_patches_h * num_patches_w,
-                                     self.patch_size * self.patch_size * channels))
-
-
-class PatchEncoder(layers.Layer):
-    def __init__(self, num_patches, projection_dim):
-        super().__init__()
-        self.num_patches = num_patches
-        self.projection = layers.Dense(units=projection_dim)
-        self.position_embedding = layers.Embedding(input_dim=num_patches, output_dim=projection_dim)
-
-    def call(self, patch):
-        positions = ops.expand_dims(ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
-        projected_patches = self.projection(patch)
-        return projected_patches + self.position_embedding(positions)
 
 
 def _embedding_first(model: keras.Model) -> list:

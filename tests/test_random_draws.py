@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers, ops
+from keras_io_layers import Sampling
 from twins import assert_same_model, example_inputs
 
 import declar
@@ -29,21 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 VAE = ROOT / "specs" / "keras_io" / "vae_encoder.yaml"
 
 HEADER = "declar: 2\nname: m\nseed: 5\ninputs:\n  x: {shape: [4]}\n"
-
-
-class Sampling(layers.Layer):
-    """keras.io "Variational AutoEncoder": uses (z_mean, z_log_var) to sample z (the seed is given)."""
-
-    def __init__(self, seed, **kwargs):
-        super().__init__(**kwargs)
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs):
-        z_mean, z_log_var = inputs
-        batch = ops.shape(z_mean)[0]
-        dim = ops.shape(z_mean)[1]
-        epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 
 def keras_io_encoder(seed: int, latent_dim: int = 2) -> keras.Model:

@@ -1,0 +1,60 @@
+"""Layers of the keras.io examples, written as the examples write them, for the twins of the tests
+(`twins.assert_same_model`). The Sampling layer takes its seed, so a twin draws what the spec's
+layer draws.
+
+Example:
+    patches = Patches(4)(keras.Input((16, 16, 3)))     # (None, 16, 48)
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+# -- keras.io/examples/vision/image_classification_with_vision_transformer ----------------------
+
+
+class Patches(layers.Layer):
+    def __init__(self, patch_size):
+        super().__init__()
+        self.patch_size = patch_size
+
+    def call(self, images):
+        input_shape = ops.shape(images)
+        batch_size, height, width, channels = input_shape[0], input_shape[1], input_shape[2], input_shape[3]
+        num_patches_h = height // self.patch_size
+        num_patches_w = width // self.patch_size
+        patches = keras.ops.image.extract_patches(images, size=self.patch_size)
+        return ops.reshape(patches, (batch_size, num_patches_h * num_patches_w,
+                                     self.patch_size * self.patch_size * channels))
+
+
+class PatchEncoder(layers.Layer):
+    def __init__(self, num_patches, projection_dim):
+        super().__init__()
+        self.num_patches = num_patches
+        self.projection = layers.Dense(units=projection_dim)
+        self.position_embedding = layers.Embedding(input_dim=num_patches, output_dim=projection_dim)
+
+    def call(self, patch):
+        positions = ops.expand_dims(ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
+        projected_patches = self.projection(patch)
+        return projected_patches + self.position_embedding(positions)
+
+
+# -- keras.io/examples/generative/vae ------------------------------------------------------------
+
+
+class Sampling(layers.Layer):
+    """keras.io "Variational AutoEncoder": uses (z_mean, z_log_var) to sample z (the seed is given)."""
+
+    def __init__(self, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        batch = ops.shape(z_mean)[0]
+        dim = ops.shape(z_mean)[1]
+        epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import sequence_twins as T
 from keras import layers
+from test_cli import readme_block, run
 from twins import assert_same_model
 from typer.testing import CliRunner
 
@@ -132,3 +133,9 @@ def test_a_layer_over_an_op_of_static_shapes_keeps_its_weights(tmp_path):
     twin = keras.Model(inputs, T.TokenAndPositionEmbedding(maxlen=12, vocab_size=20, embed_dim=4)(inputs))
     model = assert_same_model(path, twin, order=lambda m: sorted(m.weights, key=lambda w: w.shape[0]), high=20)
     assert model.get_layer("pos_emb").count_params() == 48
+
+
+def test_readme_shows_what_declar_build_prints_for_the_text_transformer():
+    result = run("build", str(ROOT / "specs" / "architectures" / "text_transformer.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == readme_block("$ declar build specs/architectures/text_transformer.yaml")

@@ -60,3 +60,23 @@ def test_every_example_spec_carries_the_schema_modeline():
         assert first.startswith("# yaml-language-server: $schema="), spec
         target = (spec.parent / first.split("=", 1)[1]).resolve()
         assert target == (ROOT / "schemas" / "declar.schema.json").resolve(), spec
+
+
+def test_every_example_of_a_graph_node_or_block_in_the_schema_is_valid():
+    """The spec reference shows the schema's examples: each must be what the schema accepts."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    from declar.spec.schema import schema
+
+    main, layers = schema(), schema("keras-layers.schema.json")
+    registry = Registry().with_resources([(name, Resource.from_contents(s)) for name, s in
+                                          (("declar.schema.json", main), ("keras-layers.schema.json", layers))])
+    checked = 0
+    for name in ("node", "block"):
+        validator = Draft202012Validator({"$defs": main["$defs"], "$ref": f"#/$defs/{name}"}, registry=registry)
+        for example in main["$defs"][name].get("examples", []):
+            for value in example.values():
+                assert not list(validator.iter_errors(value)), (name, value)
+                checked += 1
+    assert checked >= 7

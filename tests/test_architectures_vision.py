@@ -200,8 +200,9 @@ def test_toy_resnet_is_the_guides_model():
 # https://keras.io/examples/generative/vae/
 
 
-# The spec's Sampling layer `z` draws from a seed generator seeded from the spec's seed and its name.
-SAMPLING_SEED = draw_seed(1337, "z")
+# The spec's Sampling layer `z` draws from a seed generator seeded from its name and the seed of
+# its scope, the block use `encoder` (itself drawn from the spec's seed).
+SAMPLING_SEED = draw_seed(draw_seed(1337, "encoder"), "z")
 
 
 class Sampling(layers.Layer):
@@ -375,3 +376,42 @@ def test_timeseries_transformer_is_the_examples_model():
     model = assert_same_model(spec("timeseries_transformer"), timeseries_transformer_twin())
     assert isinstance(model.get_layer("transformer_blocks"), keras.Model)
 
+
+
+# Two uses of a block holding a random draw, and the copies of a repeated one, must not draw the
+# same numbers (a VAE-style noise layer in a repeated block would otherwise add the same noise).
+NOISY_BLOCKS = """\
+declar: 2
+name: noisy
+seed: 3
+inputs:
+  x: {shape: [4]}
+layers:
+  Noise:
+    extends: Layer
+    call: "inputs + random_normal(shape=(shape(inputs)[0], shape(inputs)[1]))"
+blocks:
+  Noisy:
+    nodes:
+      noise: {Noise: {}, inputs: inputs}
+    outputs: noise
+model:
+  nodes:
+    first: {Noisy: {}, inputs: x}
+    second: {Noisy: {}, inputs: x}
+    chain: {Noisy: {}, inputs: x, repeat: 2}
+  outputs: [first, second, chain]
+"""
+
+
+def test_block_uses_and_repeat_copies_draw_their_own_numbers(tmp_path):
+    path = tmp_path / "noisy.yaml"
+    path.write_text(NOISY_BLOCKS)
+    model = declar.build(str(path), compile=False)
+    first, second, chain = (keras.ops.convert_to_numpy(y) for y in model(np.zeros((64, 4), "float32")))
+    assert not np.allclose(first, second)
+    # chain = x + e1 + e2: were the copies' draws the same, chain would be exactly 2 * e1 for some
+    # draw e1 of the chain's first copy; its variance (2 for independent draws, 4 for equal ones) tells.
+    assert 1.4 < chain.var() < 2.8
+    again = declar.build(str(path), compile=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(np.zeros((64, 4), "float32"))[0]), first)

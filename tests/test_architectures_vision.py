@@ -171,8 +171,9 @@ def test_toy_resnet_is_the_guides_model():
 # https://keras.io/examples/generative/vae/
 
 
-# The spec's Sampling layer `z` draws from a seed generator seeded from the spec's seed and its name.
-SAMPLING_SEED = draw_seed(1337, "z")
+# The spec's Sampling layer `z` draws from a seed generator seeded from its name and the seed of
+# its scope, the block use `encoder` (itself drawn from the spec's seed).
+SAMPLING_SEED = draw_seed(draw_seed(1337, "encoder"), "z")
 
 
 def vae_twin(sampling_seed: int, latent_dim: int = 2) -> keras.Model:
@@ -331,11 +332,9 @@ def test_timeseries_transformer_is_the_examples_model():
     assert isinstance(model.get_layer("transformer_blocks"), keras.Model)
 
 
-# -- An op node that uses no tensor, feeding a layer -------------------------------------------------
-# The example's PatchEncoder embeds positions arange(num_patches), which depend on no input. Keras
-# computes such an expression at once; a layer called on the constant would run once at build and
-# not be part of the model. The spec language writes it as nodes (an op, an Embedding on it).
 
+# Two uses of a block holding a random draw, and the copies of a repeated one, must not draw the
+# same numbers (a VAE-style noise layer in a repeated block would otherwise add the same noise).
 POSITIONS = """\
 declar: 2
 name: positions
@@ -352,6 +351,30 @@ model:
 """
 
 
+NOISY_BLOCKS = """\
+declar: 2
+name: noisy
+seed: 3
+inputs:
+  x: {shape: [4]}
+layers:
+  Noise:
+    extends: Layer
+    call: "inputs + random_normal(shape=(shape(inputs)[0], shape(inputs)[1]))"
+blocks:
+  Noisy:
+    nodes:
+      noise: {Noise: {}, inputs: inputs}
+    outputs: noise
+model:
+  nodes:
+    first: {Noisy: {}, inputs: x}
+    second: {Noisy: {}, inputs: x}
+    chain: {Noisy: {}, inputs: x, repeat: 2}
+  outputs: [first, second, chain]
+"""
+
+
 def test_a_layer_on_a_constant_op_is_part_of_the_model_and_survives_a_load(tmp_path):
     path = tmp_path / "positions.yaml"
     path.write_text(POSITIONS)
@@ -363,3 +386,16 @@ def test_a_layer_on_a_constant_op_is_part_of_the_model_and_survives_a_load(tmp_p
     declar.save(model, str(archive))
     x = example_inputs(model, high=20)
     np.testing.assert_array_equal(predict_in_fresh_process(archive, x), keras.ops.convert_to_numpy(model(x)))
+
+
+def test_block_uses_and_repeat_copies_draw_their_own_numbers(tmp_path):
+    path = tmp_path / "noisy.yaml"
+    path.write_text(NOISY_BLOCKS)
+    model = declar.build(str(path), compile=False)
+    first, second, chain = (keras.ops.convert_to_numpy(y) for y in model(np.zeros((64, 4), "float32")))
+    assert not np.allclose(first, second)
+    # chain = x + e1 + e2: were the copies' draws the same, chain would be exactly 2 * e1 for some
+    # draw e1 of the chain's first copy; its variance (2 for independent draws, 4 for equal ones) tells.
+    assert 1.4 < chain.var() < 2.8
+    again = declar.build(str(path), compile=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(np.zeros((64, 4), "float32"))[0]), first)

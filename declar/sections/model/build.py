@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
+from keras.src.backend.common.name_scope import current_path
 
 from declar.errors import DeclarError, ModelBuildError
 from declar.expr.evaluate import ExpressionError, to_closure
 from declar.keras.constant import ConstantTensor, is_symbolic
 from declar.keras.layer import DeclarLayer, builtin_layer
-from declar.keras.ops import keras_functions
+from declar.keras.ops import draw_seed, keras_functions
 from declar.limits import current_limits
 from declar.sections.blocks.build import block_model, repeated_model
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
@@ -43,8 +44,25 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: li
         trainable = args.pop("trainable", True)
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
-                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype, seed=spec.seed)
+                           asset_root=asset_root, name=name, trainable=trainable, dtype=dtype,
+                           seed=scoped_seed(spec.seed))
     return builtin_layer(node.layer or "", args, name=name, types=types)
+
+
+def scoped_seed(seed: int | None) -> int | None:
+    """The seed a custom type's random draws start from: the spec's, or inside a block use or a
+    repeat copy (a Keras name scope such as ``encoder/block_2``) one drawn from it and the scope,
+    so that two uses of a block, or two copies, do not draw the same numbers.
+
+    Example:
+        >>> scoped_seed(5)
+        5
+        >>> with keras.name_scope("encoder"):
+        ...     scoped_seed(5) == draw_seed(5, "encoder")
+        True
+    """
+    scope = current_path()
+    return draw_seed(seed or 0, scope) if scope else seed
 
 
 def layer_definitions(spec: Spec, node: NodeSpec) -> dict[str, Any]:

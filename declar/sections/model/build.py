@@ -180,7 +180,9 @@ def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
     refs = sorted(name for name, value in env.items() if keras.backend.is_keras_tensor(value))
-    if refs and not any(keras.backend.is_keras_tensor(t) for t in keras.tree.flatten(result)):
+    leaves = keras.tree.flatten(result)
+    tensors_only = bool(leaves) and all(map(keras.ops.is_tensor, leaves))  # not a Python number or tuple
+    if refs and tensors_only and not any(map(keras.backend.is_keras_tensor, leaves)):
         # The expression reads no tensor's values (`arange(0, shape(x)[-1])`), so keras.ops gave a
         # constant, and a layer applied to it would run once now and be left out of the model
         # with its weights (the position Embedding of a transformer). Computed by a layer over

@@ -13,6 +13,7 @@ import keras
 
 from declar.errors import DeclarError, ModelBuildError
 from declar.expr.evaluate import ExpressionError, to_closure
+from declar.keras.constant import ConstantTensor, is_symbolic
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
@@ -129,7 +130,8 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
     for node in build_order(graph):
         try:
             if node.op is not None:
-                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
+                anchor = tensors[graph.inputs[0]] if graph.inputs else None
+                tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors}, anchor)
             else:
                 incoming = [tensor_of(tensors, r) for r in node.inputs]  # repeats and blocks take their shapes
                 layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming)
@@ -169,48 +171,22 @@ def _call_value(tensors: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
+def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any], anchor: Any = None) -> Any:
     """An ``op:`` node's expression over keras.ops on the symbolic tensors: Keras infers its shape."""
     checked = op_check(node.op or "", names, node.name)
     if checked.tree is None:  # validation refuses it first; this is the last guard
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
+    compute = to_closure(checked.tree, keras_functions())
     try:
-        result = to_closure(checked.tree, keras_functions())(env)
+        value = compute(env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
-    refs = sorted(name for name, value in env.items() if keras.backend.is_keras_tensor(value))
-    leaves = keras.tree.flatten(result)
-    tensors_only = bool(leaves) and all(map(keras.ops.is_tensor, leaves))  # not a Python number or tuple
-    if refs and tensors_only and not any(map(keras.backend.is_keras_tensor, leaves)):
-        # The expression reads no tensor's values (`arange(0, shape(x)[-1])`), so keras.ops gave a
-        # constant, and a layer applied to it would run once now and be left out of the model
-        # with its weights (the position Embedding of a transformer). Computed by a layer over
-        # the tensors it names, it stays in the graph, as in the Keras examples' own call methods.
-        layer = _op_layer(node, refs, {k: v for k, v in env.items() if k not in refs})
-        return layer(env[refs[0]] if len(refs) == 1 else [env[r] for r in refs])
-    return result
-
-
-_PARAM_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
-
-
-def _op_layer(node: NodeSpec, refs: list[str], values: Mapping[str, Any]) -> DeclarLayer:
-    """A `DeclarLayer` whose call is ``node``'s op over its tensors ``refs`` (bound from
-    ``inputs``) and the plain ``values`` it names (a block's params, as the type's params);
-    saved and loaded as every custom type is, its expression checked again at load."""
-    if len(refs) > 1 and "inputs" in refs:
-        raise ModelBuildError(node, "op: an op over several tensors, one of them named 'inputs', that reads no "
-                              "tensor's values cannot be kept in the graph; rename the block input")
-    bind = {} if refs == ["inputs"] else {r: "inputs" if len(refs) == 1 else f"inputs[{i}]" for i, r in enumerate(refs)}
-    params = {}
-    for name, value in values.items():
-        if type(value) not in _PARAM_TYPES:
-            raise ModelBuildError(node, f"op: '{name}' ({type(value).__name__}) cannot be a parameter of the op")
-        params[name] = {"type": _PARAM_TYPES[type(value)], "default": value}
-    definition = {"extends": "Layer", "params": params,
-                  "call": {"let": bind, "return": node.op} if bind else node.op}
-    return DeclarLayer(types={"Op": definition}, layer_type="Op", name=node.name)
+    if is_symbolic(value) or anchor is None:
+        return value
+    # Over constants only (`arange(0, maxlen)`): computed by a layer in the graph, so that a layer
+    # applied to it is part of the model, its weights trained and saved (see declar.keras.constant).
+    return ConstantTensor(lambda: compute(env), name=node.name)(anchor)
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from declar.expr.evaluate import ExpressionError, to_closure
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
+from declar.sections.model.batch_axis import batch_axis_problem
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
@@ -164,10 +165,18 @@ def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any]) -> Any:
     if checked.tree is None:  # validation refuses it first; this is the last guard
         raise ModelBuildError(node, f"op: {checked.problems[0].message}")
     env = {name: tensors[name] for name in checked.names if name in tensors}
+    run = to_closure(checked.tree, keras_functions())
     try:
-        return to_closure(checked.tree, keras_functions())(env)
+        result = run(env)
+        # the size guards count per example at a batch of None: an op moving examples would hide its cost
+        moved = batch_axis_problem(run, env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+    if moved is not None:
+        raise ModelBuildError(node, f"op: {node.op}: {moved}; an op keeps axis 0 as the batch (it may not join, "
+                                    "repeat, reshape or move examples; reduce over them or keep them apart)",
+                              code="op-batch-axis")
+    return result
 
 
 def graph_outputs(graph: GraphSpec, tensors: dict[str, Any]) -> Any:

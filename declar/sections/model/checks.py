@@ -12,6 +12,9 @@ from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.model.calls import (
     call_parameters,
     call_problems,
+    constant_ops,
+    constant_problem,
+    constant_ref_problems,
     may_return_several,
     node_ref_problems,
     op_problems,
@@ -363,6 +366,8 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
             elif state.get(child) is None:
                 state[child] = 1
                 stack.append((child, iter(deps[child])))
+    constants = constant_ops(graph, deps, input_names)
+    yield from constant_ref_problems(doc, graph, constants)
     outputs_path = graph.outputs_path
     raw_outputs = _written(doc, outputs_path)
     out_names = [parse_ref(ref).name for ref in graph.outputs.refs]
@@ -372,6 +377,8 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
         if out_names[i] not in node_names:
             yield doc.problem(path, f"output '{out_names[i]}' is not a node", did_you_mean(out_names[i], node_names),
                               "unknown-ref")
+        elif out_names[i] in constants:
+            yield constant_problem(doc, path, out_names[i], f"output '{ref}'")
         elif several is not None:
             yield from ref_problems(doc, graph, path, ref, None, several)
     used = set()

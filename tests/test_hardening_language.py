@@ -1,0 +1,111 @@
+"""The spec language v2 attacked as a hostile user would (issue 14): every construct through
+validate, build and load, each test named after the attack it stops."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from lang_helpers import SPECS, header, validate_lines
+from test_hostile_archives import rewrite
+
+import declar
+from declar.archive import ArchiveError
+from declar.errors import BuildError
+
+HEADER = header({"x": [4]})  # the first node at line 7
+
+
+def write(tmp_path: Path, body: str, outputs: str = "o") -> Path:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEADER + body + f"  outputs: {outputs}\n")
+    return spec
+
+
+def build_error(spec: Path) -> str:
+    with pytest.raises(BuildError) as err:
+        declar.build(spec)
+    return str(err.value).replace(str(spec), "spec.yaml")
+
+
+# -- op nodes that move examples across the batch axis ----------------------------------------
+# Every size check of an op counts per example on symbolic tensors whose batch is None, so an op
+# that joins or repeats examples along axis 0 looked as small as its input: a chain of them made
+# one example into billions of rows at the first predict.
+
+@pytest.mark.parametrize(("op", "rows"), [
+    ("concatenate([x, x], axis=0)", "4 rows for 2 examples (shape (4, 4)) and 6 for 3 (shape (6, 4))"),
+    ("repeat(x, 100000, axis=0)", "200000 rows for 2 examples"),
+    ("tile(x, [100000, 1])", "200000 rows for 2 examples"),
+    ("reshape(x, [-1, 1])", "8 rows for 2 examples (shape (8, 1))"),
+    ("transpose(x)", "4 rows for 2 examples (shape (4, 2)) and 4 for 3 (shape (4, 3))"),
+    ("expand_dims(x, 0)", "1 rows for 2 examples (shape (1, 2, 4))"),
+])
+def test_op_growing_or_moving_the_batch_axis_is_refused_at_build(tmp_path, op, rows):
+    message = build_error(write(tmp_path, f'    o: {{op: "{op}"}}\n'))
+    assert message.startswith(f"spec.yaml:7:8: error: op: {op}: the result has {rows}"), message
+    assert "an op keeps axis 0 as the batch" in message
+
+
+def test_chain_of_batch_repeats_under_the_per_example_limit_is_refused(tmp_path):
+    # each op is 400,000 elements "per example"; together 10**10 rows of 4 floats for one example
+    body = "".join(f'    r{i}: {{op: "repeat({"x" if i == 0 else f"r{i - 1}"}, 100000, axis=0)"}}\n'
+                   for i in range(2))
+    message = build_error(write(tmp_path, body, outputs="r1"))
+    assert message.startswith("spec.yaml:7:9: error: op: repeat(x, 100000, axis=0): the result has 200000 rows")
+
+
+def test_ops_keeping_the_batch_axis_still_build_and_compute(tmp_path):
+    body = ('    a: {op: "x[:, 0:2] + arange(0, 2)"}\n'
+            '    b: {op: "reshape(x, [-1, 2, 2])"}\n'
+            '    c: {op: "stack([a, a], axis=1) + b"}\n'
+            '    o: {op: "sum(c, axis=1)"}\n')
+    model = declar.build(write(tmp_path, body))
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    a = x[:, 0:2] + np.arange(2)
+    expected = (np.stack([a, a], axis=1) + x.reshape(-1, 2, 2)).sum(axis=1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_archive_with_an_op_joining_examples_is_refused(tmp_path):
+    saved = tmp_path / "ops.keras"
+    declar.save(SPECS / "tensor_ops.yaml", saved)
+    with zipfile.ZipFile(saved) as z:
+        config = json.loads(z.read("config.json"))
+    config["config"]["spec"]["model"]["nodes"]["first"]["op"] = "concatenate([summed, summed], axis=0)[:, 0]"
+    config["config"]["sha256"] = None
+    crafted = rewrite(saved, tmp_path / "crafted.keras", config)
+    with pytest.raises(ArchiveError) as err:
+        declar.load(crafted)
+    assert "an op keeps axis 0 as the batch" in str(err.value)
+    with pytest.raises(Exception, match="axis 0 as the batch"):
+        keras.models.load_model(crafted)
+
+
+# -- op nodes that are constants ---------------------------------------------------------------
+# An op over no input and no layer is computed once at build as a constant; a layer or the model's
+# outputs given one ended in "internal error: ValueError: All `outputs` values must be KerasTensors".
+
+def test_constant_op_as_a_layer_input_or_an_output_is_refused_at_validate(tmp_path):
+    lines = validate_lines(tmp_path, HEADER + (
+        '    p: {op: "arange(0, 4)"}\n'
+        '    q: {op: "p * 2"}\n'
+        '    d: {Dense: {units: 2}, inputs: q}\n'
+        '    s: {op: "x + q"}\n'
+        '    e: {Dense: {units: 2}, call: {inputs: s}}\n'
+        '  outputs: [e, d, q]\n'))
+    assert lines == [
+        "spec.yaml:9:36: error: 'q' is an op that uses no input or layer: a constant, not a tensor of the graph, "
+        "so node 'd' cannot take it (use 'q' inside an op that also reads an input or a node)",
+        "spec.yaml:12:19: error: 'q' is an op that uses no input or layer: a constant, not a tensor of the graph, "
+        "so output 'q' cannot take it (use 'q' inside an op that also reads an input or a node)",
+    ]
+
+
+def test_constant_op_alone_as_the_output_is_refused_at_validate(tmp_path):
+    lines = validate_lines(tmp_path, HEADER + '    o: {op: "3"}\n  outputs: o\n')
+    assert lines[0].startswith("spec.yaml:8:12: error: 'o' is an op that uses no input or layer"), lines

@@ -301,7 +301,8 @@ def _summary(model: Any) -> list[dict[str, Any]]:
             d = layer.definition
             hooks = ", ".join(h for h, used in (("variables", d.variables), ("assets", d.assets),
                                                 ("build_args", d.build_args), ("call", True)) if used)
-        rows.append({"name": row.name, "type": layer.definition.name if custom else type(layer).__name__,
+        kind = getattr(layer, "declar_kind", None) or type(layer).__name__  # a block use's block
+        rows.append({"name": row.name, "type": layer.definition.name if custom else kind,
                      "output_shape": row.output_shape, "params": row.params, "hooks": hooks})
     return rows
 

@@ -90,15 +90,17 @@ class SpecDiff:
     nodes: list[Item] = field(default_factory=list)
     outputs: list[Change] = field(default_factory=list)
     layer_types: list[Item] = field(default_factory=list)
+    blocks: list[Item] = field(default_factory=list)
     functions: list[Item] = field(default_factory=list)
     compile: list[Change] = field(default_factory=list)
     build: BuildDiff | None = None
     renames: dict[str, str] = field(default_factory=dict)
     """New node name -> old node name, for nodes matched under another name."""
 
-    SECTIONS = ("settings", "inputs", "nodes", "outputs", "layer_types", "functions", "compile")
+    SECTIONS = ("settings", "inputs", "nodes", "outputs", "layer_types", "blocks", "functions", "compile")
     TITLES = {"settings": "settings", "inputs": "inputs", "nodes": "nodes", "outputs": "outputs",
-              "layer_types": "custom layer types", "functions": "functions", "compile": "compile"}
+              "layer_types": "custom layer types", "blocks": "blocks", "functions": "functions",
+              "compile": "compile"}
 
     @property
     def equal(self) -> bool:

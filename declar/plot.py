@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from declar.errors import PlotError
-from declar.spec.model import Spec
+from declar.spec.model import NodeSpec, Spec
 from declar.spec.refs import call_refs, node_dependencies, parse_ref
 from declar.summary import layer_rows
 
@@ -62,6 +62,8 @@ def to_dot(spec: Spec, model: Any = None) -> str:
         label = f"{node.name}\n{kind}" if node.op is None else f"{node.name}\nop: {node.op}"
         if node.shares:
             label += f"\nshares {node.shares}"
+        if node.repeat is not None:
+            label += f"\nrepeat {node.repeat}"
         layer_name = node.args.get("name") or node.name
         if layer_name in built and not node.shares:
             row = built[layer_name]
@@ -71,6 +73,9 @@ def to_dot(spec: Spec, model: Any = None) -> str:
         lines.append(f"  {_quote(node.name)} [label={_quote(label)}, fillcolor={_quote(colour)}{extra}];")
     names = {*(i.name for i in spec.inputs), *nodes}
     for node in spec.nodes:
+        if node.layer in spec.blocks:  # its inputs go into the block's cluster, whose outputs come here
+            lines += _block_cluster(spec, node)
+            continue
         for k, ref in enumerate(node.inputs):
             shown = str(k) if len(node.inputs) > 1 else ref if ref != parse_ref(ref).name else ""
             attrs = f" [label={_quote(shown)}]" if shown else ""
@@ -95,6 +100,29 @@ def to_dot(spec: Spec, model: Any = None) -> str:
         lines.append(f"  legend [label={_quote(legend)}, shape=note, fillcolor={_quote(CUSTOM_COLOUR)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _block_cluster(spec: Spec, use: NodeSpec) -> list[str]:
+    """A block use drawn as a cluster of the block's nodes (one level: blocks inside are boxes),
+    fed by the use's inputs and feeding the use's own box, which stands for its outputs."""
+    block = spec.blocks[use.layer or ""]
+    inner = {n.name for n in block.graph.nodes}
+    outer = dict(zip(block.graph.inputs, use.inputs, strict=False))
+
+    def ident(ref: str) -> str:
+        return _quote(f"{use.name}/{ref}" if ref in inner else outer.get(ref, ref))
+
+    title = f"{use.name}: block {block.name}" + (f", repeated {use.repeat} times" if use.repeat is not None else "")
+    lines = [f"  subgraph {_quote('cluster_' + use.name)} {{", f"    label={_quote(title)};",
+             '    style="rounded,dashed"; color="#868e96";', f"    {_quote(use.name)};"]
+    for node in block.graph.nodes:
+        label = f"{node.name}\n{node.layer or 'shares ' + (node.shares or '')}"
+        lines.append(f"    {ident(node.name)} [label={_quote(label)}, fillcolor={_quote(BUILTIN_COLOUR)}];")
+    lines.append("  }")
+    for node in block.graph.nodes:
+        lines += [f"  {ident(ref)} -> {ident(node.name)};" for ref in node.inputs]
+    lines += [f"  {ident(ref)} -> {_quote(use.name)};" for ref in block.graph.outputs.refs if ref in inner]
+    return lines
 
 
 def output_format(path: str | os.PathLike[str]) -> str:

@@ -27,12 +27,33 @@ class LayerRow:
     empty for a layer that was never called."""
     layer: Any
     """The Keras layer itself, for what a caller shows beyond these (its type, its hooks)."""
+    depth: int = 0
+    """How deep inside nested models (block uses, repeats) the layer is; its name is then its path
+    (``encoder/block_1/ffn``)."""
 
 
 def layer_rows(model: Any) -> list[LayerRow]:
-    """A row for each layer of ``model`` but its input layers, in the model's order."""
-    return [LayerRow(layer.name, layer.count_params(), output_shape_text(layer), layer)
-            for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    """A row for each layer of ``model`` but its input layers, in the model's order; a nested model
+    (a block use, a repeat) is followed by rows for its own layers, named by path.
+
+    Walked without recursion: a repeat may hold a thousand nested models.
+    """
+    rows: list[LayerRow] = []
+    pending: list[tuple[Any, str, int]] = [(layer, "", 0) for layer in reversed(_layers(model))]
+    while pending:
+        layer, prefix, depth = pending.pop()
+        name = prefix + layer.name
+        rows.append(LayerRow(name, layer.count_params(), output_shape_text(layer), layer, depth))
+        pending.extend((inner, f"{name}/", depth + 1) for inner in reversed(_layers(layer)))
+    return rows
+
+
+def _layers(model: Any) -> list[Any]:
+    """The layers of a (nested) model but its input layers; none for a plain layer."""
+    layers = getattr(model, "layers", None)
+    if not isinstance(layers, list) or not hasattr(model, "inputs"):
+        return []
+    return [layer for layer in layers if type(layer).__name__ != "InputLayer"]
 
 
 def output_shape_text(layer: Any) -> str:

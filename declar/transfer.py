@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from declar.summary import layer_rows
+
 
 @dataclass
 class TransferReport:
@@ -50,10 +52,11 @@ class TransferReport:
                 "mismatched": [{"layer": n, "reason": r} for n, r in self.mismatched], "dropped": self.dropped}
 
 
-def _variables(layer: Any) -> list[tuple[str, tuple[int, ...], str, Any]]:
-    """(path inside the layer, shape, dtype, variable) of each weight, in the layer's order."""
+def _variables(layer: Any, name: str | None = None) -> list[tuple[str, tuple[int, ...], str, Any]]:
+    """(path inside the layer, shape, dtype, variable) of each weight, in the layer's order; ``name``
+    is the layer's path in the model (``encoder/block_1/ffn`` inside a block)."""
     out = []
-    prefix = f"{layer.name}/"
+    prefix = f"{name or layer.name}/"
     for w in layer.weights:
         path = getattr(w, "path", None) or w.name
         out.append((path[len(prefix):] if path.startswith(prefix) else w.name, tuple(w.shape), str(w.dtype), w))
@@ -61,7 +64,11 @@ def _variables(layer: Any) -> list[tuple[str, tuple[int, ...], str, Any]]:
 
 
 def _layers(model: Any) -> dict[str, Any]:
-    return {layer.name: layer for layer in model.layers if type(layer).__name__ != "InputLayer"}
+    """The model's layers by path; a nested model (a block use, a repeat) by the layers inside it,
+    so one changed layer in a block does not keep the block's other layers from carrying over."""
+    rows = layer_rows(model)
+    nested = {row.name.rsplit("/", 1)[0] for row in rows if row.depth}
+    return {row.name: row.layer for row in rows if row.name not in nested}
 
 
 def _why_not(old: list[tuple[str, tuple[int, ...], str, Any]], new: list[tuple[str, tuple[int, ...], str, Any]]
@@ -91,14 +98,14 @@ def transfer_weights(model: Any, old_model: Any) -> TransferReport:
     old_layers = _layers(old_model)
     new_layers = _layers(model)
     for name, layer in new_layers.items():
-        new_vars = _variables(layer)
+        new_vars = _variables(layer, name)
         if not new_vars:
             continue
         old_layer = old_layers.get(name)
-        if old_layer is None or not _variables(old_layer):
+        if old_layer is None or not _variables(old_layer, name):
             report.new.append(name)
             continue
-        old_vars = _variables(old_layer)
+        old_vars = _variables(old_layer, name)
         why = _why_not(old_vars, new_vars)
         if why is not None:
             report.mismatched.append((name, why))

@@ -24,8 +24,13 @@ from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
 from declar.sections.compile.build import compile_arguments
 from declar.sections.model.build import construct_graph
+from declar.spec.layer_count import layer_count
 from declar.spec.model import Spec
 from declar.stack import deep_graph
+
+FRAMES_PER_NESTING = 40
+"""Layers' worth of frames per block: calling a nested model goes through Keras's call machinery
+(about 60 frames per level), which the per-layer allowance of a flat graph does not cover."""
 
 
 @contextmanager
@@ -45,12 +50,16 @@ def seeded(seed: int) -> Iterator[None]:
 
 def spec_layer_count(spec: Any) -> int:
     """Layers of a Spec, or of spec data not yet checked (an archive's), bounded by the layer limit."""
-    if isinstance(spec, Spec):
-        return len(spec.nodes)
+    if isinstance(spec, Spec):  # blocks and repeats expanded; nested models add frames of their own
+        limit = current_limits.get().max_layers
+        return layer_count(spec, limit) + FRAMES_PER_NESTING * len(spec.blocks)
     model = spec.get("model") if isinstance(spec, dict) else None
     if isinstance(model, dict):
         model = model.get("nodes")
     count = len(model) if isinstance(model, (list, dict)) else 0
+    items = model.values() if isinstance(model, dict) else model if isinstance(model, list) else ()
+    if isinstance(spec, dict) and (spec.get("blocks") or any(isinstance(i, dict) and "repeat" in i for i in items)):
+        count = current_limits.get().max_layers  # expanded only once checked: allow for the most
     return min(count, current_limits.get().max_layers)  # more is refused by the checks before any build
 
 

@@ -264,6 +264,50 @@ class OutputsSpec:
         return dict(zip(self.names, self.refs, strict=True))
 
 
+# -- blocks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A block: a graph with parameters, used as a node (a nested Keras model at build).
+
+    ``graph`` is written at ``("blocks", name)``; ``definition`` is the block as the spec writes it.
+    """
+
+    name: str
+    graph: GraphSpec
+    params: tuple[ParamSpec, ...] = ()
+    description: str = ""
+    definition: JsonMap = field(default_factory=JsonMap)
+
+    @property
+    def path(self) -> JsonPath:
+        return self.graph.path
+
+
+DEFAULT_BLOCK_INPUTS = ("inputs",)
+
+
+def block_from_data(name: str, raw: Mapping[str, Any]) -> BlockSpec:
+    """The typed block ``name`` from its (schema-valid) data.
+
+    Example:
+        >>> block = block_from_data("Head", {"params": {"units": {"type": "integer"}},
+        ...                                  "nodes": {"out": {"Dense": {"units": "units"}, "inputs": "inputs"}},
+        ...                                  "outputs": "out"})
+        >>> block.graph.inputs, block.graph.nodes[0].path, [p.name for p in block.params]
+        (('inputs',), ('blocks', 'Head', 'nodes', 'out'), ['units'])
+    """
+    path = ("blocks", name)
+    graph = GraphSpec(tuple(raw.get("inputs") or DEFAULT_BLOCK_INPUTS), graph_nodes_from_data(raw["nodes"],
+                      (*path, "nodes")), OutputsSpec.from_data(raw["outputs"]), False, path)
+    return BlockSpec(name, graph, _params(raw.get("params")), raw.get("description", ""), JsonMap(raw))
+
+
+def blocks_from_data(data: Mapping[str, Any]) -> Mapping[str, BlockSpec]:
+    return MappingProxyType({n: block_from_data(n, b) for n, b in (data.get("blocks") or {}).items()})
+
+
 # -- functions -------------------------------------------------------------------------------
 
 
@@ -459,6 +503,7 @@ class Spec:
     compile: CompileSpec | None
     distribution: DistributionSpec | None
     _data: Mapping[str, Any] = field(repr=False)
+    blocks: Mapping[str, BlockSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Spec:
@@ -475,7 +520,7 @@ class Spec:
                    nodes=nodes, outputs=outputs, sequential=sequential, functions=functions_from_data(data),
                    compile=CompileSpec.from_data(data.get("compile")),
                    distribution=DistributionSpec.from_data(data.get("distribution")),
-                   _data=MappingProxyType(data))
+                   _data=MappingProxyType(data), blocks=blocks_from_data(data))
 
     # The header's settings, read often enough to deserve a short name.
     @property
@@ -638,8 +683,9 @@ def _sequential_nodes(items: list[dict[str, Any]], input_name: str) -> tuple[Nod
     taken, counters = {input_name, *given}, {}
     nodes, previous = [], input_name
     for i, item in enumerate(items):
-        layer = next(k for k in item if k != "repeat")  # one layer, and perhaps how often it repeats
-        args = dict(item[layer] or {})
+        layers = [k for k in item if k != "repeat"]  # one layer (the checks report none or two), perhaps repeated
+        layer = layers[0] if layers else "Layer"
+        args = dict(item.get(layer) or {})
         name = args.get("name")
         if not name:
             base = snake_case(layer)

@@ -16,13 +16,23 @@ from declar.expr.evaluate import ExpressionError, to_closure
 from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import keras_functions
 from declar.limits import current_limits
+from declar.sections.blocks.build import block_model, repeated_model
 from declar.sections.model.batch_axis import batch_axis_problem
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
 
 
-def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None) -> keras.layers.Layer:
+def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: list[Any] | None = None
+                ) -> keras.layers.Layer:
+    if node.repeat is not None:  # copies block_1 ... block_N in a sub-model named after the node
+        return repeated_model(spec, node, incoming or [], lambda copy, t: _make_layer(spec, copy, asset_root, [t]))
+    if node.layer in spec.blocks:  # a nested model, its graph built like this one
+        def run(graph: GraphSpec, tensors: dict[str, Any], params: Mapping[str, Any]) -> Any:
+            run_graph(spec, graph, tensors, asset_root, params)
+            return graph_outputs(graph, tensors)
+
+        return block_model(spec, node, incoming or [], run)
     args = dict(node.args)
     name = args.pop("name", None) or node.name
     if spec.dtype_policy and "dtype" not in args:
@@ -122,11 +132,12 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
             if node.op is not None:
                 tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors})
             else:
-                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root)
+                incoming = [tensor_of(tensors, r) for r in node.inputs]  # repeats and blocks take their shapes
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming)
                 layers[node.name] = layer
                 tensors[node.name] = _call_layer(layer, node, tensors)
         except ModelBuildError:
-            raise
+            raise  # located already: an op's failure, or a node inside a block (a nested graph)
         except Exception as err:  # Keras reports bad arguments and shapes in many types
             raise ModelBuildError(node, f"{type(err).__name__}: {err}",
                                   code=err.code if isinstance(err, DeclarError) else None) from err

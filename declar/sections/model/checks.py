@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from declar.errors import JsonPath, Problem
+from declar.expr.evaluate import ExpressionError
 from declar.hints import did_you_mean
-from declar.limits import DEFAULT_LIMITS, Limits
+from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.sections.model.calls import (
     call_parameters,
     call_problems,
@@ -20,13 +21,16 @@ from declar.sections.model.calls import (
     op_problems,
     ref_problems,
 )
+from declar.spec.block_args import check_expression, expressions_in, gate_refusals, is_param_expression, substitute
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
+from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.values import argument_problems, check_value, object_problems
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
 from declar.spec.json_types import typed_repr
 from declar.spec.keras_objects import LAYER_ARGS, MAX_NESTING, path_refusals
+from declar.spec.layer_count import node_layer_counts
 from declar.spec.loaded import LoadedSpec
-from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, ParamSpec, Spec, node_layers
+from declar.spec.model import BUILD_KEY, GraphSpec, JsonMap, NodeSpec, ParamSpec, Spec, node_layers
 from declar.spec.nested_layers import requirement_problem, spec_form
 from declar.spec.refs import node_dependencies, parse_ref
 from declar.spec.schema import layer_args_problems
@@ -39,6 +43,10 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
     if len(spec.nodes) > limits.max_layers:
         yield doc.problem(("model",), f"model has {len(spec.nodes):,} layers, over the limit of {limits.max_layers:,}",
                           "raise Limits.max_layers", "too-many-layers")
+        return
+    over = _expanded_over_limit(spec, doc, limits)
+    if over is not None:
+        yield over
         return
     if spec.sequential and len(spec.inputs) != 1:
         yield doc.problem(("inputs",), f"a Sequential model has one input, this spec declares {len(spec.inputs)}",
@@ -61,7 +69,7 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                 limits: Limits = DEFAULT_LIMITS, params: Iterable[str] = ()) -> Iterator[Problem]:
     """Every problem of one graph's nodes, references and outputs: the model's, or a block's
     (whose ``params`` its ``op:`` expressions may use as well)."""
-    op_names = frozenset(params)
+    op_names = frozenset(params) | block_params(spec, graph)
     input_names = set(graph.inputs)
     node_names = {n.name for n in graph.nodes}
     for clash in sorted(input_names & node_names):
@@ -71,6 +79,13 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                           "rename one", "duplicate-name", at_key=not graph.sequential)
     if graph.sequential:
         seen_names: set[str] = set()
+        for i, item in enumerate(_written(doc, graph.path)):
+            named = node_layers(item)
+            if len(named) != 1:
+                yield doc.problem((*graph.path, i), "a list item names one layer, this one "
+                                  + (f"{len(named)} ({', '.join(named)})" if named else "none"),
+                                  "each layer is an item of its own (`- Dense: {units: 8}`), with `repeat: N` "
+                                  "beside it to chain N copies", "node-layer")
         for node in graph.nodes:
             if node.name in seen_names and "name" in node.args:
                 yield doc.problem((*node.path, "name"), f"layer name '{node.name}' is used twice",
@@ -133,8 +148,13 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
             yield doc.problem((*node.args_path, "name"), "in a graph the node's name is the layer's name",
                               "remove name, or rename the node", "node-name", at_key=True)
         yield from node_ref_problems(doc, graph, node, several)
-    if node.layer is not None:
-        yield from _check_layer_use(spec, doc, node, infos, graph.sequential)
+    params = block_params(spec, graph)
+    if node.repeat is not None:
+        yield from _check_repeat(doc, graph, node, params, current_limits.get())
+    if node.layer in spec.blocks and node.layer not in catalog().layers and node.layer not in spec.layer_types:
+        yield from _check_block_use(spec, doc, node, params, current_limits.get(), graph.sequential)
+    elif node.layer is not None:
+        yield from _check_layer_use(spec, doc, node, infos, graph.sequential, params)
         if not graph.sequential:
             yield from _check_call(spec, doc, node, node.layer)
 
@@ -163,6 +183,99 @@ def _check_call(spec: Spec, doc: Document, node: NodeSpec, layer: str) -> Iterat
         yield from call_problems(doc, node, layer, _root(spec, layer), layer in spec.layer_types)
 
 
+def _expanded_over_limit(spec: Spec, doc: Document, limits: Limits) -> Problem | None:
+    """The layer limit counts the layers inside blocks and repeats: located at the node that passes it."""
+    counts = node_layer_counts(spec, limits.max_layers, limits)
+    total = sum(counts)
+    if total <= limits.max_layers:
+        return None
+    node = spec.nodes[len(counts) - 1]
+    path = repeat_path(spec.graph, node) if node.repeat is not None else node.path
+    return doc.problem(path, f"node '{node.name}' takes the model over the limit of {limits.max_layers:,} layers "
+                       f"(blocks and repeats expanded, {total:,} or more)",
+                       "repeat less, or raise Limits.max_layers", "too-many-layers",
+                       at_key=node.repeat is None and not spec.sequential)
+
+
+def repeat_path(graph: GraphSpec, node: NodeSpec) -> JsonPath:
+    """Where a node's `repeat` is written (beside the layer key in a Sequential item)."""
+    return (*node.path[:-1], "repeat") if graph.sequential else (*node.path, "repeat")
+
+
+def _check_repeat(doc: Document, graph: GraphSpec, node: NodeSpec, params: frozenset[str], limits: Limits
+                  ) -> Iterator[Problem]:
+    path = repeat_path(graph, node)
+    if isinstance(node.repeat, str):
+        if not is_param_expression(node.repeat, params):
+            yield doc.problem(path, f"repeat {node.repeat!r} is not a number", "repeat: N with N a whole number"
+                              + (f" or an expression over the block's parameters {sorted(params)}" if params else ""),
+                              "bad-repeat")
+            return
+        yield from _expression_problems(doc, path, node.repeat, params, limits)
+    if node.shares is not None or len(node.inputs) > 1 or node.call or node.op is not None:
+        yield doc.problem(path, f"node '{node.name}' cannot repeat: repeat chains a layer with one input and "
+                          "one output", "remove repeat, or write the copies as nodes", "bad-repeat", at_key=True)
+
+
+def _expression_problems(doc: Document, path: JsonPath, text: str, params: frozenset[str], limits: Limits
+                         ) -> Iterator[Problem]:
+    for problem in check_expression(text, params, limits).problems:
+        yield expression_problem(doc, path, problem.col, problem.message, problem.hint, problem.code)
+
+
+def block_params(spec: Spec, graph: GraphSpec) -> frozenset[str]:
+    """The parameter names in scope in ``graph``: its block's (none in the model's graph)."""
+    if graph.path[:1] == ("blocks",) and len(graph.path) > 1 and graph.path[1] in spec.blocks:
+        return frozenset(p.name for p in spec.blocks[graph.path[1]].params)
+    return frozenset()
+
+
+def _check_block_use(spec: Spec, doc: Document, node: NodeSpec, params: frozenset[str], limits: Limits,
+                     sequential: bool) -> Iterator[Problem]:
+    """A block use: its arguments are the block's parameters, its inputs as many as the block's."""
+    block = spec.blocks[node.layer or ""]
+    declared = {p.name: p for p in block.params}
+    for key, value in node.args.items():
+        if key not in declared:
+            hint = did_you_mean(key, declared) or (f"{block.name} takes {', '.join(declared)}" if declared else
+                                                   f"{block.name} has no parameters")
+            yield doc.problem((*node.args_path, key), f"block '{block.name}' has no parameter '{key}'", hint,
+                              "unknown-arg", at_key=True)
+        elif is_param_expression(value, params):
+            yield from _expression_problems(doc, (*node.args_path, key), value, params, limits)
+        else:
+            yield from check_value(doc, (*node.args_path, key), declared[key], value)
+    for missing in [p for p in block.params if p.required and p.name not in node.args]:
+        yield doc.problem(node.args_path, f"block '{block.name}' needs parameter '{missing.name}' ({missing.type})",
+                          "", "missing-param", at_key=sequential)
+    if not params:  # the values are known here: the gate sees the block's layers' computed arguments
+        yield from _computed_refusals(spec, doc, node, limits)
+    wanted = len(block.graph.inputs)
+    if node.inputs and len(node.inputs) != wanted and not sequential:
+        path = (*node.path, "inputs")
+        yield doc.problem(path, f"block '{block.name}' takes {wanted} input{'s' * (wanted > 1)} "
+                          f"({', '.join(block.graph.inputs)}), this node gives {len(node.inputs)}",
+                          "give the block's inputs in order", "block-inputs")
+    elif sequential and wanted != 1:
+        yield doc.problem(node.args_path, f"block '{block.name}' takes {wanted} inputs; a Sequential layer "
+                          "gets one", "use it in a graph", "block-inputs", at_key=True)
+
+
+def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits) -> Iterator[Problem]:
+    """The argument gate on the computed arguments of a block's own layers, located at the use."""
+    block = spec.blocks[use.layer or ""]
+    given = {p.name: use.args.get(p.name, p.default) for p in block.params}
+    for node in block.graph.nodes:
+        if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
+            try:
+                args = substitute(dict(node.args), given, limits)
+            except ExpressionError:
+                continue  # a bad expression or a missing parameter: reported where it is written
+            for _, message, hint in gate_refusals(node.layer or "", args):
+                yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
+                                  "path-argument", at_key=True)
+
+
 def _written(doc: Document, path: JsonPath) -> Any:
     """The document's data at ``path`` (a node as written, with keys the typed NodeSpec drops)."""
     value: Any = doc.data
@@ -172,21 +285,31 @@ def _written(doc: Document, path: JsonPath) -> Any:
 
 
 def _check_layer_use(spec: Spec, doc: Document, node: NodeSpec, infos: dict[str, LayerInfo],
-                     sequential: bool) -> Iterator[Problem]:
-    yield from check_layer(spec, doc, node.layer or "", node.args, node.args_path, infos, sequential)
+                     sequential: bool, block_params: frozenset[str] = frozenset()) -> Iterator[Problem]:
+    yield from check_layer(spec, doc, node.layer or "", node.args, node.args_path, infos, sequential,
+                           block_params=block_params)
 
 
 def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: JsonPath, infos: dict[str, LayerInfo],
-                missing_at_key: bool, depth: int = 0) -> Iterator[Problem]:
+                missing_at_key: bool, depth: int = 0, block_params: frozenset[str] = frozenset()
+                ) -> Iterator[Problem]:
     """Problems of one use of ``layer`` (a built-in or a custom type) with ``args`` written at
     ``args_path``: a node's layer, or a layer inside a layer-valued argument (``depth`` levels down),
     whose own nested layers are checked the same way. ``missing_at_key`` puts a missing argument at
-    the layer's key rather than its value."""
+    the layer's key rather than its value; inside a block, values naming ``block_params`` are
+    expressions."""
     known = catalog().layers
     if layer not in known and layer not in spec.layer_types:
-        yield doc.problem(args_path, f"unknown layer type '{layer}'", did_you_mean(layer, [*known, *spec.layer_types]),
-                          "unknown-layer", at_key=True)
+        yield doc.problem(args_path, f"unknown layer type '{layer}'",
+                          did_you_mean(layer, [*known, *spec.layer_types, *spec.blocks]), "unknown-layer", at_key=True)
         return
+    # Inside a block, values naming its parameters are expressions: checked as such here, their
+    # values (known at build) by the layer when built; the other arguments are checked as usual.
+    dynamic = {key for key, value in args.items() if any(expressions_in(value, block_params))}
+    for key in sorted(dynamic):
+        for where, text in expressions_in(args[key], block_params):
+            yield from _expression_problems(doc, (*args_path, key, *where), text, block_params, current_limits.get())
+    args = JsonMap({k: v for k, v in args.items() if k not in dynamic})
     info = infos[layer] if layer in infos else _builtin_info(layer)
     allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
     if root in UNSAFE_LAYERS:
@@ -203,6 +326,7 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
     for key in info.initializer_params:
         if key in args and args[key] is not None:  # reaches keras.initializers.get at build
             yield from object_problems(doc, (*args_path, key), "initializer", args[key])
+    unknown: list[str] = []
     for key, value in args.items():
         if key == BUILD_KEY:
             if not build_args and layer not in spec.layer_types:
@@ -215,13 +339,15 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
             yield doc.problem((*args_path, key), f"unknown dtype policy {value!r}",
                               did_you_mean(str(value), DTYPE_POLICIES), "unknown-dtype")
         elif allowed is not None and key not in allowed:
-            hint = did_you_mean(key, sorted(allowed | set(params)))
-            yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
+            unknown.append(key)
+    for key in [*unknown, *sorted(dynamic - set(params) - (allowed or set()))] if allowed is not None else ():
+        hint = did_you_mean(key, sorted(allowed | set(params)))
+        yield doc.problem((*args_path, key), f"'{layer}' has no argument '{key}'", hint, "unknown-arg", at_key=True)
     for missing in info.required:
-        if missing not in args:
+        if missing not in args and missing not in dynamic:
             yield doc.problem(args_path, f"'{layer}' needs argument '{missing}'", "", "missing-arg",
                               at_key=missing_at_key)
-    for missing in [p for p in params.values() if p.required and p.name not in args]:
+    for missing in [p for p in params.values() if p.required and p.name not in args and p.name not in dynamic]:
         yield doc.problem(args_path, f"'{layer}' needs parameter '{missing.name}' ({missing.type})", "",
                           "missing-param", at_key=missing_at_key)
     given_build = args.get(BUILD_KEY) or {}

@@ -44,6 +44,8 @@ def node_data(spec: Spec, node: NodeSpec, renames: dict[str, str] | None = None)
         data["shares"] = node.shares
     if node.op is not None:
         data["op"] = node.op
+    if node.repeat is not None:
+        data["repeat"] = node.repeat
     if not spec.sequential:
         if node.inputs:  # a node may give its first call argument under call:, and an op node has none
             data["inputs"] = list(node.inputs) if node.inputs_as_list else node.inputs[0]

@@ -109,3 +109,42 @@ def test_constant_op_as_a_layer_input_or_an_output_is_refused_at_validate(tmp_pa
 def test_constant_op_alone_as_the_output_is_refused_at_validate(tmp_path):
     lines = validate_lines(tmp_path, HEADER + '    o: {op: "3"}\n  outputs: o\n')
     assert lines[0].startswith("spec.yaml:8:12: error: 'o' is an op that uses no input or layer"), lines
+
+
+# -- block arguments computed from the use's values ----------------------------------------------
+# Validate checked a block's parameter expressions as text only: values that made a layer's
+# argument wrong (negative, fractional, past the power limit) passed validate and failed at build.
+
+BLOCK = """\
+declar: 2
+name: m
+inputs:
+  x: {shape: [4]}
+blocks:
+  R:
+    params:
+      n: {type: integer}
+    nodes:
+      d: {Dense: {units: %s}, inputs: inputs}
+    outputs: d
+model:
+  nodes:
+    o: {R: {n: %s}, inputs: x}
+  outputs: o
+"""
+
+
+@pytest.mark.parametrize(("units", "n", "problem"), [
+    ("n - 200", "100", "units: -100 is out of range (minimum 1)"),
+    ("n / 3", "100", "units: expected integer, got number 33.333333333333336 (Positive integer, dimensionality "
+                     "of the output space.)"),
+    ("n ** n", "100000", "the result would have about 1,700,000 bits, over the limit of 4,096 (give the block "
+                         "other values)"),
+])
+def test_block_values_making_a_bad_layer_argument_are_refused_at_validate(tmp_path, units, n, problem):
+    assert validate_lines(tmp_path, BLOCK % (units, n)) == [f"spec.yaml:14:12: error: block 'R', node 'd': {problem}"]
+
+
+def test_block_values_making_good_arguments_still_validate(tmp_path):
+    assert validate_lines(tmp_path, BLOCK % ("n * 2 - 1", "3")) == ["valid"]
+    assert declar.build(tmp_path / "spec.yaml").get_layer("o").get_layer("d").units == 5

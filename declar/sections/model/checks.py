@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from declar.errors import JsonPath, Problem
@@ -265,15 +265,28 @@ def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits)
     """The argument gate on the computed arguments of a block's own layers, located at the use."""
     block = spec.blocks[use.layer or ""]
     given = {p.name: use.args.get(p.name, p.default) for p in block.params}
+    declared = {p.name: p for p in block.params}
+    missing = any(p.required and p.name not in use.args for p in block.params) or any(
+        any(check_value(doc, (*use.args_path, k), declared[k], v)) for k, v in use.args.items() if k in declared)
     for node in block.graph.nodes:
         if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
             try:
                 args = substitute(dict(node.args), given, limits)
-            except ExpressionError:
+            except ExpressionError as err:
+                written_badly = any(check_expression(text, given, limits).problems
+                                    for _, text in expressions_in(dict(node.args), given))
+                if not missing and not written_badly:
+                    # well written, but not computable with these values (a limit): the build would refuse it
+                    yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {err}",
+                                      "give the block other values", "bad-expression")
                 continue  # a bad expression or a missing parameter: reported where it is written
             for _, message, hint in gate_refusals(node.layer or "", args):
                 yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
                                   "path-argument", at_key=True)
+            # the computed values against the layer's argument types, as the build would pass them
+            computed = {k: v for k, v in args.items() if not missing and any(expressions_in(node.args.get(k), given))}
+            for problem in layer_args_problems(doc, use.args_path, node.layer or "", computed):
+                yield replace(problem, message=f"block '{block.name}', node '{node.name}': {problem.message}")
 
 
 def _written(doc: Document, path: JsonPath) -> Any:

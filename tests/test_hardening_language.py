@@ -4,6 +4,7 @@ validate, build and load, each test named after the attack it stops."""
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -148,3 +149,20 @@ def test_block_values_making_a_bad_layer_argument_are_refused_at_validate(tmp_pa
 def test_block_values_making_good_arguments_still_validate(tmp_path):
     assert validate_lines(tmp_path, BLOCK % ("n * 2 - 1", "3")) == ["valid"]
     assert declar.build(tmp_path / "spec.yaml").get_layer("o").get_layer("d").units == 5
+
+
+# -- hangs -------------------------------------------------------------------------------------
+# Each op node's check copied the set of every name in the graph: validate of 10,000 nodes (ops
+# and layer calls alternating, the layer limit) took 22 s, quadratic in the nodes (3 s now).
+
+def test_validate_of_ten_thousand_op_and_call_nodes_is_linear(tmp_path):
+    lines = [HEADER.rstrip("\n")]
+    for i in range(10_000):
+        prev = "x" if i == 0 else f"n{i - 1}"
+        lines.append(f'    n{i}: {{op: "{prev} + 1"}}' if i % 2 == 0 else
+                     f"    n{i}: {{Dense: {{units: 4}}, inputs: {prev}, call: {{training: false}}}}")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("\n".join(lines) + "\n  outputs: n9999\n")
+    start = time.perf_counter()
+    assert declar.validate(spec) == []
+    assert time.perf_counter() - start < 12, "validate is quadratic in the op nodes again"

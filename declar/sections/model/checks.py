@@ -92,8 +92,10 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                                   "Keras needs unique layer names", "duplicate-name")
             seen_names.add(node.name)
     several = _several_outputs(spec, graph)
+    visible = frozenset(input_names | node_names | op_names)  # once: a copy per op node was quadratic
     for node in graph.nodes:
-        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names)
+        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names,
+                               visible)
     if not graph.sequential:
         yield from _check_graph(doc, graph, input_names, node_names, several)
 
@@ -112,7 +114,8 @@ def _several_outputs(spec: Spec, graph: GraphSpec) -> dict[str, bool]:
 
 def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, input_names: set[str],
                 node_names: set[str], infos: dict[str, LayerInfo], limits: Limits = DEFAULT_LIMITS,
-                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
+                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset(),
+                visible: frozenset[str] | None = None) -> Iterator[Problem]:
     several = several if several is not None else _several_outputs(spec, graph)
     if not graph.sequential:
         written = _written(doc, node.path)
@@ -123,7 +126,8 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                               "node-layer", at_key=True)
             return
         if node.op is not None:
-            yield from op_problems(doc, graph, node, written, limits, input_names | node_names | params)
+            yield from op_problems(doc, graph, node, written, limits,
+                                   visible if visible is not None else input_names | node_names | params)
             return
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares, or an op",

@@ -166,3 +166,16 @@ def test_validate_of_ten_thousand_op_and_call_nodes_is_linear(tmp_path):
     start = time.perf_counter()
     assert declar.validate(spec) == []
     assert time.perf_counter() - start < 12, "validate is quadratic in the op nodes again"
+
+
+def test_validate_of_a_chain_of_sixteen_thousand_let_names_is_linear(tmp_path):
+    # each let name's check copied every earlier name and hint: 49 s before, under 2 s now
+    lets = "".join(f'        h{i}: "{"inputs" if i == 0 else f"h{i - 1}"} + 1"\n' for i in range(16_000))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(header({"x": [4]}, {"Chain": "{extends: Layer, call: {let: {}, return: h0}}"}).replace(
+        "  Chain: {extends: Layer, call: {let: {}, return: h0}}\n",
+        f"  Chain:\n    extends: Layer\n    call:\n      let:\n{lets}      return: h15999\n")
+        + "    o: {Chain: {}, inputs: x}\n  outputs: o\n")
+    start = time.perf_counter()
+    assert declar.validate(spec) == []
+    assert time.perf_counter() - start < 12, "let checks are quadratic again"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from test_hostile_archives import rewrite
 import declar
 from declar.archive import ArchiveError
 from declar.errors import BuildError
+from declar.keras.layer import SEED_STATE
 
 HEADER = header({"x": [4]})  # the first node at line 7
 
@@ -179,3 +181,21 @@ def test_validate_of_a_chain_of_sixteen_thousand_let_names_is_linear(tmp_path):
     start = time.perf_counter()
     assert declar.validate(spec) == []
     assert time.perf_counter() - start < 12, "let checks are quadratic again"
+
+
+# -- tampered archives -------------------------------------------------------------------------
+
+def test_a_huge_tampered_seed_state_is_refused_without_listing_it():
+    # the refusal listed the state with tolist() before cutting it to four values: 20 million
+    # floats became 700 MB of Python objects before the error was raised
+    spec = ('declar: 2\nname: m\nseed: 5\ninputs:\n  x: {shape: [4]}\nlayers:\n  Noise:\n    extends: Layer\n'
+            '    call: "inputs + random_normal([4])"\nmodel:\n  nodes:\n    noise: {Noise: {}, inputs: x}\n'
+            '  outputs: noise\n')
+    layer = declar.build(spec, compile=False).get_layer("noise")
+    tampered = np.zeros((20_000_000,), "float32")
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"state float32 of shape \(20000000,\) \[0.0, 0.0, 0.0, 0.0\] does not fit"):
+        layer.load_own_variables({SEED_STATE: tampered})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50_000_000, f"{peak:,} bytes allocated to refuse the state"

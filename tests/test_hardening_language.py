@@ -199,3 +199,13 @@ def test_a_huge_tampered_seed_state_is_refused_without_listing_it():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50_000_000, f"{peak:,} bytes allocated to refuse the state"
+
+
+def test_a_bad_block_value_is_reported_once(tmp_path):
+    # an ill-typed default, or a computed argument the gate refuses, is one problem, not one per check
+    text = BLOCK.replace("n: {type: integer}", "n: {type: integer, default: 'n'}").replace("{n: %s}", "{}")
+    assert validate_lines(tmp_path, text % "n") == ["spec.yaml:8:35: error: 'n' expects integer, got str 'n'"]
+    text = BLOCK.replace("n: {type: integer}", "n: {type: string}").replace("units: %s", "units: 3, activation: %s")
+    lines = validate_lines(tmp_path, text % ("n", "Lambda"))
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("spec.yaml:14:9: error: block 'R', node 'd': unknown activation")

@@ -270,8 +270,9 @@ def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits)
     block = spec.blocks[use.layer or ""]
     given = {p.name: use.args.get(p.name, p.default) for p in block.params}
     declared = {p.name: p for p in block.params}
+    # a missing or ill-typed value (given or default) is reported already: its consequences are not
     missing = any(p.required and p.name not in use.args for p in block.params) or any(
-        any(check_value(doc, (*use.args_path, k), declared[k], v)) for k, v in use.args.items() if k in declared)
+        any(check_value(doc, (*use.args_path, k), declared[k], v)) for k, v in given.items() if v is not None)
     for node in block.graph.nodes:
         if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
             try:
@@ -284,11 +285,14 @@ def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits)
                     yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {err}",
                                       "give the block other values", "bad-expression")
                 continue  # a bad expression or a missing parameter: reported where it is written
-            for _, message, hint in gate_refusals(node.layer or "", args):
+            refusals = gate_refusals(node.layer or "", args)
+            for _, message, hint in refusals:
                 yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
                                   "path-argument", at_key=True)
+            if missing or refusals:
+                continue
             # the computed values against the layer's argument types, as the build would pass them
-            computed = {k: v for k, v in args.items() if not missing and any(expressions_in(node.args.get(k), given))}
+            computed = {k: v for k, v in args.items() if any(expressions_in(node.args.get(k), given))}
             for problem in layer_args_problems(doc, use.args_path, node.layer or "", computed):
                 yield replace(problem, message=f"block '{block.name}', node '{node.name}': {problem.message}")
 

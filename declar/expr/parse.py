@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from declar.expr.ops import BASE, OPS, RANDOM_OPS, Signature
@@ -114,7 +114,8 @@ class _Checker:
         self.context = context
         self.encoded = source.encode("utf-8")  # ast counts columns in UTF-8 bytes
         self.too_deep = False
-        self.bound = frozenset(context.names)
+        # a set is used as given, not copied: op nodes of big graphs each see every other name
+        self.bound = context.names if isinstance(context.names, Set) else frozenset(context.names)
         self.limits = limits
         self.offset = offset
         self.problems: list[ExprProblem] = []

@@ -398,8 +398,10 @@ def _seed_state(value: np.ndarray, dtype: str, layer: str) -> np.ndarray:
     """A saved seed state in this backend's dtype: integers that fit it, else refused."""
     limits = np.iinfo(dtype)
     if value.dtype.kind not in "iu" or (value.size and (value.min() < limits.min or value.max() > limits.max)):
-        raise ValueError(f"layer '{layer}': the archive's seed generator state {value.dtype} {value.tolist()[:4]} "
-                         f"does not fit the backend's {dtype}")
+        # a few values only: a tampered state may be millions of them, and tolist() makes an object of each
+        shown = value.ravel()[:4].tolist()
+        raise ValueError(f"layer '{layer}': the archive's seed generator state {value.dtype} of shape "
+                         f"{tuple(value.shape)} {shown} does not fit the backend's {dtype}")
     return value.astype(dtype)
 
 

@@ -19,6 +19,7 @@ from declar.keras.layer import DeclarLayer, builtin_layer
 from declar.keras.ops import draw_seed, keras_functions
 from declar.limits import current_limits
 from declar.sections.blocks.build import block_model, repeated_model
+from declar.sections.model.batch_axis import batch_axis_problem
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
@@ -198,8 +199,14 @@ def _run_op(node: NodeSpec, names: set[str], tensors: Mapping[str, Any], anchor:
     compute = to_closure(checked.tree, keras_functions())
     try:
         value = compute(env)
+        # the size guards count per example at a batch of None: an op moving examples would hide its cost
+        moved = batch_axis_problem(compute, env)
     except ExpressionError as err:  # a guard of the evaluator (a size limit): its own message, one line
         raise ModelBuildError(node, f"op: {err}", code=err.code) from None
+    if moved is not None:
+        raise ModelBuildError(node, f"op: {node.op}: {moved}; an op keeps axis 0 as the batch (it may not join, "
+                                    "repeat, reshape or move examples; reduce over them or keep them apart)",
+                              code="op-batch-axis")
     if is_symbolic(value) or anchor is None:
         return value
     # Over constants only (`arange(0, maxlen)`): computed by a layer in the graph, so that a layer

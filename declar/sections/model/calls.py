@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
 from declar.errors import JsonPath, Problem
@@ -23,7 +23,7 @@ from declar.limits import Limits
 from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression
 from declar.spec.model import GraphSpec, NodeSpec
-from declar.spec.refs import call_refs, op_context, parse_ref
+from declar.spec.refs import call_refs, op_check, op_context, parse_ref
 from declar.spec.source import Document
 
 # Node keys an `op:` node cannot have: it applies no layer, and reads its tensors by name.
@@ -113,3 +113,59 @@ def op_problems(doc: Document, graph: GraphSpec, node: NodeSpec, written: Mappin
     if isinstance(node.op, str):
         yield from checked_expression(doc, (*node.path, "op"), node.op, op_context(names, node.name), limits,
                                       costs=True)[1]
+
+
+def constant_ops(graph: GraphSpec, deps: Mapping[str, list[str]], input_names: Set[str]) -> set[str]:
+    """The ``op:`` nodes that depend on no input and no layer (``arange(0, 12)``, ``ones([4])``): the
+    build computes them once, as constants, not as tensors of the graph. ``deps`` maps each node to the
+    nodes it reads. Linear in the graph's size.
+
+    Example:
+        >>> from declar.spec.model import Spec
+        >>> graph = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [2]}}, "model": {
+        ...     "nodes": {"p": {"op": "arange(0, 2)"}, "s": {"op": "x + p"}}, "outputs": "s"}}).graph
+        >>> sorted(constant_ops(graph, {"p": [], "s": ["p"]}, {"x"}))
+        ['p']
+    """
+    readers: dict[str, list[str]] = {}
+    for name, used in deps.items():
+        for dep in used:
+            readers.setdefault(dep, []).append(name)
+    ops = {n.name for n in graph.nodes if n.op is not None}
+    # tensors flow from the inputs and from every layer; an op reached by none of them is a constant
+    names = {*input_names, *deps}
+    frontier = [n.name for n in graph.nodes if n.op is None or op_reads_input(n, input_names, names)]
+    tensors = set(frontier)
+    while frontier:
+        for reader in readers.get(frontier.pop(), ()):
+            if reader not in tensors:
+                tensors.add(reader)
+                frontier.append(reader)
+    return ops - tensors
+
+
+def op_reads_input(node: NodeSpec, input_names: Set[str], names: Set[str]) -> bool:
+    """Whether the ``op:`` of ``node`` (over ``names``) names one of the graph's inputs (a refused
+    expression counts as one: its own problem is reported already)."""
+    checked = op_check(node.op or "", names, node.name)
+    return checked.tree is None or bool(checked.names & input_names)
+
+
+def constant_ref_problems(doc: Document, graph: GraphSpec, constants: Set[str]) -> Iterator[Problem]:
+    """A layer node reading a constant op: Keras calls a layer on graph tensors only."""
+    for node in graph.nodes:
+        if node.op is not None:
+            continue
+        refs = [((*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs"), ref)
+                for i, ref in enumerate(node.inputs)]
+        refs += [((*node.path, "call", *where), ref) for where, ref in call_refs(node.call)]
+        for path, ref in refs:
+            if parse_ref(ref).name in constants:
+                yield constant_problem(doc, path, parse_ref(ref).name, f"node '{node.name}'")
+
+
+def constant_problem(doc: Document, path: JsonPath, name: str, user: str) -> Problem:
+    """The problem of ``user`` (a node, an output) taking the constant op ``name`` as a tensor."""
+    message = (f"'{name}' is an op that uses no input or layer: a constant, not a tensor of the graph, "
+               f"so {user} cannot take it")
+    return doc.problem(path, message, f"use '{name}' inside an op that also reads an input or a node", "constant-op")

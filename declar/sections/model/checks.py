@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from declar.errors import JsonPath, Problem
@@ -13,6 +13,9 @@ from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.sections.model.calls import (
     call_parameters,
     call_problems,
+    constant_ops,
+    constant_problem,
+    constant_ref_problems,
     may_return_several,
     node_ref_problems,
     op_problems,
@@ -89,8 +92,10 @@ def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, La
                                   "Keras needs unique layer names", "duplicate-name")
             seen_names.add(node.name)
     several = _several_outputs(spec, graph)
+    visible = frozenset(input_names | node_names | op_names)  # once: a copy per op node was quadratic
     for node in graph.nodes:
-        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names)
+        yield from _check_node(spec, doc, graph, node, input_names, node_names, infos, limits, several, op_names,
+                               visible)
     if not graph.sequential:
         yield from _check_graph(doc, graph, input_names, node_names, several)
 
@@ -109,7 +114,8 @@ def _several_outputs(spec: Spec, graph: GraphSpec) -> dict[str, bool]:
 
 def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, input_names: set[str],
                 node_names: set[str], infos: dict[str, LayerInfo], limits: Limits = DEFAULT_LIMITS,
-                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset()) -> Iterator[Problem]:
+                several: dict[str, bool] | None = None, params: frozenset[str] = frozenset(),
+                visible: frozenset[str] | None = None) -> Iterator[Problem]:
     several = several if several is not None else _several_outputs(spec, graph)
     if not graph.sequential:
         written = _written(doc, node.path)
@@ -120,7 +126,8 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                               "node-layer", at_key=True)
             return
         if node.op is not None:
-            yield from op_problems(doc, graph, node, written, limits, input_names | node_names | params)
+            yield from op_problems(doc, graph, node, written, limits,
+                                   visible if visible is not None else input_names | node_names | params)
             return
         if (node.layer is None) == (node.shares is None):
             yield doc.problem(node.path, f"node '{node.name}' needs exactly one of layer or shares, or an op",
@@ -262,15 +269,32 @@ def _computed_refusals(spec: Spec, doc: Document, use: NodeSpec, limits: Limits)
     """The argument gate on the computed arguments of a block's own layers, located at the use."""
     block = spec.blocks[use.layer or ""]
     given = {p.name: use.args.get(p.name, p.default) for p in block.params}
+    declared = {p.name: p for p in block.params}
+    # a missing or ill-typed value (given or default) is reported already: its consequences are not
+    missing = any(p.required and p.name not in use.args for p in block.params) or any(
+        any(check_value(doc, (*use.args_path, k), declared[k], v)) for k, v in given.items() if v is not None)
     for node in block.graph.nodes:
         if node.layer in catalog().layers and any(expressions_in(dict(node.args), given)):
             try:
                 args = substitute(dict(node.args), given, limits)
-            except ExpressionError:
+            except ExpressionError as err:
+                written_badly = any(check_expression(text, given, limits).problems
+                                    for _, text in expressions_in(dict(node.args), given))
+                if not missing and not written_badly:
+                    # well written, but not computable with these values (a limit): the build would refuse it
+                    yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {err}",
+                                      "give the block other values", "bad-expression")
                 continue  # a bad expression or a missing parameter: reported where it is written
-            for _, message, hint in gate_refusals(node.layer or "", args):
+            refusals = gate_refusals(node.layer or "", args)
+            for _, message, hint in refusals:
                 yield doc.problem(use.args_path, f"block '{block.name}', node '{node.name}': {message}", hint,
                                   "path-argument", at_key=True)
+            if missing or refusals:
+                continue
+            # the computed values against the layer's argument types, as the build would pass them
+            computed = {k: v for k, v in args.items() if any(expressions_in(node.args.get(k), given))}
+            for problem in layer_args_problems(doc, use.args_path, node.layer or "", computed):
+                yield replace(problem, message=f"block '{block.name}', node '{node.name}': {problem.message}")
 
 
 def _written(doc: Document, path: JsonPath) -> Any:
@@ -489,6 +513,8 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
             elif state.get(child) is None:
                 state[child] = 1
                 stack.append((child, iter(deps[child])))
+    constants = constant_ops(graph, deps, input_names)
+    yield from constant_ref_problems(doc, graph, constants)
     outputs_path = graph.outputs_path
     raw_outputs = _written(doc, outputs_path)
     out_names = [parse_ref(ref).name for ref in graph.outputs.refs]
@@ -498,6 +524,8 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
         if out_names[i] not in node_names:
             yield doc.problem(path, f"output '{out_names[i]}' is not a node", did_you_mean(out_names[i], node_names),
                               "unknown-ref")
+        elif out_names[i] in constants:
+            yield constant_problem(doc, path, out_names[i], f"output '{ref}'")
         elif several is not None:
             yield from ref_problems(doc, graph, path, ref, None, several)
     used = set()

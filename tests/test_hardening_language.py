@@ -93,7 +93,9 @@ def test_archive_with_an_op_joining_examples_is_refused(tmp_path):
 # An op over no input and no layer is computed once at build as a constant; a layer or the model's
 # outputs given one ended in "internal error: ValueError: All `outputs` values must be KerasTensors".
 
-def test_constant_op_as_a_layer_input_or_an_output_is_refused_at_validate(tmp_path):
+def test_constant_as_an_output_is_refused_at_validate_and_a_layer_may_take_one(tmp_path):
+    # A layer on a constant (a position Embedding) is kept in the graph (declar.keras.constant), and
+    # is itself a constant: as an output it has no batch axis, like the op it reads.
     lines = validate_lines(tmp_path, HEADER + (
         '    p: {op: "arange(0, 4)"}\n'
         '    q: {op: "p * 2"}\n'
@@ -101,17 +103,18 @@ def test_constant_op_as_a_layer_input_or_an_output_is_refused_at_validate(tmp_pa
         '    s: {op: "x + q"}\n'
         '    e: {Dense: {units: 2}, call: {inputs: s}}\n'
         '  outputs: [e, d, q]\n'))
+    hint = "(combine '{0}' with an input or a node (in an op, or a layer that reads one))"
     assert lines == [
-        "spec.yaml:9:36: error: 'q' is an op that uses no input or layer: a constant, not a tensor of the graph, "
-        "so node 'd' cannot take it (use 'q' inside an op that also reads an input or a node)",
-        "spec.yaml:12:19: error: 'q' is an op that uses no input or layer: a constant, not a tensor of the graph, "
-        "so output 'q' cannot take it (use 'q' inside an op that also reads an input or a node)",
+        "spec.yaml:12:16: error: 'd' depends on no input of the graph: a constant without a batch axis, so output "
+        "'d' cannot be it " + hint.format("d"),
+        "spec.yaml:12:19: error: 'q' depends on no input of the graph: a constant without a batch axis, so output "
+        "'q' cannot be it " + hint.format("q"),
     ]
 
 
 def test_constant_op_alone_as_the_output_is_refused_at_validate(tmp_path):
     lines = validate_lines(tmp_path, HEADER + '    o: {op: "3"}\n  outputs: o\n')
-    assert lines[0].startswith("spec.yaml:8:12: error: 'o' is an op that uses no input or layer"), lines
+    assert lines[0].startswith("spec.yaml:8:12: error: 'o' depends on no input of the graph"), lines
 
 
 # -- block arguments computed from the use's values ----------------------------------------------

@@ -23,7 +23,7 @@ from declar.limits import Limits
 from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression
 from declar.spec.model import GraphSpec, NodeSpec
-from declar.spec.refs import call_refs, op_check, op_context, parse_ref
+from declar.spec.refs import call_refs, node_dependencies, op_check, op_context, parse_ref
 from declar.spec.source import Document
 
 # Node keys an `op:` node cannot have: it applies no layer, and reads its tensors by name.
@@ -116,32 +116,35 @@ def op_problems(doc: Document, graph: GraphSpec, node: NodeSpec, written: Mappin
 
 
 def constant_ops(graph: GraphSpec, deps: Mapping[str, list[str]], input_names: Set[str]) -> set[str]:
-    """The ``op:`` nodes that depend on no input and no layer (``arange(0, 12)``, ``ones([4])``): the
-    build computes them once, as constants, not as tensors of the graph. ``deps`` maps each node to the
+    """The nodes that depend on no input of the graph (``arange(0, 12)``, a position `Embedding` of
+    it): constants without a batch axis. A layer may take them (the build keeps them in the graph,
+    see `declar.keras.constant`), but a model output cannot be one. ``deps`` maps each node to the
     nodes it reads. Linear in the graph's size.
 
     Example:
         >>> from declar.spec.model import Spec
         >>> graph = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [2]}}, "model": {
-        ...     "nodes": {"p": {"op": "arange(0, 2)"}, "s": {"op": "x + p"}}, "outputs": "s"}}).graph
-        >>> sorted(constant_ops(graph, {"p": [], "s": ["p"]}, {"x"}))
-        ['p']
+        ...     "nodes": {"p": {"op": "arange(0, 2)"}, "e": {"Embedding": {"input_dim": 2, "output_dim": 3},
+        ...     "inputs": "p"}, "s": {"op": "x + p"}}, "outputs": "s"}}).graph
+        >>> sorted(constant_ops(graph, {"p": [], "e": ["p"], "s": ["p"]}, {"x"}))
+        ['e', 'p']
     """
     readers: dict[str, list[str]] = {}
     for name, used in deps.items():
         for dep in used:
             readers.setdefault(dep, []).append(name)
-    ops = {n.name for n in graph.nodes if n.op is not None}
-    # tensors flow from the inputs and from every layer; an op reached by none of them is a constant
+    # tensors with a batch axis flow from the graph's inputs; a node reached by none is a constant
     names = {*input_names, *deps}
-    frontier = [n.name for n in graph.nodes if n.op is None or op_reads_input(n, input_names, names)]
+    frontier = [n.name for n in graph.nodes
+                if (op_reads_input(n, input_names, names) if n.op is not None
+                    else bool(node_dependencies(n, input_names)))]
     tensors = set(frontier)
     while frontier:
         for reader in readers.get(frontier.pop(), ()):
             if reader not in tensors:
                 tensors.add(reader)
                 frontier.append(reader)
-    return ops - tensors
+    return set(deps) - tensors
 
 
 def op_reads_input(node: NodeSpec, input_names: Set[str], names: Set[str]) -> bool:
@@ -151,21 +154,9 @@ def op_reads_input(node: NodeSpec, input_names: Set[str], names: Set[str]) -> bo
     return checked.tree is None or bool(checked.names & input_names)
 
 
-def constant_ref_problems(doc: Document, graph: GraphSpec, constants: Set[str]) -> Iterator[Problem]:
-    """A layer node reading a constant op: Keras calls a layer on graph tensors only."""
-    for node in graph.nodes:
-        if node.op is not None:
-            continue
-        refs = [((*node.path, "inputs", i) if node.inputs_as_list else (*node.path, "inputs"), ref)
-                for i, ref in enumerate(node.inputs)]
-        refs += [((*node.path, "call", *where), ref) for where, ref in call_refs(node.call)]
-        for path, ref in refs:
-            if parse_ref(ref).name in constants:
-                yield constant_problem(doc, path, parse_ref(ref).name, f"node '{node.name}'")
-
-
 def constant_problem(doc: Document, path: JsonPath, name: str, user: str) -> Problem:
-    """The problem of ``user`` (a node, an output) taking the constant op ``name`` as a tensor."""
-    message = (f"'{name}' is an op that uses no input or layer: a constant, not a tensor of the graph, "
-               f"so {user} cannot take it")
-    return doc.problem(path, message, f"use '{name}' inside an op that also reads an input or a node", "constant-op")
+    """The problem of ``user`` (an output) being the constant node ``name`` (one that reads no input)."""
+    message = (f"'{name}' depends on no input of the graph: a constant without a batch axis, so {user} "
+               "cannot be it")
+    return doc.problem(path, message, f"combine '{name}' with an input or a node (in an op, or a layer that reads one)",
+                       "constant-op")

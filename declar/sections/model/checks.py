@@ -15,7 +15,6 @@ from declar.sections.model.calls import (
     call_problems,
     constant_ops,
     constant_problem,
-    constant_ref_problems,
     may_return_several,
     node_ref_problems,
     op_problems,
@@ -514,7 +513,6 @@ def _check_graph(doc: Document, graph: GraphSpec, input_names: set[str], node_na
                 state[child] = 1
                 stack.append((child, iter(deps[child])))
     constants = constant_ops(graph, deps, input_names)
-    yield from constant_ref_problems(doc, graph, constants)
     outputs_path = graph.outputs_path
     raw_outputs = _written(doc, outputs_path)
     out_names = [parse_ref(ref).name for ref in graph.outputs.refs]

@@ -58,3 +58,16 @@ class Sampling(layers.Layer):
         dim = ops.shape(z_mean)[1]
         epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+def keras_io_encoder(seed: int, latent_dim: int = 2) -> keras.Model:
+    """The VAE encoder exactly as keras.io builds it."""
+    encoder_inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
+    x = layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    z = Sampling(seed)([z_mean, z_log_var])
+    return keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import declar
 from declar.cli import app
 from declar.keras.ops import draw_seed
-from tests.keras_io_layers import PatchEncoder, Patches, Sampling
+from tests.keras_io_layers import PatchEncoder, Patches, keras_io_encoder
 from tests.sequence_twins import TokenAndPositionEmbedding
 from tests.twins import assert_same_model, copy_weights, example_inputs
 
@@ -179,15 +179,7 @@ SAMPLING_SEED = draw_seed(draw_seed(1337, "encoder"), "z")
 def vae_twin(sampling_seed: int, latent_dim: int = 2) -> keras.Model:
     """The example's encoder and decoder, chained as its VAE.call does (also returning z_mean and
     z_log_var, as the spec does)."""
-    encoder_inputs = keras.Input(shape=(28, 28, 1))
-    x = layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
-    x = layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(16, activation="relu")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
-    z = Sampling(sampling_seed)([z_mean, z_log_var])
-    encoder = keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")
+    encoder = keras_io_encoder(sampling_seed, latent_dim)
 
     latent_inputs = keras.Input(shape=(latent_dim,))
     x = layers.Dense(7 * 7 * 64, activation="relu")(latent_inputs)

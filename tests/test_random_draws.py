@@ -18,8 +18,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from keras import layers, ops
-from keras_io_layers import Sampling
+from keras import ops
+from keras_io_layers import keras_io_encoder
 from twins import assert_same_model, example_inputs
 
 import declar
@@ -30,19 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 VAE = ROOT / "specs" / "keras_io" / "vae_encoder.yaml"
 
 HEADER = "declar: 2\nname: m\nseed: 5\ninputs:\n  x: {shape: [4]}\n"
-
-
-def keras_io_encoder(seed: int, latent_dim: int = 2) -> keras.Model:
-    """The VAE encoder exactly as keras.io builds it."""
-    encoder_inputs = keras.Input(shape=(28, 28, 1))
-    x = layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
-    x = layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(16, activation="relu")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
-    z = Sampling(seed)([z_mean, z_log_var])
-    return keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")
 
 
 def test_vae_encoder_is_the_keras_io_encoder_with_the_same_draws() -> None:

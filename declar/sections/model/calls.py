@@ -133,18 +133,28 @@ def constant_ops(graph: GraphSpec, deps: Mapping[str, list[str]], input_names: S
     for name, used in deps.items():
         for dep in used:
             readers.setdefault(dep, []).append(name)
-    # tensors with a batch axis flow from the graph's inputs; a node reached by none is a constant
     names = {*input_names, *deps}
-    frontier = [n.name for n in graph.nodes
-                if (op_reads_input(n, input_names, names) if n.op is not None
-                    else bool(node_dependencies(n, input_names)))]
-    tensors = set(frontier)
+    # An op that reads no input and no constant-free node is a constant (R's rule: tensors flow
+    # from the inputs and the layers); then a layer or op all of whose reads are constants is one
+    # too. A node with an unknown or missing reference is never one (its own problem is reported).
+    by_name = {n.name: n for n in graph.nodes}
+    tensors = {n.name for n in graph.nodes if n.op is None or op_reads_input(n, input_names, names)}
+    frontier = list(tensors)
     while frontier:
         for reader in readers.get(frontier.pop(), ()):
-            if reader not in tensors:
+            if reader not in tensors and by_name[reader].op is not None:
                 tensors.add(reader)
                 frontier.append(reader)
-    return set(deps) - tensors
+    constants = {n.name for n in graph.nodes if n.name not in tensors}
+    frontier = list(constants)
+    while frontier:
+        for reader in readers.get(frontier.pop(), ()):
+            node = by_name[reader]
+            if reader not in constants and deps[reader] and all(d in constants for d in deps[reader]) \
+                    and not node_dependencies(node, input_names) and not node.shares:
+                constants.add(reader)
+                frontier.append(reader)
+    return constants
 
 
 def op_reads_input(node: NodeSpec, input_names: Set[str], names: Set[str]) -> bool:

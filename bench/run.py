@@ -517,11 +517,13 @@ def section_architectures(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     for name in ARCHITECTURES:
         path = str(ROOT / "specs" / "architectures" / f"{name}.yaml")
         hand = getattr(sequence_twins, name)
-        declar.build(path), hand()  # untimed warm-up of both sides
+        declar.build(path, compile=False), hand()  # untimed warm-up of both sides
         models: dict[str, Any] = {}
 
         def d(path: str = path) -> None:
-            models["declar"] = declar.build(path)
+            # Like for like: the twin is not compiled, so neither is the spec's model (compiling
+            # builds the optimizer's variables too, which bidirectional_lstm's compile section asks for).
+            models["declar"] = declar.build(path, compile=False)
 
         def k(hand: Any = hand) -> None:
             models["keras"] = hand()

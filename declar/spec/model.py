@@ -236,7 +236,12 @@ class GraphSpec:
         return (*self.path, "outputs")
 
     def node(self, name: str) -> NodeSpec:
-        return next(n for n in self.nodes if n.name == name)
+        return self.nodes_by_name[name]
+
+    @functools.cached_property
+    def nodes_by_name(self) -> Mapping[str, NodeSpec]:
+        """The nodes by name (a graph's checks look nodes up per node: a scan each was quadratic)."""
+        return MappingProxyType({n.name: n for n in self.nodes})
 
 
 @dataclass(frozen=True)
@@ -583,7 +588,7 @@ class Spec:
         return types
 
     def node(self, name: str) -> NodeSpec:
-        return next(n for n in self.nodes if n.name == name)
+        return self.graph.node(name)
 
     @functools.cached_property
     def graph(self) -> GraphSpec:

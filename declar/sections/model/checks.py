@@ -133,20 +133,20 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
                               "`Dense: {units: 8}` creates a layer; `shares: other` reuses another node's layer; "
                               "`op: a + b` computes an expression", "node-layer")
             return
-        params = _called_layer_params(spec, graph, node)
+        params = _called_layer_params(spec, graph, node, infos)
         first = params[0] if params else "inputs"
         if not node.inputs and first not in node.call:
             yield doc.problem(node.path, f"node '{node.name}' has no inputs",
                               "say what the layer is called on: `inputs: <a model input or a node>`", "missing-inputs",
                               at_key=True)
         if node.shares is not None:
-            target = next((n for n in graph.nodes if n.name == node.shares), None)
+            target = graph.nodes_by_name.get(node.shares)
             if target is None or target.layer is None:
                 hint = did_you_mean(node.shares, [n.name for n in graph.nodes if n.layer])
                 yield doc.problem((*node.path, "shares"), f"'{node.shares}' is not a node that creates a layer",
                                   hint, "unknown-node")
             else:
-                yield from _check_call(spec, doc, node, target.layer or "")
+                yield from _check_call(spec, doc, node, target.layer or "", infos)
         if "name" in node.args:
             yield doc.problem((*node.args_path, "name"), "in a graph the node's name is the layer's name",
                               "remove name, or rename the node", "node-name", at_key=True)
@@ -159,31 +159,30 @@ def _check_node(spec: Spec, doc: Document, graph: GraphSpec, node: NodeSpec, inp
     elif node.layer is not None:
         yield from _check_layer_use(spec, doc, node, infos, graph.sequential, params)
         if not graph.sequential:
-            yield from _check_call(spec, doc, node, node.layer)
+            yield from _check_call(spec, doc, node, node.layer, infos)
 
 
-def _root(spec: Spec, layer: str) -> str:
+def _root(infos: dict[str, LayerInfo], layer: str) -> str:
     """The built-in at the root of a layer type's `extends` chain (the layer itself if built in)."""
-    seen = set()
-    while layer in spec.layer_types and layer not in seen:
-        seen.add(layer)
-        layer = spec.layer_types[layer].extends
-    return layer
+    return (infos[layer] if layer in infos else _builtin_info(layer)).root
 
 
-def _called_layer_params(spec: Spec, graph: GraphSpec, node: NodeSpec) -> tuple[str, ...]:
+def _called_layer_params(spec: Spec, graph: GraphSpec, node: NodeSpec, infos: dict[str, LayerInfo]
+                         ) -> tuple[str, ...]:
     """The call parameters of the layer the node calls (its own, or the one it shares)."""
     layer = node.layer
     if layer is None and node.shares:
-        layer = next((n.layer for n in graph.nodes if n.name == node.shares), None)
+        target = graph.nodes_by_name.get(node.shares)
+        layer = target.layer if target is not None else None
     if layer is None:
         return ("inputs",)
-    return call_parameters(_root(spec, layer), layer in spec.layer_types)
+    return call_parameters(_root(infos, layer), layer in spec.layer_types)
 
 
-def _check_call(spec: Spec, doc: Document, node: NodeSpec, layer: str) -> Iterator[Problem]:
+def _check_call(spec: Spec, doc: Document, node: NodeSpec, layer: str, infos: dict[str, LayerInfo]
+                ) -> Iterator[Problem]:
     if layer in catalog().layers or layer in spec.layer_types:  # an unknown layer is reported already
-        yield from call_problems(doc, node, layer, _root(spec, layer), layer in spec.layer_types)
+        yield from call_problems(doc, node, layer, _root(infos, layer), layer in spec.layer_types)
 
 
 def _expanded_over_limit(spec: Spec, doc: Document, limits: Limits) -> Problem | None:

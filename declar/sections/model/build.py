@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
-from keras.src.backend.common.name_scope import current_path
 
 from declar.errors import DeclarError, ModelBuildError
 from declar.expr.evaluate import ExpressionError, to_closure
@@ -25,13 +24,17 @@ from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
 
 
-def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: list[Any] | None = None
-                ) -> keras.layers.Layer:
+def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: list[Any] | None = None,
+                scope: str = "") -> keras.layers.Layer:
+    """The layer of ``node``; ``scope`` is the path of the block uses and repeats it sits in
+    (``encoder/block_2``), the name scope its sub-models are built in."""
+    inner = f"{scope}/{node.name}" if scope else node.name
     if node.repeat is not None:  # copies block_1 ... block_N in a sub-model named after the node
-        return repeated_model(spec, node, incoming or [], lambda copy, t: _make_layer(spec, copy, asset_root, [t]))
+        return repeated_model(spec, node, incoming or [],
+                              lambda copy, t: _make_layer(spec, copy, asset_root, [t], inner))
     if node.layer in spec.blocks:  # a nested model, its graph built like this one
         def run(graph: GraphSpec, tensors: dict[str, Any], params: Mapping[str, Any]) -> Any:
-            run_graph(spec, graph, tensors, asset_root, params)
+            run_graph(spec, graph, tensors, asset_root, params, inner)
             return graph_outputs(graph, tensors)
 
         return block_model(spec, node, incoming or [], run)
@@ -46,23 +49,19 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: li
         dtype = args.pop("dtype", None)
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype,
-                           seed=scoped_seed(spec.seed))
+                           seed=scoped_seed(spec.seed, scope))
     return builtin_layer(node.layer or "", args, name=name, types=types)
 
 
-def scoped_seed(seed: int | None) -> int | None:
+def scoped_seed(seed: int | None, scope: str) -> int | None:
     """The seed a custom type's random draws start from: the spec's, or inside a block use or a
-    repeat copy (a Keras name scope such as ``encoder/block_2``) one drawn from it and the scope,
-    so that two uses of a block, or two copies, do not draw the same numbers.
+    repeat copy (``scope``, such as ``encoder/block_2``) one drawn from it and the scope, so that
+    two uses of a block, or two copies, do not draw the same numbers.
 
     Example:
-        >>> scoped_seed(5)
-        5
-        >>> with keras.name_scope("encoder"):
-        ...     scoped_seed(5) == draw_seed(5, "encoder")
-        True
+        >>> scoped_seed(5, ""), scoped_seed(5, "encoder") == draw_seed(5, "encoder")
+        (5, True)
     """
-    scope = current_path()
     return draw_seed(seed or 0, scope) if scope else seed
 
 
@@ -140,10 +139,11 @@ def construct_graph(spec: Spec, asset_root: str | None) -> tuple[dict[str, Any],
 
 
 def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root: str | None,
-              params: Mapping[str, Any] | None = None) -> None:
+              params: Mapping[str, Any] | None = None, scope: str = "") -> None:
     """Create and call every node of ``graph`` in build order; ``tensors`` holds the graph's inputs
     and receives every node's output under its name. ``params`` are further names the ``op:``
-    expressions may use (a block's parameters, by value)."""
+    expressions may use (a block's parameters, by value); ``scope`` is the path of the block use
+    the graph is built for (see `_make_layer`)."""
     layers: dict[str, keras.layers.Layer] = {}
     names = {*graph.inputs, *(n.name for n in graph.nodes), *(params or {})}
     for node in build_order(graph):
@@ -153,7 +153,7 @@ def run_graph(spec: Spec, graph: GraphSpec, tensors: dict[str, Any], asset_root:
                 tensors[node.name] = _run_op(node, names, {**(params or {}), **tensors}, anchor)
             else:
                 incoming = [tensor_of(tensors, r) for r in node.inputs]  # repeats and blocks take their shapes
-                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming)
+                layer = layers[node.shares] if node.shares else _make_layer(spec, node, asset_root, incoming, scope)
                 layers[node.name] = layer
                 tensors[node.name] = _call_layer(layer, node, tensors)
         except ModelBuildError:

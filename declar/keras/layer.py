@@ -38,9 +38,9 @@ from keras.src.ops.operation import Operation
 
 from declar.bounded import open_regular, over_limit, read_file, read_npy, transform_text
 from declar.errors import FileLimitError, LayerBuildError
-from declar.expr.evaluate import ExpressionError, to_closure
+from declar.expr.evaluate import ExpressionError
 from declar.expr.ops import RANDOM_OPS
-from declar.expr.parse import Context, check
+from declar.expr.parse import Context
 from declar.expr.program import CheckedProgram, check_program, program_closure
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import draw_seed, keras_functions, random_functions
@@ -86,7 +86,7 @@ class DeclarLayer(keras.layers.Layer):
         self._base_build_args = given_build
         self.base = self._make_base(args, given_build, asset_root)
         self._declared: dict[str, keras.Variable] = {}
-        program = _checked_call(self.definition)
+        program = _checked(self.definition.call, call_context(self.definition))
         functions = {**keras_functions(), "base": self._call_base}
         self.seed_generator: keras.random.SeedGenerator | None = None
         if program.functions & set(RANDOM_OPS):  # only then: other layers save exactly what they did
@@ -94,7 +94,7 @@ class DeclarLayer(keras.layers.Layer):
             functions.update(random_functions(self.seed_generator))
         self._call = program_closure(program, functions)
         self._mask = None if self.definition.mask is None else \
-            to_closure(_checked(self.definition.mask, mask_context(self.definition)), keras_functions())
+            program_closure(_checked(self.definition.mask, mask_context(self.definition)), keras_functions())
         # Keras sets an output mask only for a layer that supports masking; without a declared mask,
         # this layer masks as its base (an Embedding with mask_zero, an LSTM, a Dense passing it on).
         self.supports_masking = self._mask is not None or bool(getattr(self.base, "supports_masking", False))
@@ -569,18 +569,12 @@ def _list_names(values: list[Any]) -> list[str | None]:
     return names
 
 
-def _checked_call(definition: LayerTypeSpec) -> CheckedProgram:
-    program = check_program(definition.call, call_context(definition))
+def _checked(value: Any, context: Context) -> CheckedProgram:
+    """A call or mask of a type, checked again where it is built (from an archive's config too)."""
+    program = check_program(value, context)
     if not program.ok:
-        raise ValueError(f"call of {definition.name}: {program.problems[0].problem.message}")
+        raise ValueError(f"{context.kind}: {program.problems[0].problem.message}")
     return program
-
-
-def _checked(text: str, context: Context) -> Any:
-    checked = check(text, context)
-    if checked.tree is None:
-        raise ValueError(f"{context.kind}: {checked.problems[0].message}")
-    return checked.tree
 
 
 def _as_shape(input_shape: Any) -> Any:

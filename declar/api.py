@@ -164,15 +164,16 @@ def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
     return [i.name for i in spec.inputs], list(spec.output_names)
 
 
-def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str],
-        out_path: str | os.PathLike[str], *, epochs: int = 1, batch_size: int = 32,
-        validation_split: float = 0.0, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
+def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str] | None,
+        out_path: str | os.PathLike[str], *, epochs: int | None = None, batch_size: int | None = None,
+        validation_split: float | None = None, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
         ) -> keras.callbacks.History:
-    """Train a spec (built fresh) or an archive (resumed where it stopped) on an .npz file, then save.
+    """Train a spec (built fresh) or an archive (resumed where it stopped) on a data file, then save.
 
-    The .npz arrays are named after the model's inputs and outputs (see `data_names`); shuffling is
-    off, so the same data and archive give the same weights in every run. The data file is checked
-    before it is read (see `declar.training_data`): a bad one is a `DataError`, never a traceback.
+    The data's arrays are named after the model's inputs and outputs (see `data_names`). The spec's
+    `training:` section gives the epochs, batch size, validation and callbacks; the arguments given
+    here override it. The data file is checked before it is read (see `declar.training_data`): a bad
+    one is a `DataError`, never a traceback.
 
     Example:
         >>> import declar, numpy as np, tempfile, os
@@ -183,8 +184,15 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         >>> len(history.history["loss"])
         2
     """
-    from declar.training_data import check_shapes, read_arrays
+    from declar.fitting.run import train
 
+    return train(source, data, out_path, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                 verbose=verbose, limits=limits)
+
+
+def model_to_train(source: SpecSource | Spec | str | os.PathLike[str], limits: Limits
+                   ) -> tuple[keras.Model, LoadedSpec]:
+    """A spec built fresh, or an archive loaded to resume, with the spec that locates its problems."""
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
     if is_archive(source):
         model = load(path, distribute=True, limits=limits)
@@ -195,31 +203,15 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         model = build(loaded, limits=limits)
     if not model.compiled:
         raise DataError(f"{path or 'the spec'} has no compile settings; add a compile: section to train it")
-    input_names, output_names = data_names(model)
-    found = read_arrays(data, input_names, output_names, limits)
-    spec: Spec = model.declar_spec
-    outputs = model.output if isinstance(model.output, dict) else dict(
-        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
-    check_shapes(data, {i.name: tuple(i.shape) for i in spec.inputs},
-                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
-    x = [found[n] for n in input_names]
-    if isinstance(model.output, dict):
-        y: Any = {n: found[n] for n in output_names}
-    else:
-        y = [found[n] for n in output_names]
-    history = _train(model, loaded, x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0],
-                     epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=False,
-                     verbose=verbose)
-    save(model, out_path, limits=limits)
-    return history
+    return model, loaded
 
 
-def _train(model: keras.Model, loaded: LoadedSpec, x: Any, y: Any, **options: Any) -> keras.callbacks.History:
+def train_located(model: keras.Model, loaded: LoadedSpec, **options: Any) -> keras.callbacks.History:
     """``model.fit``, with a failure that validation could not foresee (a spec function that does
     not trace on the model's outputs, an optimizer setting Keras refuses at its first step) located
     in the spec as a `BuildError` instead of escaping as Keras's exception."""
     try:
-        return model.fit(x, y, **options)
+        return model.fit(**options)
     except FunctionCallError as err:
         where, message = ("functions", err.function, "expr"), str(err)
         hint = "the function fails on the model's outputs"

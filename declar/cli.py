@@ -392,9 +392,12 @@ def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
     data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
     out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    validation_split: Annotated[float, typer.Option("--validation-split", min=0.0, max=0.99)] = 0.0,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1,
+                                               help="Overrides training.epochs (default 1).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
+                                                   help="Overrides training.batch_size (default 32).")] = None,
+    validation_split: Annotated[float | None, typer.Option("--validation-split", min=0.0, max=0.99,
+                                                           help="Overrides training.validation_split.")] = None,
 ) -> None:
     """Train a spec or resume an archive on an .npz file, then save the archive."""
     import declar

@@ -15,7 +15,7 @@ rules, and a test checks that its keys are exactly the schema's top-level proper
 
 Example:
     >>> [s.name for s in SECTIONS]
-    ['header', 'inputs', 'layers', 'blocks', 'model', 'functions', 'compile', 'distribution']
+    ['header', 'inputs', 'layers', 'blocks', 'model', 'functions', 'compile', 'distribution', 'training']
     >>> section_of("seed").name
     'header'
 """
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from declar.errors import Problem
 from declar.limits import Limits
-from declar.sections import blocks, compile, distribution, functions, header, inputs, layers, model
+from declar.sections import blocks, compile, distribution, functions, header, inputs, layers, model, training
 from declar.sections.section import Check, DiffRule, Section
 from declar.spec.loaded import LoadedSpec
 
@@ -39,6 +39,7 @@ SECTIONS: tuple[Section, ...] = (
     functions.SECTION,
     compile.SECTION,
     distribution.SECTION,
+    training.SECTION,
 )
 
 

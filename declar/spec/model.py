@@ -482,6 +482,56 @@ class DistributionSpec:
         return cls(raw["strategy"], raw.get("devices"), mesh_spec, layout_map, raw.get("batch_dim_name"))
 
 
+# -- training --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackSpec:
+    """One Keras callback of the training section's allow-list, with its arguments."""
+
+    name: str
+    args: JsonMap
+
+    @classmethod
+    def from_data(cls, raw: str | Mapping[str, Any]) -> CallbackSpec:
+        """``TerminateOnNaN`` or ``{EarlyStopping: {patience: 3}}`` (the form of a layer in a list)."""
+        if isinstance(raw, str):
+            return cls(raw, JsonMap())
+        (name, args), = raw.items()
+        return cls(str(name), JsonMap(args if isinstance(args, Mapping) else {}))
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How `declar fit` trains: a setting left out is None (the command line or Keras decides).
+
+    See `declar.sections.training` for the settings and their checks.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    validation_split: float | None = None
+    validation_data: str | None = None
+    shuffle: bool | None = None
+    shuffle_seed: int | None = None
+    class_weight: JsonMap | None = None
+    """Class index (as written, a string key) -> weight."""
+    callbacks: tuple[CallbackSpec, ...] = ()
+    data: str | None = None
+
+    @classmethod
+    def from_data(cls, raw: Any) -> TrainingSpec | None:
+        if not isinstance(raw, Mapping):
+            return None
+        callbacks = tuple(CallbackSpec.from_data(item) for item in raw.get("callbacks") or ()
+                          if isinstance(item, str) or (isinstance(item, Mapping) and len(item) == 1))
+        weights = raw.get("class_weight")
+        class_weight = JsonMap({str(k): v for k, v in weights.items()}) if isinstance(weights, Mapping) else None
+        return cls(raw.get("epochs"), raw.get("batch_size"), raw.get("validation_split"),
+                   raw.get("validation_data"), raw.get("shuffle"), raw.get("shuffle_seed"), class_weight, callbacks,
+                   raw.get("data"))
+
+
 # -- the spec --------------------------------------------------------------------------------
 
 
@@ -507,6 +557,7 @@ class Spec:
     functions: Mapping[str, FunctionSpec]
     compile: CompileSpec | None
     distribution: DistributionSpec | None
+    training: TrainingSpec | None
     _data: Mapping[str, Any] = field(repr=False)
     blocks: Mapping[str, BlockSpec] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -525,6 +576,7 @@ class Spec:
                    nodes=nodes, outputs=outputs, sequential=sequential, functions=functions_from_data(data),
                    compile=CompileSpec.from_data(data.get("compile")),
                    distribution=DistributionSpec.from_data(data.get("distribution")),
+                   training=TrainingSpec.from_data(data.get("training")),
                    _data=MappingProxyType(data), blocks=blocks_from_data(data))
 
     # The header's settings, read often enough to deserve a short name.

@@ -1,4 +1,4 @@
-"""Data files for `declar fit`: `.npz` archives of arrays named after the model's inputs and outputs.
+"""`.npz` data files: archives of arrays named after the model's inputs and outputs.
 
 A data file comes from anywhere, so it is checked like an archive from a stranger, before any
 array is read: it must be a zip (not a `.npy` array, not a pickle), each needed member's `.npy`
@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from declar.bounded import npy_header, open_regular, read_npy
 from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.training_data.fit_data import FitData
 
 if TYPE_CHECKING:
     import zipfile
@@ -43,35 +43,6 @@ BOMB_MAX_EXPANSION = 100
 # Array kinds Keras can train on: booleans, integers, floats (not strings, objects, dates, complex).
 NUMERIC_KINDS = "biuf"
 HOW_TO_SAVE = "write one with numpy.savez(path, name=array, ...), one array per input and output"
-
-
-@dataclass(frozen=True)
-class FitData:
-    """Training data as `model.fit` takes it: ``x`` and ``y`` arrays (one, a list or a dict)."""
-
-    x: Any
-    y: Any
-
-    def fit_arguments(self) -> dict[str, Any]:
-        """The keyword arguments of `model.fit` that carry the data."""
-        return {"x": self.x, "y": self.y}
-
-
-def open_data(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS) -> FitData:
-    """The training data of ``model`` in the file ``path``, checked against its inputs and outputs.
-
-    Raises `DataError` naming the file and what does not fit.
-    """
-    spec = model.declar_spec
-    input_names, output_names = [i.name for i in spec.inputs], list(spec.output_names)
-    found = read_arrays(path, input_names, output_names, limits)
-    outputs = model.output if isinstance(model.output, dict) else dict(
-        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
-    check_shapes(path, {i.name: tuple(i.shape) for i in spec.inputs},
-                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
-    x = [found[n] for n in input_names]
-    y: Any = {n: found[n] for n in output_names} if isinstance(model.output, dict) else [found[n] for n in output_names]
-    return FitData(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0])
 
 
 def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Sequence[str] = (),
@@ -200,4 +171,18 @@ def _shown(shape: tuple[Any, ...]) -> str:
     return "[" + ", ".join("None" if s is None else str(s) for s in shape) + "]"
 
 
-__all__ = ["DataError", "FitData", "check_shapes", "open_data", "read_arrays"]
+__all__ = ["check_shapes", "open_npz", "read_arrays"]
+
+
+def open_npz(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS) -> FitData:
+    """The training data of ``model`` in the `.npz` file ``path``, checked against its inputs and outputs."""
+    spec = model.declar_spec
+    input_names, output_names = [i.name for i in spec.inputs], list(spec.output_names)
+    found = read_arrays(path, input_names, output_names, limits)
+    outputs = model.output if isinstance(model.output, dict) else dict(
+        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
+    check_shapes(path, {i.name: tuple(i.shape) for i in spec.inputs},
+                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
+    x = [found[n] for n in input_names]
+    y: Any = {n: found[n] for n in output_names} if isinstance(model.output, dict) else [found[n] for n in output_names]
+    return FitData(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0])

@@ -30,6 +30,7 @@ from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.spec.versions import FORMAT_VERSION
+from declar.startup_noise import silence_framework_startup
 from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
 
@@ -151,7 +152,7 @@ def main(
     # Code that reads the limits of the call in progress (deep inside Keras) sees these too.
     token = current_limits.set(_state["limits"])
     ctx.call_on_close(lambda: _reset_limits(token))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+    silence_framework_startup()  # TensorFlow's start-up chatter, if a command imports it
 
 
 def _reset_limits(token: contextvars.Token[Limits]) -> None:

@@ -355,7 +355,8 @@ def _print_table(rows: list[dict[str, Any]], title: str) -> None:
 
         table = Table(title=Text(title))
         for key in cells[0]:
-            table.add_column(key, justify="right" if key == "params" else "left")
+            # fold, never crop: in a narrow terminal a long layer name wraps onto the next line
+            table.add_column(key, justify="right" if key == "params" else "left", overflow="fold")
         for row in cells:
             table.add_row(*(Text(v) for v in row.values()))  # Text: never read as rich markup
         Console().print(table)
@@ -525,9 +526,29 @@ def diff_command(
     elif format is DiffFormat.markdown:
         typer.echo(result.render_markdown(), nl=False)
     else:
-        typer.echo(result.render_text())
+        _print_diff(result.render_text())
     if not result.equal:
         raise typer.Exit(code=EXIT_PROBLEMS)
+
+
+DIFF_STYLES = {"---": "bold red", "+++": "bold green", "+": "green", "-": "red", "~": "yellow", ">": "cyan"}
+"""The colour of a `declar diff` line by its marker, as git colours its diffs."""
+
+
+def _print_diff(text: str) -> None:
+    """The diff's text, coloured by each line's marker on a terminal (rich honours NO_COLOR), plain
+    when piped: the lines are the same either way."""
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in text.splitlines():
+        marker = line.lstrip().split(" ", 1)[0]
+        style = DIFF_STYLES.get(marker, "bold" if line.endswith(":") and not line.startswith(" ") else "")
+        console.print(Text(line, style=style))  # Text: spec text is never read as rich markup
 
 
 @_command("transfer")

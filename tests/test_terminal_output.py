@@ -4,6 +4,7 @@ and ``python -m declar`` as the same command line."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,52 @@ def test_python_dash_m_declar_is_the_command_line():
     result = run(sys.executable, "-m", "declar", "validate", str(SPEC))
     assert result.returncode == 0 and result.stderr == "1 spec valid\n"
     assert run(sys.executable, "-m", "declar", "--version").stdout.startswith("declar ")
+
+
+def on_terminal(*args: str, columns: int = 100, **env: str) -> str:
+    """What a command prints to a terminal (a pseudo-terminal ``columns`` wide)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, cwd=ROOT,
+                               env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color",
+                                    "KERAS_BACKEND": "tensorflow", **env})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the command ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def two_versions(tmp_path: Path) -> tuple[Path, Path]:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(SPEC.read_text())
+    new.write_text(SPEC.read_text().replace("units: 10", "units: 12").replace("rate: 0.5", "rate: 0.4"))
+    return old, new
+
+
+def test_diff_is_coloured_on_a_terminal_and_plain_when_piped_or_no_color(tmp_path):
+    old, new = two_versions(tmp_path)
+    args = (sys.executable, "-m", "declar", "diff", "--no-build", str(old), str(new))
+    coloured = on_terminal(*args)
+    piped = run(*args).stdout
+    assert "\x1b[33m" in coloured and "\x1b[1;31m" in coloured  # yellow changes, the old side in red
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).replace("\r\n", "\n") == piped
+    assert "\x1b[" not in piped and "~ dense (Dense): units: 10 -> 12" in piped
+    # NO_COLOR (no-color.org) takes the colours away; bold may stay
+    assert not re.search(r"\x1b\[[0-9;]*3[0-7]m", on_terminal(*args, NO_COLOR="1"))
+
+
+@pytest.mark.slow
+def test_build_table_wraps_in_a_narrow_terminal_instead_of_cutting():
+    shown = on_terminal(sys.executable, "-m", "declar", "build", str(SPEC), columns=50)
+    assert "…" not in shown
+    assert "34,826 parameters" in shown and "conv2d_1" in shown.replace("│", " ").replace("\r\n", "\n")

@@ -82,3 +82,34 @@ def test_a_command_that_needs_keras_names_the_extra_to_install(core, tmp_path):
                             "pip install 'declar[tensorflow]' (or 'declar[jax]', 'declar[torch]')\n")
     assert "Traceback" not in built.stderr
     assert sys.executable  # the suite's own environment is untouched
+
+
+@pytest.mark.slow
+def test_the_sdist_carries_and_passes_its_own_tests(tmp_path):
+    """The source distribution, unpacked anywhere, runs its tests (the data they read comes along)."""
+    import tarfile
+
+    source = tmp_path / "checkout"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "*.egg-info", "__pycache__",
+                                                                  "*.keras", "build", "dist"))
+    builder = tmp_path / "builder"
+    venv.EnvBuilder(with_pip=True).create(builder)
+    python = str(builder / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "setuptools>=77"], check=True, timeout=600,
+                   capture_output=True)
+    subprocess.run([python, "-c", "from setuptools import build_meta; build_meta.build_sdist('dist')"],
+                   cwd=source, check=True, timeout=600, capture_output=True)
+    (sdist,) = (source / "dist").glob("declar-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (unpacked,) = (tmp_path / "unpacked").iterdir()
+    for needed in ("LICENSE", "tests/data/typo.yaml", "tests/invalid", "specs/examples/mnist_convnet.yaml",
+                   "schemas/declar.schema.json", "devtools/generate.py", "docs/spec-reference.md"):
+        assert (unpacked / needed).exists(), needed
+    env = {**os.environ, "PYTHONPATH": str(unpacked)}
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                            "tests/test_validate_dirs.py", "tests/test_invalid_specs.py",
+                            "tests/test_generated_files.py"], cwd=unpacked, env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert " passed" in tests.stdout.splitlines()[-1]

@@ -9,6 +9,7 @@ Example (needs node):
     >>> with YamlLanguageServer(node_tool("yaml-language-server")) as server:  # doctest: +SKIP
     ...     server.open("file:///tmp/m.yaml", text)
     ...     server.diagnostics("file:///tmp/m.yaml")
+    [{'range': ..., 'message': 'Property filterz is not allowed.', ...}]
 """
 
 from __future__ import annotations
@@ -134,15 +135,48 @@ class YamlLanguageServer:
                                                               "text": text}})
 
     def diagnostics(self, uri: str, timeout: float = 60) -> list[dict[str, Any]]:
-        """The diagnostics the server publishes for ``uri`` (the first non-empty set, or [] after a pause)."""
-        try:
-            found = self._wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
-                               and m["params"]["uri"] == uri and m["params"]["diagnostics"], timeout)
-        except TimeoutError:
-            return []
+        """The diagnostics the server publishes for ``uri`` after it was opened (it validates once
+        the schema is loaded, and publishes then, an empty list when all is well)."""
+        found = self._wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                           and m["params"]["uri"] == uri, timeout)
         return found["params"]["diagnostics"]
 
     def completion(self, uri: str, line: int, character: int) -> list[dict[str, Any]]:
         result = self.request("textDocument/completion", {"textDocument": {"uri": uri},
                                                           "position": {"line": line, "character": character}})
         return (result or {}).get("items", []) if isinstance(result, dict) else (result or [])
+
+
+# ajv (JSON Schema 2020-12) on a schema and instances, in its default mode and in strict mode.
+# `defaultSnippets` is declared as an annotation keyword, as ajv's documentation says to do for a
+# vocabulary it does not know (it is the editors' snippet keyword): strict mode still refuses any
+# other unknown keyword, union types, and keywords whose type is not given.
+_AJV_SCRIPT = r"""
+const [cache, schemaFile, instancesFile, strict] = process.argv.slice(1);
+const Ajv2020 = require(cache + "/node_modules/ajv/dist/2020").default;
+const fs = require("fs");
+const schema = JSON.parse(fs.readFileSync(schemaFile, "utf8"));
+const instances = JSON.parse(fs.readFileSync(instancesFile, "utf8"));
+const out = {};
+try {
+  const ajv = new Ajv2020(strict === "strict" ? {strict: true, allErrors: true} : {allErrors: true});
+  ajv.addVocabulary(["defaultSnippets"]);
+  const validate = ajv.compile(schema);
+  for (const [name, data] of Object.entries(instances)) {
+    out[name] = validate(data) ? [] : validate.errors.map(e => e.instancePath + " " + e.message);
+  }
+  console.log(JSON.stringify({compiled: true, results: out}));
+} catch (err) {
+  console.log(JSON.stringify({compiled: false, error: String(err.message || err)}));
+}
+"""
+
+
+def run_ajv(package: Path, schema_file: Path, instances: dict[str, Any], mode: str, work: Path) -> dict[str, Any]:
+    """ajv's verdict: ``{"compiled": bool, "results": {name: [error, ...]}}`` or ``{"compiled": False, "error"}``."""
+    instances_file = work / "instances.json"
+    instances_file.write_text(json.dumps(instances))
+    done = subprocess.run(["node", "-e", _AJV_SCRIPT, str(package.parent.parent), str(schema_file),
+                           str(instances_file), mode], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -226,8 +226,8 @@ def _layer_entry(name: str, cls: type, catalog: dict[str, Any]) -> dict[str, Any
         if argument_kind(name, pname) in LAYER_KINDS:  # checked by declar as a node's layer
             prop["description"] = _LAYER_ARG_DOC + f" Keras: {description}"
         properties[pname] = prop
-    for common, rule in BASE_ARGS.items():
-        properties.setdefault(common, dict(rule))
+    for common in COMMON_LAYER_ARGS:  # what declar accepts; a KeyError: describe it in BASE_ARGS
+        properties.setdefault(common, dict(BASE_ARGS[common]))
     summary = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
     entry: dict[str, Any] = {"type": "object", "description": f"keras.layers.{name}: {summary}"[:300],
                              "properties": properties, "additionalProperties": False}

@@ -8,7 +8,9 @@ certain, and a snippet inserting the required arguments. ``sequentialItem`` is w
 of a Sequential item or a graph node may be: a built-in with its closed schema, a refused or
 unusable built-in (not offered, refused), a near miss of a built-in name (``Conv2Dx``, ``Dens``,
 ``conv2d``: refused, so an editor flags the typo), or any other CamelCase name, which is a custom
-type or block of the spec (`declar validate` checks that it is defined).
+type or block of the spec (`declar validate` checks that it is defined). ``blockItem`` is the same
+for a block's node, whose values may be expressions over the block's parameters: only the
+argument names are checked there.
 
 The file is standard JSON Schema 2020-12 with one editor annotation, ``defaultSnippets``
 (yaml-language-server and VS Code), and no union types, so ajv in strict mode accepts it.
@@ -248,12 +250,25 @@ def _item_property(name: str, entry: dict[str, Any]) -> dict[str, Any]:
             "defaultSnippets": [{"description": f"{name} with its required arguments", "body": body}]}
 
 
+def _block_item_property(entry: dict[str, Any]) -> dict[str, Any]:
+    """A layer key of a block's node: the closed set of argument names and the required ones."""
+    names: dict[str, Any] = {"type": "object", "description": entry["description"],
+                             "properties": {arg: True for arg in entry["properties"]}, "additionalProperties": False}
+    if "required" not in entry:
+        return {"anyOf": [names, {"type": "null"}]}
+    return {**names, "required": entry["required"]}
+
+
 def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]:
     """The layer-argument schema for the given layer classes."""
     defs = {name: _layer_entry(name, cls, catalog) for name, cls in sorted(layers.items())}
     refused = sorted(n for n in defs if n in UNSAFE_LAYERS or n in UNUSABLE_LAYERS)
     usable = [n for n in defs if n not in refused]
     item_properties = {n: _item_property(n, defs[n]) for n in usable}
+    refusals = {
+        f"^(?:{'|'.join(refused)})$": False,  # refused by declar, or failing at build
+        near_miss_pattern(sorted(defs), usable): False,  # a typo of a built-in's name
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -265,10 +280,15 @@ def generate(layers: dict[str, type], catalog: dict[str, Any]) -> dict[str, Any]
                                "layer or a custom type or block of the spec.",
                 "type": "object",
                 "properties": item_properties,
-                "patternProperties": {
-                    f"^(?:{'|'.join(refused)})$": False,  # refused by declar, or failing at build
-                    near_miss_pattern(sorted(defs), usable): False,  # a typo of a built-in's name
-                },
+                "patternProperties": refusals,
+            },
+            "blockItem": {
+                "description": "A layer of a block's node: `LayerName: {arguments}`, whose values may be "
+                               "expressions over the block's parameters (`units: width * 4`), so only the "
+                               "argument names are checked here.",
+                "type": "object",
+                "properties": {n: _block_item_property(defs[n]) for n in usable},
+                "patternProperties": refusals,
             },
             **_shared_defs(catalog),
             **defs,

@@ -135,5 +135,6 @@ def test_every_example_spec_and_custom_names_pass_the_editor_schema():
 ])
 def test_validate_refuses_the_layers_that_fail_at_build(tmp_path, layer, message):
     spec = tmp_path / "m.yaml"
-    spec.write_text(f"declar: 2\nname: m\ninputs: {{x: {{shape: [4]}}}}\nmodel:\n  - {layer}\n  - Dense: {{units: 1}}\n")
+    spec.write_text(f"declar: 2\nname: m\ninputs: {{x: {{shape: [4]}}}}\nmodel:\n  - {layer}\n"
+                    "  - Dense: {units: 1}\n")
     assert [p.render() for p in declar.validate(spec)] == [f"{spec}:5:5: error: {message}"]

@@ -115,6 +115,13 @@ def _arg_schema(layer: str, name: str, param: inspect.Parameter, catalog: dict[s
     return schema
 
 
+# A layer-valued argument: `{LSTM: {units: 64}}` checked as a Sequential item (a custom name is
+# left to declar), `{class_name, config}` (which no built-in layer name spells), or null.
+_ONE_LAYER = {"anyOf": [{"$ref": "#/$defs/sequentialItem"}, {"type": "null"}]}
+_SOME_LAYERS = {"type": "array", "items": {"$ref": "#/$defs/sequentialItem"}}
+_LAYER_VALUES: dict[str, dict[str, Any]] = {
+    "layer": _ONE_LAYER, "layers": _SOME_LAYERS, "layer or layers": {"anyOf": [*_ONE_LAYER["anyOf"], _SOME_LAYERS]}}
+
 _LAYER_ARG_DOC = ("A layer written as in a model, `{LSTM: {units: 64}}` (a built-in or a custom type of the "
                   "spec), or Keras's `{class_name, config}` (a built-in).")
 
@@ -225,8 +232,9 @@ def _layer_entry(name: str, cls: type, catalog: dict[str, Any]) -> dict[str, Any
         description = docs.get(pname) or ARG_DESCRIPTIONS[pname]  # a KeyError: write its description
         prop = _arg_schema(name, pname, parameters[pname], catalog, docs.get(pname, ""))
         prop["description"] = description
-        if argument_kind(name, pname) in LAYER_KINDS:  # checked by declar as a node's layer
-            prop["description"] = _LAYER_ARG_DOC + f" Keras: {description}"
+        kind = argument_kind(name, pname)
+        if kind in LAYER_KINDS:  # checked by declar as a node's layer
+            prop = {**_LAYER_VALUES[kind], "description": _LAYER_ARG_DOC + f" Keras: {description}"}
         properties[pname] = prop
     for common in COMMON_LAYER_ARGS:  # what declar accepts; a KeyError: describe it in BASE_ARGS
         properties.setdefault(common, dict(BASE_ARGS[common]))

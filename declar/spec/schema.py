@@ -23,6 +23,7 @@ from declar.errors import Problem
 from declar.hints import did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.json_types import JSON_TYPES
+from declar.spec.keras_objects import LAYER_KINDS, argument_kind
 from declar.spec.source import Document
 
 SCHEMA_FILE = "declar.schema.json"
@@ -54,6 +55,10 @@ def _layer_validator(layer: str) -> Draft202012Validator | None:
     # Unknown and missing arguments are declar's own checks (with "did you mean", and a custom
     # type's parameters beside its base layer's arguments): only the values are checked here.
     values_only = {k: v for k, v in definition.items() if k not in _NAME_RULES}
+    # A layer-valued argument (`Bidirectional: {layer: {LSTM: ...}}`) is checked as a layer of its
+    # own by the model checks, with its position; the editor's schema of it would report it twice.
+    values_only["properties"] = {k: {} if argument_kind(layer, k) in LAYER_KINDS else rule
+                                 for k, rule in definition.get("properties", {}).items()}
     return Draft202012Validator(_inline_refs(values_only, LAYER_SCHEMA_FILE))
 
 

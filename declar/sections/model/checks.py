@@ -331,7 +331,8 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
     args = JsonMap({k: v for k, v in args.items() if k not in dynamic})
     info = infos[layer] if layer in infos else _builtin_info(layer)
     allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
-    if layer in UNUSABLE_LAYERS or (root in UNUSABLE_LAYERS and root != "Layer"):  # extends: Layer is the way
+    # `extends: Layer` is the way to use Layer; a list item naming no layer stands for "Layer" unwritten
+    if (root in UNUSABLE_LAYERS and root != "Layer") or (layer == "Layer" and _names_key(doc, args_path)):
         what, hint = UNUSABLE_LAYERS[root]
         yield doc.problem(args_path, f"layer '{root}' {what}; it cannot be a layer of a model", hint,
                           "unusable-layer", at_key=True)
@@ -378,6 +379,12 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
                           "missing-param", at_key=missing_at_key)
+
+
+def _names_key(doc: Document, path: JsonPath) -> bool:
+    """Whether the last key of ``path`` is written in the document (not a stand-in of the typed spec)."""
+    parent = _written(doc, path[:-1]) if path else None
+    return isinstance(parent, dict) and path[-1] in parent
 
 
 def _check_nested_layers(spec: Spec, doc: Document, wrapper: str, args: dict[str, Any], args_path: JsonPath,

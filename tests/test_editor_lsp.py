@@ -44,7 +44,8 @@ def _expected(path: Path) -> list[tuple[int, str]]:
             for message in EXPECT.findall(line)]
 
 
-@pytest.mark.parametrize("name", ["list_form.yaml", "graph_form.yaml", "block_form.yaml", "nested_layers.yaml", "refused_layers.yaml"])
+@pytest.mark.parametrize("name", ["list_form.yaml", "graph_form.yaml", "block_form.yaml", "nested_layers.yaml",
+                                  "refused_layers.yaml"])
 def test_the_editor_flags_each_broken_line_as_validate_does(server, name):
     path = CORPUS / name
     expected = _expected(path)

@@ -23,8 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: installs of parallel test processes are not serialized
+    fcntl = None  # type: ignore[assignment]
+
 CACHE = Path(os.environ.get("DECLAR_TEST_NODE_CACHE", Path.home() / ".cache" / "declar-tests"))
-PACKAGES = ("yaml-language-server@1", "ajv@8", "ajv-formats@3")
+PACKAGES = ("yaml-language-server@1", "ajv@8")
 _install_lock = threading.Lock()
 
 
@@ -33,9 +38,12 @@ def node_tool(package: str) -> Path | str:
     if shutil.which("node") is None or shutil.which("npm") is None:
         return "node and npm are not installed"
     target = CACHE / "node_modules" / package
-    with _install_lock:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # one install at a time, across the processes of a parallel (xdist) run too
+    with _install_lock, open(CACHE / ".install-lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "package.json").is_file():
-            CACHE.mkdir(parents=True, exist_ok=True)
             try:
                 done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CACHE),
                                        *PACKAGES], capture_output=True, text=True, timeout=300)

@@ -6,7 +6,8 @@ Usage: python state_worker.py JOBS.json OUT_DIR
 Each job names an archive, an .npz of inputs ``x`` and targets ``y``, and the custom layers whose
 declared variables to record. For each, the worker records (as OUT_DIR/<name>.npz) the
 predictions, the declared variables, ``evaluate`` on the whole data as one batch (every metric,
-auxiliary losses included) and the loss of one ``train_on_batch`` after it, and every warning.
+auxiliary losses included) and the loss of one ``train_on_batch`` after it, and every warning
+the load gave.
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def main(jobs_file: str, out: str) -> None:
     with open(jobs_file) as f:
         jobs = json.load(f)
     for job in jobs:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught:  # what loading says (lost state...)
             warnings.simplefilter("always")
             model = keras.models.load_model(job["archive"], safe_mode=True)
-            data = np.load(job["data"])
-            record = facts(model, data["x"], data["y"], job.get("layers", []))
+        data = np.load(job["data"])
+        record = facts(model, data["x"], data["y"], job.get("layers", []))
         record["warnings"] = np.asarray([str(w.message) for w in caught] or [""])
         np.savez(os.path.join(out, f"{job['name']}.npz"), **record)
 

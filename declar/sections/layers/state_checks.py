@@ -19,7 +19,7 @@ from declar.expr.cost import fold
 from declar.expr.parse import Context
 from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.spec.checks.locate import checked_expression
+from declar.spec.checks.locate import checked_expression, expression_problem
 from declar.spec.expressions import after_call_context, block_loss_context
 from declar.spec.model import UPDATE_FORMS, BlockSpec, LayerTypeSpec
 from declar.spec.source import Document
@@ -48,7 +48,7 @@ def check_losses(doc: Document, owner: JsonPath, raw: Any, context: Context, lim
         path = (*owner, "losses", name)
         if name in RESERVED_LOSS_NAMES or str(name).startswith("val_"):
             yield doc.problem(path, f"loss name '{name}' is taken by Keras's own metrics",
-                              "fit reports `loss` and `val_<metric>`: choose another name (e.g. kl_loss)",
+                              "fit reports `loss` and `val_<metric>`; choose another name, e.g. kl_loss",
                               "reserved-name", at_key=True)
         if isinstance(value, Mapping):
             weight = value.get("weight", 1.0)
@@ -75,7 +75,7 @@ def _check_updates(doc: Document, lt: LayerTypeSpec, raw: Any, limits: Limits) -
             yield doc.problem(path, f"update of unknown variable '{name}'", hint, "unknown-variable", at_key=True)
         elif variable.trainable:
             yield doc.problem(path, f"variable '{name}' is trainable: only a non-trainable variable is updated in "
-                              "call", f"declare it with trainable: false (variables.{name}.trainable)",
+                              "call", f"declare it with trainable: false at variables.{name}",
                               "trainable-update", at_key=True)
         if not isinstance(value, Mapping):
             continue  # the schema's to report
@@ -98,8 +98,8 @@ def _check_constant(doc: Document, path: JsonPath, checked: Any, dtype: str, lim
         return
     integer = dtype.startswith(("int", "uint"))
     if isinstance(value, bool) or (not isinstance(value, (int, float))):
-        yield doc.problem(path, f"the update's value {value!r} is not a number", "give a number or an expression",
-                          "update-dtype")
+        yield expression_problem(doc, path, 1, f"the update's value {value!r} is not a number",
+                                 "give a number or an expression", "update-dtype")
     elif integer and isinstance(value, float) and not value.is_integer():
-        yield doc.problem(path, f"the update's value {value} does not fit the variable's dtype {dtype}",
-                          "give an integer, or declare the variable float32", "update-dtype")
+        yield expression_problem(doc, path, 1, f"the update's value {value} does not fit the variable's dtype "
+                                 f"{dtype}", "give an integer, or declare the variable float32", "update-dtype")

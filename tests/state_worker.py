@@ -21,8 +21,8 @@ import numpy as np
 
 
 def facts(model, x: np.ndarray, y: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
-    """What the tests compare: predictions (under each output's name for a mapping), the declared variables of ``layers``, ``evaluate`` as one
-    batch and the loss of one ``train_on_batch`` after it."""
+    """What the tests compare: predictions (under each output's name for a mapping), the declared
+    variables of ``layers``, ``evaluate`` as one batch and the loss of one ``train_on_batch`` after it."""
     import keras
 
     predicted = model.predict(x, batch_size=len(x), verbose=0)

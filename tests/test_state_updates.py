@@ -142,7 +142,8 @@ def test_a_fraction_is_refused_for_an_integer_variable_at_build() -> None:
     ("      count: {training_only: true}\n", "<string>:13:14", "an update needs exactly one of"),
     ("      count: {assign_add: \"1.0 + cout\"}\n", "<string>:13:34", "unknown name 'cout'"),
     ("      count: {assign_add: \"random_normal([])\"}\n", "<string>:13:28", "unknown function 'random_normal'"),
-    ("      n: {assign_add: \"0.5\"}\n", "<string>:13:24", "the update's value 0.5 does not fit the variable's dtype int32"),
+    ("      n: {assign_add: \"0.5\"}\n", "<string>:13:24",
+     "the update's value 0.5 does not fit the variable's dtype int32"),
 ])
 def test_update_mistakes_are_located(lines: str, place: str, message: str) -> None:
     problems = declar.validate(updates_spec(lines))

@@ -135,7 +135,8 @@ def test_declar_fit_trains_it_and_the_archive_reloads_in_a_fresh_process(tmp_pat
     fresh = run_jobs([{"name": "vae", "archive": str(out), "data": str(probe)}], str(tmp_path))["vae"]
     here = facts(keras.models.load_model(str(out)), x[:8], x[:8], [])
     assert str(fresh["warnings"][0]) == ""
-    np.testing.assert_array_equal(fresh["reconstruction"], here["reconstruction"])  # the saved draw state, then the same draws
+    # the saved draw state, then the same draws
+    np.testing.assert_array_equal(fresh["reconstruction"], here["reconstruction"])
     assert set(k for k in fresh if k.startswith("eval:")) == {"eval:loss", "eval:kl_loss"}
     for key in ("eval:loss", "eval:kl_loss", "train_on_batch"):
         np.testing.assert_array_equal(fresh[key], here[key])

@@ -146,7 +146,7 @@ class AuxiliaryLoss(NamedLosses, keras.layers.Layer):
         self._loss_inputs = list(names)
         self._block_params = dict(params or {})
         self._block_name = block
-        typed = [LossSpec(str(loss["name"]), str(loss["value"]), float(loss.get("weight", 1.0))) for loss in losses]
+        typed = [_typed_loss(loss, self._owner) for loss in losses]
         context = Context(names={*self._loss_inputs, *self._block_params, "training"}, kind=f"losses of block {block}")
         self._loss_closures = loss_closures(typed, context, self._owner)
         self.declar_loss_names = [loss.name for loss in typed]
@@ -164,10 +164,37 @@ class AuxiliaryLoss(NamedLosses, keras.layers.Layer):
     def compute_output_spec(self, inputs: Sequence[Any], training: bool | None = None) -> Any:
         return keras.KerasTensor(inputs[0].shape, dtype=inputs[0].dtype)
 
+    CONFIG_KEYS = frozenset({"name", "trainable", "dtype", "losses", "names", "params", "block"})
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> AuxiliaryLoss:
+        # Our own, not Keras's (which rewraps every error in a TypeError): a refusal stays one line.
+        if not isinstance(config, dict):
+            raise LayerBuildError(f"AuxiliaryLoss config must be a mapping, got {type(config).__name__}")
+        unknown = sorted(set(config) - cls.CONFIG_KEYS, key=str)
+        if unknown:
+            raise LayerBuildError(f"AuxiliaryLoss config has unknown keys {unknown}")
+        if not isinstance(config.get("losses"), list) or not isinstance(config.get("names"), list) \
+                or not all(isinstance(n, str) for n in config["names"]):
+            raise LayerBuildError("AuxiliaryLoss config needs a list of losses and a list of names")
+        return cls(**config)
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(losses=self._loss_data, names=self._loss_inputs, params=self._block_params, block=self._block_name)
+        config.update(losses=self._loss_data, names=self._loss_inputs, params=self._block_params,
+                      block=self._block_name)
         return config
+
+
+def _typed_loss(loss: Any, owner: str) -> LossSpec:
+    """One loss of a config, ``{name, value, weight}``, or refused."""
+    weight = loss.get("weight", 1.0) if isinstance(loss, Mapping) else None
+    well_formed = isinstance(loss, Mapping) and not set(loss) - {"name", "value", "weight"} \
+        and isinstance(loss.get("name"), str) and isinstance(loss.get("value"), str) \
+        and isinstance(weight, (int, float)) and not isinstance(weight, bool)
+    if not well_formed:
+        raise LayerBuildError(f"{owner}: a loss of the config is not {{name, value, weight}}: {str(loss)[:120]}")
+    return LossSpec(loss["name"], loss["value"], float(weight))
 
 
 def with_block_losses(block: str, losses: Sequence[LossSpec], tensors: Mapping[str, Any],

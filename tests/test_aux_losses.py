@@ -234,28 +234,20 @@ def test_the_loss_layer_of_a_config_is_checked_again() -> None:
 # -- validation (no keras import; exact places) ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("old", "new", "place", "message"), [
-    ("mean(square(outputs))", "mean(square(output))", "<string>:10:38", "unknown name 'output'"),
-    ("mean(square(outputs))", "mean(random_normal([2]))", "<string>:10:31", "unknown function 'random_normal'"),
-    ("      activity:", "      loss:", "<string>:10:7", "loss name 'loss' is taken by Keras's own metrics"),
-    ("      activity:", "      val_x:", "<string>:10:7", "loss name 'val_x' is taken"),
-    ("weight: 0.25", "weight: -1", "<string>:10:58", "loss weight -1 is not a finite number >= 0"),
-    ("weight: 0.25", "weight: high", "<string>:10:58", 'weight: expected number, got string "high"'),
-    ("weight: 0.25", "wieght: 0.25", "<string>:10:50", "unknown key 'wieght'"),
+@pytest.mark.parametrize(("owner", "old", "new", "place", "message"), [
+    ("type", "mean(square(outputs))", "mean(square(output))", "<string>:10:38", "unknown name 'output'"),
+    ("type", "mean(square(outputs))", "mean(random_normal([2]))", "<string>:10:31", "unknown function 'random_normal'"),
+    ("type", "      activity:", "      loss:", "<string>:10:7", "loss name 'loss' is taken by Keras's own metrics"),
+    ("type", "      activity:", "      val_x:", "<string>:10:7", "loss name 'val_x' is taken"),
+    ("type", "weight: 0.25", "weight: -1", "<string>:10:58", "loss weight -1 is not a finite number >= 0"),
+    ("type", "weight: 0.25", "weight: high", "<string>:10:58", 'weight: expected number, got string "high"'),
+    ("type", "weight: 0.25", "wieght: 0.25", "<string>:10:50", "unknown key 'wieght'"),
+    ("block", "sum(abs(hidden))", "sum(abs(hiden))", "<string>:14:36", "unknown name 'hiden'"),
+    ("block", "scale * sum", "scal * sum", "<string>:14:20", "unknown name 'scal'"),
+    ("block", "sum(abs(hidden))", "sum(abs(base(hidden)))", "<string>:14:36", "unknown function 'base'"),
 ])
-def test_type_loss_mistakes_are_located(old: str, new: str, place: str, message: str) -> None:
-    problems = declar.validate(PENALTY.replace(old, new))
-    assert where(problems) == [place], [p.render() for p in problems]
-    assert message in problems[0].message
-
-
-@pytest.mark.parametrize(("old", "new", "place", "message"), [
-    ("sum(abs(hidden))", "sum(abs(hiden))", "<string>:14:36", "unknown name 'hiden'"),
-    ("scale * sum", "scal * sum", "<string>:14:20", "unknown name 'scal'"),
-    ("sum(abs(hidden))", "sum(abs(base(hidden)))", "<string>:14:36", "unknown function 'base'"),
-])
-def test_block_loss_mistakes_are_located(old: str, new: str, place: str, message: str) -> None:
-    problems = declar.validate(BLOCK.replace(old, new))
+def test_loss_mistakes_are_located(owner: str, old: str, new: str, place: str, message: str) -> None:
+    problems = declar.validate({"type": PENALTY, "block": BLOCK}[owner].replace(old, new))
     assert where(problems) == [place], [p.render() for p in problems]
     assert message in problems[0].message
 

@@ -252,6 +252,13 @@ def test_loss_mistakes_are_located(owner: str, old: str, new: str, place: str, m
     assert message in problems[0].message
 
 
+def test_a_name_hiding_outputs_is_refused() -> None:
+    spec = PENALTY.replace("    losses:", "    params:\n      outputs: {type: integer, default: 1}\n    losses:")
+    (problem,) = declar.validate(spec)
+    assert problem.render() == ("<string>:10:7: error: 'outputs' names the call's result in the type's losses and "
+                                "updates (choose another name)")
+
+
 def test_hints_name_the_fix() -> None:
     (unknown,) = declar.validate(PENALTY.replace("mean(square(outputs))", "mean(square(output))"))
     assert unknown.hint == "did you mean 'outputs'?"

@@ -17,6 +17,9 @@ hooks, while this class owns only what the spec declares:
   own seed generator, seeded from the spec's seed and the layer's name (`draw_seed`), whose state
   is saved with the declared variables (`SEED_STATE`) so predictions after load continue exactly
   as the saved model's would;
+- the type's ``losses`` are added (Keras's add_loss, each under its name for fit's metrics:
+  `declar.keras.aux_losses`) and its ``updates`` applied to its non-trainable variables
+  (`declar.keras.updates`) after the call, over the call's names, its let names and ``outputs``;
 - compute_output_shape traces call symbolically (so wrappers such as TimeDistributed, and a type
   extending this one, can ask for it);
 - masks propagate as through the extended layer (supports_masking and compute_mask are its own),

@@ -30,6 +30,8 @@ RESERVED_LOSS_NAMES = frozenset({"loss"})
 def check_type_state(doc: Document, lt: LayerTypeSpec, limits: Limits) -> Iterator[Problem]:
     """The losses and updates of the custom type ``lt``, each problem at its place."""
     raw = doc.data["layers"][lt.name]
+    if raw.get("losses") or raw.get("updates"):
+        yield from _check_outputs_name(doc, lt, raw)
     yield from check_losses(doc, ("layers", lt.name), raw.get("losses"), after_call_context(lt, "losses"), limits)
     yield from _check_updates(doc, lt, raw.get("updates"), limits)
 
@@ -60,6 +62,17 @@ def check_losses(doc: Document, owner: JsonPath, raw: Any, context: Context, lim
             text, at = value, path
         if isinstance(text, str):
             yield from checked_expression(doc, at, text, context, limits, costs=True)[1]
+
+
+def _check_outputs_name(doc: Document, lt: LayerTypeSpec, raw: Mapping[str, Any]) -> Iterator[Problem]:
+    """``outputs`` is the call's result in losses and updates: a member or let name of that name would hide it."""
+    lets = raw["call"].get("let") if isinstance(raw.get("call"), Mapping) else None
+    places = [(group, raw.get(group)) for group in ("params", "build_args", "variables")] + [(("call", "let"), lets)]
+    for group, members in places:
+        if isinstance(members, Mapping) and "outputs" in members:
+            where = group if isinstance(group, tuple) else (group,)
+            yield doc.problem(("layers", lt.name, *where, "outputs"), "'outputs' names the call's result in the "
+                              "type's losses and updates", "choose another name", "reserved-name", at_key=True)
 
 
 def _check_updates(doc: Document, lt: LayerTypeSpec, raw: Any, limits: Limits) -> Iterator[Problem]:

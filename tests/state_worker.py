@@ -22,7 +22,8 @@ import numpy as np
 
 def facts(model, x: np.ndarray, y: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
     """What the tests compare: predictions (under each output's name for a mapping), the declared
-    variables of ``layers``, ``evaluate`` as one batch and the loss of one ``train_on_batch`` after it."""
+    variables of ``layers``, ``evaluate`` as one batch, the loss of one ``train_on_batch`` after it and
+    the declared variables after that step."""
     import keras
 
     predicted = model.predict(x, batch_size=len(x), verbose=0)
@@ -34,6 +35,9 @@ def facts(model, x: np.ndarray, y: np.ndarray, layers: list[str]) -> dict[str, n
     for name, value in model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True).items():
         record[f"eval:{name}"] = np.asarray(value)
     record["train_on_batch"] = np.asarray(model.train_on_batch(x, y))
+    for layer in layers:  # and after that step: state updated in training goes on from the loaded value
+        for name, variable in model.get_layer(layer)._declared.items():
+            record[f"trained:{layer}:{name}"] = keras.ops.convert_to_numpy(variable)
     return record
 
 

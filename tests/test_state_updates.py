@@ -200,10 +200,12 @@ def test_the_state_left_by_declar_fit_survives_a_fresh_process(tmp_path: Path) -
                      str(tmp_path))["mm"]
     assert str(fresh["warnings"][0]) == ""
     assert int(fresh["var:center:steps"]) == 9  # 3 epochs of 3 batches
+    assert int(fresh["trained:center:steps"]) == 10  # one more step after the load counts on from 9
     moving_mean = fresh["var:center:moving_mean"]
     assert np.all(moving_mean > 1.0)  # 1 - 0.8 ** 9 of the way to the data's mean, about 1.5, 2.5, 3.5
     here = facts(keras.models.load_model(str(out)), x, y, ["center"])
-    for key in ("pred", "var:center:moving_mean", "var:center:steps", "eval:loss", "train_on_batch"):
+    for key in ("pred", "var:center:moving_mean", "var:center:steps", "eval:loss", "train_on_batch",
+                "trained:center:moving_mean"):
         np.testing.assert_array_equal(fresh[key], here[key])
     # Inference centers on the saved moving mean: the head applied to x - moving_mean, by hand.
     loaded = keras.models.load_model(str(out))

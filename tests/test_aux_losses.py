@@ -295,6 +295,7 @@ model:
 def test_a_bernoulli_dropout_draws_only_in_training_and_from_the_specs_seed() -> None:
     x = np.ones((5, 400), "float32")
     model = declar.build(DROPOUT.format(seed=3), compile=False)
+    assert model.get_layer("drop").seed_generator is not None  # its state is saved with the layer
     np.testing.assert_array_equal(model(x), x)  # inference: the inputs as they are, no draw
     np.testing.assert_array_equal(model.predict(x, verbose=0), x)
     first = ops.convert_to_numpy(model(x, training=True))

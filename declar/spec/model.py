@@ -144,6 +144,68 @@ class VariableSpec:
 
 
 @dataclass(frozen=True)
+class LossSpec:
+    """An auxiliary loss of a custom type or a block: ``weight * value`` is added with Keras's
+    ``add_loss`` during the call, and reported in ``fit`` as a metric named ``name``."""
+
+    name: str
+    value: str
+    weight: float = 1.0
+
+
+UPDATE_FORMS = ("assign", "assign_add", "assign_sub")
+"""How a custom type's call may change a declared non-trainable variable: the Keras Variable methods."""
+
+
+@dataclass(frozen=True)
+class UpdateSpec:
+    """An update of a custom type's non-trainable ``variable`` after the call: ``variable.<form>(value)``
+    (a form of `UPDATE_FORMS`), in every call or only in training (``training_only``)."""
+
+    variable: str
+    form: str
+    value: str
+    training_only: bool = False
+
+
+def losses_from_data(raw: Any) -> tuple[LossSpec, ...]:
+    """The typed losses of a ``losses:`` mapping (a value is an expression, or ``{value, weight}``).
+
+    Example:
+        >>> losses_from_data({"kl": {"value": "mean(z)", "weight": 0.5}, "l1": "sum(abs(z))"})
+        (LossSpec(name='kl', value='mean(z)', weight=0.5), LossSpec(name='l1', value='sum(abs(z))', weight=1.0))
+    """
+    if not isinstance(raw, Mapping):
+        return ()
+    return tuple(LossSpec(str(n), v, 1.0) if isinstance(v, str) else
+                 LossSpec(str(n), v.get("value", ""), _number(v.get("weight", 1.0)))
+                 for n, v in raw.items() if isinstance(v, (str, Mapping)))
+
+
+def _number(value: Any) -> float:
+    # a weight the schema refused (a string...) is typed as 1.0: the schema's message is the one shown
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 1.0
+
+
+def updates_from_data(raw: Any) -> tuple[UpdateSpec, ...]:
+    """The typed updates of an ``updates:`` mapping (variable -> ``{assign_add: expr}``...); the first
+    form given is the update (the checks refuse a value with none or several).
+
+    Example:
+        >>> updates_from_data({"count": {"assign_add": "1.0", "training_only": True}})
+        (UpdateSpec(variable='count', form='assign_add', value='1.0', training_only=True),)
+    """
+    if not isinstance(raw, Mapping):
+        return ()
+    found = []
+    for name, value in raw.items():
+        forms = [f for f in UPDATE_FORMS if isinstance(value, Mapping) and f in value]
+        if forms:
+            found.append(UpdateSpec(str(name), forms[0], value[forms[0]], bool(value.get("training_only", False))))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class AssetSpec:
     name: str
     kind: str
@@ -174,6 +236,10 @@ class LayerTypeSpec:
     """The definition as the spec writes it: what a DeclarLayer's config carries."""
     mask: str | None = None
     """The output mask (an expression over ``inputs``, ``mask`` and the params); None: as the base."""
+    losses: tuple[LossSpec, ...] = ()
+    """Auxiliary losses added during the call (expressions over what the call reads and ``outputs``)."""
+    updates: tuple[UpdateSpec, ...] = ()
+    """Updates of non-trainable variables after the call."""
 
 
 def layer_types_from_data(data: Mapping[str, Any]) -> Mapping[str, LayerTypeSpec]:
@@ -284,6 +350,8 @@ class BlockSpec:
     params: tuple[ParamSpec, ...] = ()
     description: str = ""
     definition: JsonMap = field(default_factory=JsonMap)
+    losses: tuple[LossSpec, ...] = ()
+    """Auxiliary losses over the block's inputs and node names, added where the block is used."""
 
     @property
     def path(self) -> JsonPath:
@@ -306,7 +374,8 @@ def block_from_data(name: str, raw: Mapping[str, Any]) -> BlockSpec:
     path = ("blocks", name)
     graph = GraphSpec(tuple(raw.get("inputs") or DEFAULT_BLOCK_INPUTS), graph_nodes_from_data(raw["nodes"],
                       (*path, "nodes")), OutputsSpec.from_data(raw["outputs"]), False, path)
-    return BlockSpec(name, graph, _params(raw.get("params")), raw.get("description", ""), JsonMap(raw))
+    return BlockSpec(name, graph, _params(raw.get("params")), raw.get("description", ""), JsonMap(raw),
+                     losses_from_data(raw.get("losses")))
 
 
 def blocks_from_data(data: Mapping[str, Any]) -> Mapping[str, BlockSpec]:
@@ -724,7 +793,8 @@ def layer_type_from_data(name: str, raw: dict[str, Any]) -> LayerTypeSpec:
     assets = tuple(_asset(n, a) for n, a in (raw.get("assets") or {}).items())
     default_call = "inputs" if raw["extends"] == "Layer" else "base(inputs)"
     return LayerTypeSpec(name, raw["extends"], _params(raw.get("params")), _params(raw.get("build_args")),
-                         variables, assets, raw.get("call", default_call), JsonMap(raw), raw.get("mask"))
+                         variables, assets, raw.get("call", default_call), JsonMap(raw), raw.get("mask"),
+                         losses_from_data(raw.get("losses")), updates_from_data(raw.get("updates")))
 
 
 def _asset(name: str, raw: dict[str, Any]) -> AssetSpec:

@@ -390,7 +390,9 @@ def save(
 @_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
-    data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
+    data: Annotated[Path, typer.Option(
+        "--data", help="Training data named after the inputs and outputs: .npz, .csv, .tfrecord, or a directory "
+                       "with one subdirectory of images per class.")],
     out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
     epochs: Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Overrides training.epochs (default 1).")] = None,

@@ -15,7 +15,7 @@ from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec
-from declar.training_data import open_data
+from declar.training_data import ReadOptions, open_data, open_spec_data
 
 if TYPE_CHECKING:
     import keras
@@ -31,10 +31,12 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     options = fit_options(spec.training, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
     if data is None:
         raise DataError("no training data: give --data, or data: in the spec's training section")
-    fit_data = open_data(data, model, limits)
+    read = ReadOptions(options["batch_size"], options["shuffle"], spec.seed)  # how a dataset source batches
+    fit_data = open_data(data, model, limits, read)
+    validation = open_spec_data(loaded, "validation_data", model, limits, ReadOptions(options["batch_size"]))
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
-    history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
+    history = train_located(model, loaded, **fit_data.fit_arguments(options, validation), callbacks=callbacks,
                             verbose=verbose)
     save(model, out_path, limits=limits)
     write_history(history, out_path)

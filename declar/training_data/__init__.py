@@ -4,7 +4,14 @@ A data file comes from anywhere, so every source is read like an archive from a 
 size and layout are checked before it is read, within `Limits`, and what does not fit the model
 (names, shapes, dtypes) is a `DataError` with a message, never a traceback from inside Keras.
 
-- `npz`: `.npz` archives of arrays named after the model's inputs and outputs.
+`open_data` picks the source by the path's kind:
+
+- ``.npz`` (`npz`): arrays named after the model's inputs and outputs;
+- ``.csv`` (`csv_files`): a header row naming columns after the inputs and outputs;
+- ``.tfrecord`` (`tfrecord`): `tf.train.Example` records with features named after them (TensorFlow
+  backend only);
+- a directory with one subdirectory per class (`directory`): images (`images`, through
+  `keras.utils.image_dataset_from_directory`), or text files (`text_dirs`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -17,23 +24,101 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from declar.errors import DataError
+from declar.errors import DataError, JsonPath
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.training_data.fit_data import FitData
+from declar.training_data.csv_files import open_csv
+from declar.training_data.directory import DirectorySource, scan_directory
+from declar.training_data.fit_data import FitData, ReadOptions
+from declar.training_data.images import IMAGES
 from declar.training_data.npz import check_shapes, open_npz, read_arrays
+from declar.training_data.tfrecord import open_tfrecord
 
 if TYPE_CHECKING:
     import keras
 
+    from declar.spec.loaded import LoadedSpec
 
-def open_data(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS) -> FitData:
+FileOpener = Callable[[str, "keras.Model", Limits, ReadOptions], FitData]
+
+FILE_SOURCES: dict[str, FileOpener] = {".npz": open_npz, ".csv": open_csv, ".tfrecord": open_tfrecord}
+"""Data files by extension."""
+
+DIRECTORY_SOURCES: tuple[DirectorySource, ...] = (
+    IMAGES,
+    # text directories (declar.training_data.text_dirs) register here
+)
+"""Kinds of data directory, told apart by the extensions of their files."""
+
+DATA_HINT = "the data this key names was refused; the message says what to change"
+
+
+def open_data(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS,
+              options: ReadOptions | None = None, *, at: tuple[LoadedSpec, JsonPath] | None = None) -> FitData:
     """The training data of ``model`` at ``path``, checked against its inputs and outputs.
 
+    ``options`` say how a dataset source batches and shuffles (arrays are batched by `model.fit`).
+    ``at``: the spec and key that gave the path (``training.data``): a refusal is then located there.
+
     Raises `DataError` naming the file and what does not fit.
+
+    Example:
+        >>> import declar, numpy as np, tempfile
+        >>> model = declar.build("specs/keras_guide/custom_compile.yaml")
+        >>> path = tempfile.mkdtemp() + "/d.npz"
+        >>> np.savez(path, x=np.ones((4, 8), "float32"))
+        >>> open_data(path, model)
+        Traceback (most recent call last):
+        ...
+        declar.errors.DataError: ...d.npz: missing arrays ['dense_1']; expected inputs ['x'] and outputs ['dense_1'], \
+found ['x']
     """
-    return open_npz(path, model, limits)
+    try:
+        return _open(os.fspath(path), model, limits, options or ReadOptions())
+    except DataError as err:
+        if at is None:
+            raise
+        loaded, key = at
+        raise DataError(problems=[loaded.problem(key, str(err), DATA_HINT, "data")]) from None
 
 
-__all__ = ["DataError", "FitData", "check_shapes", "open_data", "read_arrays"]
+def open_spec_data(loaded: LoadedSpec, key: str, model: keras.Model, limits: Limits = DEFAULT_LIMITS,
+                   options: ReadOptions | None = None) -> FitData | None:
+    """The data the spec's ``training.<key>`` names (a path relative to the spec), its refusals
+    located at that key; None when the section does not give it.
+
+    Example:
+        >>> import declar
+        >>> loaded = declar.load_spec("specs/keras_guide/custom_compile.yaml")
+        >>> open_spec_data(loaded, "validation_data", declar.build(loaded)) is None
+        True
+    """
+    section = loaded.spec.training
+    relative = getattr(section, key, None) if section else None
+    if not relative:
+        return None
+    path = os.path.join(loaded.origin.base_dir or "", relative)
+    return open_data(path, model, limits, options, at=(loaded, ("training", key)))
+
+
+def _open(path: str, model: keras.Model, limits: Limits, options: ReadOptions) -> FitData:
+    # A known file extension names a file even on a directory (refused there as not a regular file);
+    # any other file is read as .npz, whose reader says what it is instead (.npy, pickle, not a zip).
+    opener = FILE_SOURCES.get(os.path.splitext(path)[1].lower())
+    if opener is not None or not os.path.isdir(path):
+        return (opener or open_npz)(path, model, limits, options)
+    listing = scan_directory(path, limits)
+    found = listing.extensions()
+    claiming = [s for s in DIRECTORY_SOURCES if s.extensions & found]
+    if len(claiming) != 1:
+        kinds = "; ".join(f"{s.name} ({', '.join(sorted(s.extensions))})" for s in DIRECTORY_SOURCES)
+        what = "files of several kinds" if claiming else "no files declar reads"
+        raise DataError(f"{path}: {what} under its class subdirectories (found {sorted(found) or 'none'}); a data "
+                        f"directory holds one of: {kinds}", file=path)
+    return claiming[0].open(listing, model, limits, options)
+
+
+__all__ = ["DIRECTORY_SOURCES", "FILE_SOURCES", "DataError", "FitData", "ReadOptions", "check_shapes", "open_data",
+           "open_spec_data", "read_arrays"]

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from declar.bounded import npy_header, open_regular, read_npy
 from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.training_data.fit_data import FitData
+from declar.training_data.fit_data import FitData, ReadOptions
+from declar.training_data.signature import Signature, shape_text
 
 if TYPE_CHECKING:
     import zipfile
@@ -153,36 +154,30 @@ def check_shapes(path: str | os.PathLike[str], inputs: dict[str, tuple[Any, ...]
     for name, expected in inputs.items():
         if not _fits(arrays[name].shape[1:], expected):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so examples of shape "
-                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {_shown(expected)}", file=shown)
+                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {shape_text(expected)}", file=shown)
     for name, expected in outputs.items():
         got = arrays[name].shape[1:]
         sparse = len(expected) >= 1 and (_fits(got, expected[:-1]) or _fits(got, (*expected[:-1], 1)))
         if not (_fits(got, expected) or sparse):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so targets of shape "
-                            f"{list(got)}; output '{name}' gives {_shown(expected)} (or sparse labels of "
-                            f"{_shown(expected[:-1])})", file=shown)
+                            f"{list(got)}; output '{name}' gives {shape_text(expected)} (or sparse labels of "
+                            f"{shape_text(expected[:-1])})", file=shown)
 
 
 def _fits(got: tuple[int, ...], expected: tuple[Any, ...]) -> bool:
     return len(got) == len(expected) and all(e is None or g == e for g, e in zip(got, expected, strict=True))
 
 
-def _shown(shape: tuple[Any, ...]) -> str:
-    return "[" + ", ".join("None" if s is None else str(s) for s in shape) + "]"
-
-
 __all__ = ["check_shapes", "open_npz", "read_arrays"]
 
 
-def open_npz(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS) -> FitData:
-    """The training data of ``model`` in the `.npz` file ``path``, checked against its inputs and outputs."""
-    spec = model.declar_spec
-    input_names, output_names = [i.name for i in spec.inputs], list(spec.output_names)
-    found = read_arrays(path, input_names, output_names, limits)
-    outputs = model.output if isinstance(model.output, dict) else dict(
-        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
-    check_shapes(path, {i.name: tuple(i.shape) for i in spec.inputs},
-                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
-    x = [found[n] for n in input_names]
-    y: Any = {n: found[n] for n in output_names} if isinstance(model.output, dict) else [found[n] for n in output_names]
-    return FitData(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0])
+def open_npz(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS,
+             options: ReadOptions | None = None) -> FitData:
+    """The training data of ``model`` in the `.npz` file ``path``, checked against its inputs and outputs
+    (arrays come whole: ``options`` are `model.fit`'s to apply)."""
+    signature = Signature.of(model)
+    found = read_arrays(path, signature.input_names, signature.output_names, limits)
+    check_shapes(path, {p.name: p.shape for p in signature.inputs}, {p.name: p.shape for p in signature.outputs},
+                 found)
+    x, y = signature.pack(found)
+    return FitData(x, y, source=os.fspath(path))

@@ -1,0 +1,39 @@
+"""Writers of small data files for the data-source tests: PNG images (made here, byte by byte, so a
+test can also forge a header), CSV tables and TFRecord files."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+
+def png_bytes(width: int, height: int, pixels: bytes | None = None, channels: int = 3) -> bytes:
+    """A PNG of 8-bit pixels (``pixels`` row by row; zeros by default). With ``pixels`` of fewer
+    bytes than the size declares, the file is a forged header: what an image bomb looks like."""
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    if pixels is None:
+        pixels = bytes(width * height * channels)
+    stride = width * channels
+    rows = b"".join(b"\0" + pixels[i:i + stride] for i in range(0, len(pixels), stride)) if pixels else b""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def image_directory(root: Path, classes: dict[str, int], size: int = 16, seed: int = 0) -> Path:
+    """``root/<class>/<i>.png`` for each class and count: noisy images whose brightness tells the
+    classes apart (the first class dark, the next brighter), so a small convnet can learn them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for k, (name, count) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            level = 40 + 170 * k // max(len(classes) - 1, 1)
+            pixels = np.clip(rng.normal(level, 25, (size, size, 3)), 0, 255).astype("uint8")
+            (root / name / f"{i}.png").write_bytes(png_bytes(size, size, pixels.tobytes()))
+    return root

@@ -37,3 +37,23 @@ def image_directory(root: Path, classes: dict[str, int], size: int = 16, seed: i
             pixels = np.clip(rng.normal(level, 25, (size, size, 3)), 0, 255).astype("uint8")
             (root / name / f"{i}.png").write_bytes(png_bytes(size, size, pixels.tobytes()))
     return root
+
+
+def tfrecord_file(path: Path, examples: list[dict[str, list]]) -> Path:
+    """A TFRecord file of `tf.train.Example` records, one per dict of feature name -> values (floats
+    become a float_list, ints an int64_list, bytes or str a bytes_list)."""
+    import tensorflow as tf
+
+    def feature(values: list) -> tf.train.Feature:
+        if all(isinstance(v, (bytes, str)) for v in values):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() if isinstance(v, str) else v
+                                                                         for v in values]))
+        if all(isinstance(v, int) for v in values):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for example in examples:
+            features = tf.train.Features(feature={k: feature(v) for k, v in example.items()})
+            writer.write(tf.train.Example(features=features).SerializeToString())
+    return path

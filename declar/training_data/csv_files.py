@@ -8,7 +8,7 @@ The column convention:
 - one of more values (shape ``[k]``, or ``[a, b]``: ``a*b`` values in row-major order) is the
   columns ``name_0`` .. ``name_{n-1}``;
 - an output of ``k > 1`` values may instead be one column ``name`` of integer class labels in
-  ``0..k-1`` (sparse labels, as ``sparse_categorical_crossentropy`` takes them);
+  ``0..k-1``, given to a sparse loss as they are, one-hot encoded for a categorical one;
 - other columns are ignored (the table may hold more than one model reads); shapes with a None
   dimension cannot be read from fixed columns and are refused.
 
@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from declar.bounded import open_regular
 from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.training_data.directory import wants_one_hot
 from declar.training_data.fit_data import FitData, ReadOptions
 from declar.training_data.signature import Port, Signature, shape_text
 
@@ -245,6 +246,7 @@ def open_csv(path: str | os.PathLike[str], model: keras.Model, limits: Limits = 
         return {c: dtype for _, columns, dtype in layout.values() for c in columns}
 
     found = read_columns(shown, wanted, limits)
+    one_hot = wants_one_hot(model)
     arrays: dict[str, Any] = {}
     for name, (port, columns, dtype) in layout.items():
         if dtype == "string":
@@ -253,7 +255,7 @@ def open_csv(path: str | os.PathLike[str], model: keras.Model, limits: Limits = 
             table = np.array([found[c] for c in columns], dtype=object).T
             arrays[name] = tf.reshape(tf.constant(table), (-1, *port.shape))
         elif dtype == "int32" and name in signature.output_names:
-            arrays[name] = _labels(found[name], port, shown)
+            arrays[name] = _labels(found[name], port, shown, one_hot)
         else:
             arrays[name] = np.stack([found[c] for c in columns], axis=1).reshape((-1, *port.shape))
     x, y = signature.pack(arrays)
@@ -270,8 +272,11 @@ def _columns(port: Port, output: bool, header: set[str], shown: str) -> list[str
                         file=shown) from None
 
 
-def _labels(labels: Any, port: Port, shown: str) -> Any:
-    """Sparse class labels of an output of several values, each within its classes."""
+def _labels(labels: Any, port: Port, shown: str, one_hot: bool) -> Any:
+    """Class labels of an output of several values, each within its classes; one-hot encoded when
+    the loss takes one-hot targets (a categorical loss that is not sparse)."""
+    import numpy as np
+
     classes = math.prod(port.shape)
     bad = (labels < 0) | (labels >= classes)
     if bad.any():
@@ -279,6 +284,8 @@ def _labels(labels: Any, port: Port, shown: str) -> Any:
         raise DataError(f"{shown}: column '{port.name}' holds label {int(labels[row])} (row {row + 1:,}); output "
                         f"'{port.name}' of shape {shape_text(port.shape)} takes labels 0..{classes - 1}, or give "
                         f"columns {port.name}_0..{port.name}_{classes - 1}", file=shown)
+    if one_hot:
+        return np.eye(classes, dtype="float32")[labels].reshape((-1, *port.shape))
     return labels.reshape((-1, *port.shape[:-1]))
 
 

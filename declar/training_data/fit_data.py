@@ -3,11 +3,12 @@
 Arrays (`.npz`, CSV) come whole: ``model.fit`` batches and shuffles them and can split off a
 validation fraction. Datasets (image directories, TFRecord) come ``batched``: the source made the
 batches, so ``batch_size`` is not passed again (Keras refuses it for a dataset) and a
-``validation_split`` is refused with a message (a dataset cannot be split; give validation data).
+``validation_split`` is refused with a message (a dataset cannot be split; give validation data);
+the source shuffled it if asked (`ReadOptions`), so `model.fit` is told not to.
 
 Example:
     >>> FitData(x="<a dataset>", batched=True, source="images/").fit_arguments({"epochs": 2, "batch_size": 8})
-    {'x': '<a dataset>', 'y': None, 'epochs': 2}
+    {'x': '<a dataset>', 'y': None, 'epochs': 2, 'shuffle': False}
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class FitData:
                                 "give validation data instead (training.validation_data)", file=self.source)
             arguments.pop("validation_split", None)
             arguments.pop("batch_size", None)
+            arguments["shuffle"] = False  # the source shuffled it (Keras warns at its default, True)
         if validation is not None:
             arguments["validation_data"] = validation.validation_argument()
         return arguments

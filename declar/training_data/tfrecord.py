@@ -162,7 +162,9 @@ def open_tfrecord(path: str | os.PathLike[str], model: keras.Model, limits: Limi
     _check_all(shown, parse)
     import tensorflow as tf
 
-    dataset = tf.data.TFRecordDataset(shown)
+    # The count is known from the scan: Keras then knows the steps of an epoch (it would otherwise
+    # learn them by running out of data in the first, one step more than there are batches).
+    dataset = tf.data.TFRecordDataset(shown).apply(tf.data.experimental.assert_cardinality(count))
     if options.shuffle:
         dataset = dataset.shuffle(min(count, SHUFFLE_BUFFER), seed=options.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(options.batch_size).map(parse).prefetch(tf.data.AUTOTUNE)

@@ -57,3 +57,22 @@ def tfrecord_file(path: Path, examples: list[dict[str, list]]) -> Path:
             features = tf.train.Features(feature={k: feature(v) for k, v in example.items()})
             writer.write(tf.train.Example(features=features).SerializeToString())
     return path
+
+
+def gif_bytes(width: int, height: int, frames: int) -> bytes:
+    """A GIF of ``frames`` frames, each a tiny LZW block: small on disk, ``frames`` full images decoded."""
+    frame = b"\x2c" + struct.pack("<HHHH", 0, 0, width, height) + b"\x00" + b"\x02" + b"\x02\x4c\x01" + b"\x00"
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00" + frame * frames + b"\x3b"
+
+
+def jpeg_header(width: int, height: int) -> bytes:
+    """The start of a baseline JPEG whose frame header declares ``width`` x ``height``."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def bmp_header(width: int, height: int) -> bytes:
+    """A BMP file header and info header declaring ``width`` x ``height`` (and no pixels)."""
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info), 0, 0, 14 + len(info)) + info

@@ -50,7 +50,7 @@ def heart_csv(path: Path, rows: int = 96, seed: int = 0) -> Path:
 
 
 def loss_of(model: keras.Model, data: FitData) -> float:
-    return float(model.evaluate(**data.fit_arguments(), verbose=0, return_dict=True)["loss"])
+    return float(model.evaluate(data.x, data.y, verbose=0, return_dict=True)["loss"])
 
 
 # -- CSV -----------------------------------------------------------------------------------------------
@@ -279,12 +279,17 @@ def test_a_two_input_model_trains_from_tfrecord_by_declar_fit(tmp_path):
     assert sorted(batch_y) == ["score", "topic"]
 
 
-def test_tfrecord_and_string_csv_are_refused_on_another_backend(tmp_path):
-    """On JAX (a fresh process), with a message naming the backend, never a traceback."""
+def test_on_another_backend_images_train_and_tfrecord_and_strings_are_refused(tmp_path):
+    """On JAX (a fresh process): an image directory trains (Keras's utility makes a tf.data dataset,
+    which every backend takes); TFRecord and string inputs are refused with a message naming the
+    backend, never a traceback."""
     pytest.importorskip("jax")
     tfrecord_file(tmp_path / "d.tfrecord", [{"x": [0.0] * 8, "dense_1": [0.0] * 4}])
     (tmp_path / "s.csv").write_text("age,thal,target\n1,fixed,0\n")
+    images = image_directory(tmp_path / "images", {"cats": 4, "dogs": 4})
     script = (f"import declar\nfrom declar.training_data import open_data\n"
+              f"h = declar.fit({str(IMAGES)!r}, {str(images)!r}, {str(tmp_path / 'm.keras')!r}, epochs=2, verbose=0)\n"
+              "print(len(h.history['loss']))\n"
               f"for spec, path in (({str(COMPILE_SPEC)!r}, {str(tmp_path / 'd.tfrecord')!r}), "
               f"({str(STRINGS)!r}, {str(tmp_path / 's.csv')!r})):\n"
               "    try:\n        open_data(path, declar.build(spec))\n"
@@ -293,8 +298,56 @@ def test_tfrecord_and_string_csv_are_refused_on_another_backend(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    tfrecord_refusal, strings_refusal = proc.stdout.splitlines()
+    epochs, tfrecord_refusal, strings_refusal = proc.stdout.splitlines()
+    assert epochs == "2" and (tmp_path / "m.keras").exists()
     assert tfrecord_refusal == (f"{tmp_path}/d.tfrecord: TFRecord files are read by TensorFlow's tf.data, on the "
                                 "TensorFlow backend only (this is jax); run with KERAS_BACKEND=tensorflow, or convert "
                                 "the data to .npz")
     assert strings_refusal.startswith(f"{tmp_path}/s.csv: string inputs ['thal'] train on the TensorFlow backend only")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="string tensors: TensorFlow backend")
+def test_npz_text_arrays_feed_string_inputs_and_only_them(tmp_path):
+    text = np.array([["fixed"], ["normal"], ["reversible"]])
+    np.savez(tmp_path / "ok.npz", age=np.ones((3, 1), "float32"), thal=text, target=np.ones((3, 1), "float32"))
+    model = declar.build(STRINGS)
+    _, thal = open_data(tmp_path / "ok.npz", model).x
+    assert thal.dtype == "string" and [v.decode() for v in np.asarray(thal).ravel()] == ["fixed", "normal",
+                                                                                          "reversible"]
+    np.savez(tmp_path / "numbers.npz", age=np.ones((3, 1), "float32"), thal=np.ones((3, 1)),
+             target=np.ones((3, 1), "float32"))
+    with pytest.raises(declar.DataError, match="array 'thal' has dtype float64; input 'thal' of dtype string takes "
+                                               "text"):
+        open_data(tmp_path / "numbers.npz", model)
+    np.savez(tmp_path / "text_age.npz", age=text, thal=text, target=np.ones((3, 1), "float32"))
+    with pytest.raises(declar.DataError, match="array 'age' has dtype <U10; training data must be numbers"):
+        open_data(tmp_path / "text_age.npz", model)
+
+
+TRAINING_DATA_SPEC = """\
+declar: 2
+name: from_the_section
+inputs:
+  x: {shape: [8]}
+model:
+  - Dense: {units: 4, activation: softmax, name: dense_1}
+compile: {optimizer: adam, loss: categorical_crossentropy}
+training:
+  data: train.csv
+"""
+
+
+def test_training_data_named_by_the_spec_is_read_relative_to_it_and_located(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(TRAINING_DATA_SPEC)
+    (tmp_path / "train.csv").write_text("x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,dense_1\n" + "1,2,3,4,5,6,7,8,3\n" * 8)
+    history = declar.fit(spec, None, tmp_path / "m.keras", verbose=0)
+    assert len(history.history["loss"]) == 1
+    (tmp_path / "train.csv").write_text("x_0,x_1,x_2,x_3,x_4,x_5,x_6,x_7,dense_1\n" + "1,2,3,4,5,6,7,8,9\n")
+    with pytest.raises(declar.DataError) as caught:
+        declar.fit(spec, None, tmp_path / "n.keras", verbose=0)
+    assert str(caught.value) == (
+        f"{spec}:9:9: error: {tmp_path}/train.csv: column 'dense_1' holds label 9 (row 1); output 'dense_1' of shape "
+        "[4] takes labels 0..3, or give columns dense_1_0..dense_1_3 (the data this key names was refused; the "
+        "message says what to change)")
+    assert not (tmp_path / "n.keras").exists()

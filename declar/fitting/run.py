@@ -29,10 +29,11 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     options = fit_options(spec.training, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
-    if data is None:
-        raise DataError("no training data: give --data, or data: in the spec's training section")
     read = ReadOptions(options["batch_size"], options["shuffle"], spec.seed)  # how a dataset source batches
-    fit_data = open_data(data, model, limits, read)
+    fit_data = open_data(data, model, limits, read) if data is not None else \
+        open_spec_data(loaded, "data", model, limits, read)
+    if fit_data is None:
+        raise DataError("no training data: give --data, or data: in the spec's training section")
     validation = open_spec_data(loaded, "validation_data", model, limits, ReadOptions(options["batch_size"]))
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]

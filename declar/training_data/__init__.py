@@ -99,6 +99,10 @@ def open_spec_data(loaded: LoadedSpec, key: str, model: keras.Model, limits: Lim
     relative = getattr(section, key, None) if section else None
     if not relative:
         return None
+    if os.path.isabs(relative) or ".." in relative.replace("\\", "/").split("/"):
+        # The section's checks refuse these at validate; an archive's embedded spec is not re-checked.
+        raise DataError(problems=[loaded.problem(("training", key), f"'{relative}' leaves the spec's directory",
+                                                 "give a path relative to the spec, without '..'", "data")])
     path = os.path.join(loaded.origin.base_dir or "", relative)
     return open_data(path, model, limits, options, at=(loaded, ("training", key)))
 

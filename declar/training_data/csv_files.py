@@ -48,7 +48,7 @@ from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.training_data.directory import wants_one_hot
 from declar.training_data.fit_data import FitData, ReadOptions
-from declar.training_data.signature import Port, Signature, shape_text
+from declar.training_data.signature import Port, Signature, check_string_inputs, shape_text, string_tensor
 
 if TYPE_CHECKING:
     import keras
@@ -58,8 +58,10 @@ INTEGER = re.compile(r"[+-]?\d+")
 BOOLEANS = {"0": False, "1": True, "false": False, "true": True, "False": False, "True": True}
 # Python's csv module refuses a longer field itself (csv.field_size_limit, process-wide: not changed).
 CSV_FIELD_LIMIT = 131_072
-# What a parsed value costs while rows are read (array('d'), array('q'), a str reference).
+# What a parsed value costs while rows are read: a number in an array('d') or array('q'); a string
+# is a Python str object (about 50 bytes before its text) and its reference in a list.
 PARSED_BYTES = 8
+PARSED_STRING_BYTES = 64
 
 
 def read_columns(path: str | os.PathLike[str], wanted: Mapping[str, str] | Callable[[list[str]], Mapping[str, str]],
@@ -92,7 +94,7 @@ def read_columns(path: str | os.PathLike[str], wanted: Mapping[str, str] | Calla
             values: dict[str, Any] = {n: [] if d == "string" else array.array("q" if d.startswith(("int", "uint"))
                                                                                or d == "bool" else "d")
                                       for n, d in wanted.items()}
-            per_row = PARSED_BYTES * max(len(wanted), 1)
+            per_row = sum(PARSED_STRING_BYTES if d == "string" else PARSED_BYTES for d in wanted.values()) or 1
             rows = 0
             for record in reader:
                 line = reader.line_num
@@ -231,9 +233,7 @@ def open_csv(path: str | os.PathLike[str], model: keras.Model, limits: Limits = 
 
     shown = os.fspath(path)
     signature = Signature.of(model)
-    strings = [p.name for p in signature.inputs if p.dtype == "string"]
-    if strings:
-        _require_tensorflow(shown, strings)
+    check_string_inputs(signature, shown)
     layout: dict[str, tuple[Port, list[str], str]] = {}  # port name -> (port, its columns, their dtype)
 
     def wanted(header: list[str]) -> dict[str, str]:
@@ -250,10 +250,7 @@ def open_csv(path: str | os.PathLike[str], model: keras.Model, limits: Limits = 
     arrays: dict[str, Any] = {}
     for name, (port, columns, dtype) in layout.items():
         if dtype == "string":
-            import tensorflow as tf  # string tensors: the TensorFlow backend (checked above)
-
-            table = np.array([found[c] for c in columns], dtype=object).T
-            arrays[name] = tf.reshape(tf.constant(table), (-1, *port.shape))
+            arrays[name] = string_tensor(np.array([found[c] for c in columns], dtype=object).T, port.shape)
         elif dtype == "int32" and name in signature.output_names:
             arrays[name] = _labels(found[name], port, shown, one_hot)
         else:
@@ -287,14 +284,6 @@ def _labels(labels: Any, port: Port, shown: str, one_hot: bool) -> Any:
     if one_hot:
         return np.eye(classes, dtype="float32")[labels].reshape((-1, *port.shape))
     return labels.reshape((-1, *port.shape[:-1]))
-
-
-def _require_tensorflow(shown: str, names: list[str]) -> None:
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise DataError(f"{shown}: string inputs {names} train on the TensorFlow backend only (Keras's other "
-                        f"backends have no string tensors); run with KERAS_BACKEND=tensorflow", file=shown)
 
 
 __all__ = ["columns_of", "open_csv", "read_columns"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from declar.errors import DataError
+
 if TYPE_CHECKING:
     import keras
 
@@ -65,6 +67,25 @@ class Signature:
             return (x if len(x) > 1 else x[0]), {n: arrays[n] for n in self.output_names}
         y = [arrays[n] for n in self.output_names]
         return (x if len(x) > 1 else x[0]), (y if len(y) > 1 else y[0])
+
+
+def check_string_inputs(signature: Signature, shown: str) -> None:
+    """Refuse string inputs off the TensorFlow backend: Keras's other backends have no string tensors
+    (and Keras takes no NumPy string array), so the data could never reach the model."""
+    import keras
+
+    names = [p.name for p in signature.inputs if p.dtype == "string"]
+    if names and keras.backend.backend() != "tensorflow":
+        raise DataError(f"{shown}: string inputs {names} train on the TensorFlow backend only (Keras's other "
+                        "backends have no string tensors); run with KERAS_BACKEND=tensorflow", file=shown)
+
+
+def string_tensor(values: Any, shape: Shape) -> Any:
+    """Strings as the TensorFlow string tensor `model.fit` takes, one example per row of ``shape``
+    (Keras refuses NumPy string arrays)."""
+    import tensorflow as tf  # string inputs exist on the TensorFlow backend only (check_string_inputs)
+
+    return tf.reshape(tf.constant(values), (-1, *shape))
 
 
 def shape_text(shape: Shape) -> str:

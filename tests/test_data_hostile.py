@@ -161,6 +161,9 @@ def test_symlink_out_of_the_data_directory_is_refused(tmp_path, models):
         f"{images}: 'dogs/more' is a symbolic link to a directory, which Keras does not follow; move the directory in "
         "instead")
     (images / "dogs" / "more").unlink()
+    (images / "dogs" / "gone.png").symlink_to(images / "dogs" / "nothing.png")
+    assert refused(images, models[IMAGES]) == f"{images}: 'dogs/gone.png' is a broken symbolic link; remove it"
+    (images / "dogs" / "gone.png").unlink()
     os.mkfifo(images / "dogs" / "waiting.png")  # Keras would wait on it for ever
     assert refused(images, models[IMAGES]) == (
         f"{images}: 'dogs/waiting.png' is not a regular file (a FIFO, socket or device is never read); remove it")

@@ -201,6 +201,7 @@ def test_image_size_color_mode_and_labels_come_from_the_model(tmp_path):
     for name, level in (("b_second", 0), ("a_first", 60), ("c_third", 120)):
         (root / name).mkdir(parents=True)
         (root / name / "x.png").write_bytes(png_bytes(20, 10, bytes([level]) * 600))
+    (root / "a_first" / "README.txt").write_text("not an image: Keras skips it, and so does the check")
     for channels, loss, labels in ((1, "categorical_crossentropy", np.eye(3)), (3, "sparse_categorical_crossentropy",
                                                                                  np.arange(3))):
         model = declar.build(CLASSES_SPEC.format(channels=channels, loss=loss))

@@ -114,13 +114,15 @@ def _open(path: str, model: keras.Model, limits: Limits, options: ReadOptions) -
     if opener is not None or not os.path.isdir(path):
         return (opener or open_npz)(path, model, limits, options)
     listing = scan_directory(path, limits)
-    found = listing.extensions()
-    claiming = [s for s in DIRECTORY_SOURCES if s.extensions & found]
+    # The kind whose files the directory holds most of (Keras skips the others, a README.txt among images).
+    counts = [(sum(f.extension in s.extensions for f in listing.files), s) for s in DIRECTORY_SOURCES]
+    most = max(n for n, _ in counts)
+    claiming = [s for n, s in counts if n == most and n > 0]
     if len(claiming) != 1:
         kinds = "; ".join(f"{s.name} ({', '.join(sorted(s.extensions))})" for s in DIRECTORY_SOURCES)
-        what = "files of several kinds" if claiming else "no files declar reads"
-        raise DataError(f"{path}: {what} under its class subdirectories (found {sorted(found) or 'none'}); a data "
-                        f"directory holds one of: {kinds}", file=path)
+        what = "as many files of several kinds" if claiming else "no files declar reads"
+        raise DataError(f"{path}: {what} under its class subdirectories (found {sorted(listing.extensions())}); a "
+                        f"data directory holds one of: {kinds}", file=path)
     return claiming[0].open(listing, model, limits, options)
 
 

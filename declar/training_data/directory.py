@@ -130,6 +130,8 @@ def _kind(entry: os.DirEntry[str], root: str, rel: str, shown: str) -> str:
         if os.path.isdir(target):
             raise DataError(f"{shown}: '{rel}' is a symbolic link to a directory, which Keras does not follow; "
                             "move the directory in instead", file=shown)
+        if not os.path.exists(target):
+            raise DataError(f"{shown}: '{rel}' is a broken symbolic link; remove it", file=shown)
     mode = entry.stat(follow_symlinks=True).st_mode
     if stat.S_ISDIR(mode):
         return "dir"

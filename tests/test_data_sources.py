@@ -352,3 +352,17 @@ def test_training_data_named_by_the_spec_is_read_relative_to_it_and_located(tmp_
         "[4] takes labels 0..3, or give columns dense_1_0..dense_1_3 (the data this key names was refused; the "
         "message says what to change)")
     assert not (tmp_path / "n.keras").exists()
+
+
+def test_real_jpeg_images_pass_the_header_check_and_are_decoded(tmp_path):
+    import tensorflow as tf
+
+    for name, level in (("dark", 30), ("bright", 220)):
+        (tmp_path / "jpegs" / name).mkdir(parents=True)
+        for i in range(2):
+            image = tf.constant(np.full((24, 20, 3), level, "uint8"))
+            (tmp_path / "jpegs" / name / f"{i}.jpg").write_bytes(tf.io.encode_jpeg(image).numpy())
+    read = open_data(tmp_path / "jpegs", declar.build(IMAGES), options=ReadOptions(batch_size=4))
+    images, labels = next(iter(read.x))
+    assert np.asarray(labels).ravel().tolist() == [0.0, 0.0, 1.0, 1.0]  # bright, then dark: sorted names
+    np.testing.assert_allclose(np.asarray(images)[[0, 3]].mean(axis=(1, 2, 3)), [220, 30], atol=2)

@@ -89,10 +89,10 @@ def read_columns(path: str | os.PathLike[str], wanted: Mapping[str, str] | Calla
             missing = [n for n in wanted if n not in header]
             if missing:
                 raise DataError(f"{shown}: no columns {missing} in its header; found {header[:50]}"
-                                f"{' ...' if len(header) > 50 else ''}", file=shown)
+                                f"{' ...' if len(header) > 50 else ''} (columns are named after the inputs and "
+                                "outputs: name for one value, name_0, name_1, ... for more)", file=shown)
             index = {n: header.index(n) for n in wanted}
-            values: dict[str, Any] = {n: [] if d == "string" else array.array("q" if d.startswith(("int", "uint"))
-                                                                               or d == "bool" else "d")
+            values: dict[str, Any] = {n: [] if d == "string" else array.array(_array_code(d))
                                       for n, d in wanted.items()}
             per_row = sum(PARSED_STRING_BYTES if d == "string" else PARSED_BYTES for d in wanted.values()) or 1
             rows = 0
@@ -125,7 +125,16 @@ def read_columns(path: str | os.PathLike[str], wanted: Mapping[str, str] | Calla
             raise DataError(f"{shown}: cannot be read ({err})", file=shown) from None
     if rows == 0:
         raise DataError(f"{shown}: no rows (examples) after the header", file=shown)
-    return {n: v if wanted[n] == "string" else np.asarray(v, dtype=wanted[n]) for n, v in values.items()}
+    # NumPy has no bfloat16: those values are given as float32, which Keras casts at the input.
+    return {n: v if wanted[n] == "string" else np.asarray(v, dtype="float32" if wanted[n] == "bfloat16" else wanted[n])
+            for n, v in values.items()}
+
+
+def _array_code(dtype: str) -> str:
+    """The `array` type that holds parsed values of ``dtype`` (8 bytes each; uint64 unsigned)."""
+    if dtype == "uint64":
+        return "Q"
+    return "q" if dtype.startswith(("int", "uint")) or dtype == "bool" else "d"
 
 
 class _BoundedLines:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png"})
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 HEADER_BYTES = 32
+JPEG_HEAD_BYTES = 1 << 18
 # JPEG frame markers (SOF0..SOF15 without DHT C4, JPG C8, DAC CC) carry the image's dimensions.
 JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -104,6 +105,14 @@ def _jpeg_pixels(data: bytes) -> int:
     raise IndexError
 
 
+def _has_jpeg_frame(head: bytes) -> bool:
+    try:
+        _jpeg_pixels(head)
+    except (struct.error, IndexError):
+        return False
+    return True
+
+
 def check_images(listing: Listing, limits: Limits) -> None:
     """Every image file of ``listing`` within `Limits.max_image_bytes` and `Limits.max_image_pixels`."""
     for f in listing.files:
@@ -113,9 +122,12 @@ def check_images(listing: Listing, limits: Limits) -> None:
         try:
             with open_regular(f.relpath, limit=limits.max_image_bytes, limit_name="max_image_bytes",
                               what=f"image {name}", root=listing.root) as file:
-                whole = f.extension in (".jpg", ".jpeg", ".gif")
-                data = read_limited(file, limit=limits.max_image_bytes, limit_name="max_image_bytes",
-                                    what=f"image {name}") if whole else file.read(HEADER_BYTES)
+                data = file.read(JPEG_HEAD_BYTES if f.extension in (".jpg", ".jpeg") else HEADER_BYTES)
+                # A GIF's frames run to its end; a JPEG's frame header lies after its metadata,
+                # nearly always within JPEG_HEAD_BYTES: only then is the rest read.
+                if f.extension == ".gif" or (f.extension in (".jpg", ".jpeg") and not _has_jpeg_frame(data)):
+                    data += read_limited(file, limit=limits.max_image_bytes, limit_name="max_image_bytes",
+                                         what=f"image {name}")
         except FileLimitError as err:
             raise DataError(str(err), file=name) from None
         pixels = image_pixels(data, name)

@@ -302,6 +302,8 @@ def test_tfrecord_that_does_not_fit_the_model_is_refused_with_the_feature(tmp_pa
                                                                    "[8] takes 8"),
         "string target": ([{"x": [0.5] * 8, "dense_1": ["a"]}], "feature 'dense_1' is a bytes_list; output 'dense_1' "
                                                                 "takes numbers"),
+        "label out of range": ([{"x": [0.5] * 8, "dense_1": [1]}, {"x": [0.5] * 8, "dense_1": [7]}],
+                               "record 2, feature 'dense_1': label 7 is not a class of output 'dense_1' (0..3)"),
         "a later record differs": ([good] * 3 + [{"x": [0.5] * 7, "dense_1": [0.0] * 4}],
                                    "record 4, feature 'x': Number of float values != expected.  Values size: 7 but "
                                    "output shape: [8]"),

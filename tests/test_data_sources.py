@@ -263,11 +263,11 @@ def test_validation_data_is_read_by_the_same_sources_and_its_refusal_is_located(
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TFRecord: TensorFlow backend")
 def test_a_two_input_model_trains_from_tfrecord_by_declar_fit(tmp_path):
-    """Features named after two inputs and two named outputs, one of them given as class labels."""
+    """Features named after two inputs and two named outputs; the topic given as a class label, which
+    the categorical loss takes one-hot."""
     rng = np.random.default_rng(1)
     examples = [{"features": rng.random(16).tolist(), "context": rng.random(8).tolist(),
-                 "score": [float(rng.integers(0, 2))], "topic": np.eye(4)[rng.integers(0, 4)].tolist()}
-                for _ in range(40)]
+                 "score": [float(rng.integers(0, 2))], "topic": [int(rng.integers(0, 4))]} for _ in range(40)]
     data = tfrecord_file(tmp_path / "d.tfrecord", examples)
     out = tmp_path / "m.keras"
     spec = ROOT / "specs" / "examples" / "two_input_residual.yaml"
@@ -278,6 +278,7 @@ def test_a_two_input_model_trains_from_tfrecord_by_declar_fit(tmp_path):
     batch_x, batch_y = next(iter(open_data(data, model).x))
     np.testing.assert_allclose(np.asarray(batch_x[0])[0], examples[0]["features"], rtol=1e-6)
     assert sorted(batch_y) == ["score", "topic"]
+    np.testing.assert_array_equal(np.asarray(batch_y["topic"])[0], np.eye(4)[examples[0]["topic"][0]])
 
 
 def test_on_another_backend_images_train_and_tfrecord_and_strings_are_refused(tmp_path):

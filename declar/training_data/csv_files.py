@@ -255,13 +255,12 @@ def open_csv(path: str | os.PathLike[str], model: keras.Model, limits: Limits = 
         return {c: dtype for _, columns, dtype in layout.values() for c in columns}
 
     found = read_columns(shown, wanted, limits)
-    one_hot = wants_one_hot(model)
     arrays: dict[str, Any] = {}
     for name, (port, columns, dtype) in layout.items():
         if dtype == "string":
             arrays[name] = string_tensor(np.array([found[c] for c in columns], dtype=object).T, port.shape)
         elif dtype == "int32" and name in signature.output_names:
-            arrays[name] = _labels(found[name], port, shown, one_hot)
+            arrays[name] = _labels(found[name], port, shown, wants_one_hot(model, name))
         else:
             arrays[name] = np.stack([found[c] for c in columns], axis=1).reshape((-1, *port.shape))
     x, y = signature.pack(arrays)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -168,11 +168,21 @@ def label_mode(signature: Signature, listing: Listing, one_hot: bool) -> str:
     return "categorical" if one_hot else "int"
 
 
-def wants_one_hot(model: keras.Model) -> bool:
-    """Whether the model's loss takes one-hot targets (a categorical loss that is not sparse)."""
+def wants_one_hot(model: keras.Model, output: str | None = None) -> bool:
+    """Whether the loss of ``output`` (of the model's one output, when None) takes one-hot targets:
+    a categorical loss that is not a sparse one.
+
+    Example:
+        >>> import declar
+        >>> wants_one_hot(declar.build("specs/examples/two_input_residual.yaml"), "topic")
+        True
+    """
     loss = model.loss
-    if isinstance(loss, dict) and len(loss) == 1:
-        loss = next(iter(loss.values()))
+    if isinstance(loss, Mapping):  # per output (Keras keeps it as a trackable DictWrapper)
+        loss = loss.get(output) if output is not None else next(iter(loss.values()), None) if len(loss) == 1 else None
+    elif isinstance(loss, Sequence) and not isinstance(loss, str):
+        names = list(model.declar_spec.output_names)
+        loss = loss[names.index(output)] if output in names and len(loss) == len(names) else None
     name = loss if isinstance(loss, str) else getattr(loss, "name", "") or type(loss).__name__
     name = str(name).lower()
     return "categorical" in name and "sparse" not in name

@@ -155,7 +155,7 @@ def open_images(listing: Listing, model: keras.Model, limits: Limits, options: R
                         "full", file=shown)
     if port.dtype in ("string", "bool"):
         raise DataError(f"{shown}: input '{port.name}' has dtype {port.dtype}; images are numbers", file=shown)
-    mode = label_mode(signature, listing, wants_one_hot(model))
+    mode = label_mode(signature, listing, wants_one_hot(model, signature.outputs[0].name))
     check_images(listing, limits)
     try:
         dataset = keras.utils.image_dataset_from_directory(

@@ -4,7 +4,8 @@ Each record is one example whose features are named after the model's inputs and
 parse spec comes from the model: an input's feature is a fixed-length list of its shape's values
 (row-major), of the kind its dtype takes (``float_list`` for floats, ``int64_list`` for integers
 and booleans, ``bytes_list`` for strings); an output's is its values as floats or integers, or for
-an output of several values one integer class label (sparse labels).
+an output of several values one class label (as a sparse loss takes it; one-hot encoded for a
+categorical loss, and checked to be one of the output's classes).
 
 A file comes from anywhere, so it is read within limits before TensorFlow reads it: its size
 (`Limits.max_data_bytes`), then every record's length header (TensorFlow would allocate what a
@@ -36,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 from declar.bounded import open_regular
 from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.training_data.directory import wants_one_hot
 from declar.training_data.fit_data import FitData, ReadOptions
 from declar.training_data.signature import Port, Signature, shape_text
 
@@ -158,45 +160,58 @@ def open_tfrecord(path: str | os.PathLike[str], model: keras.Model, limits: Limi
     options = options or ReadOptions()
     signature = Signature.of(model)
     count, first = scan_records(shown, limits)
-    parse = _parser(parse_spec(first, signature, shown), signature)
-    _check_all(shown, parse)
+    spec = parse_spec(first, signature, shown)
+    # Outputs given as one class label per record: their number of classes (labels are checked
+    # within it, and one-hot encoded for a categorical loss).
+    labels = {p.name: math.prod(p.shape) for p in signature.outputs if spec[p.name][0] != tuple(p.shape)}
     import tensorflow as tf
 
+    tf_types = {"float_list": tf.float32, "int64_list": tf.int64, "bytes_list": tf.string}
+    features = {name: tf.io.FixedLenFeature(shape, tf_types[kind]) for name, (shape, kind) in spec.items()}
+    _check_all(shown, features, labels)
+    pack = _packer(signature, {name: n for name, n in labels.items() if wants_one_hot(model, name)})
     # The count is known from the scan: Keras then knows the steps of an epoch (it would otherwise
     # learn them by running out of data in the first, one step more than there are batches).
     dataset = tf.data.TFRecordDataset(shown).apply(tf.data.experimental.assert_cardinality(count))
     if options.shuffle:
         dataset = dataset.shuffle(min(count, SHUFFLE_BUFFER), seed=options.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(options.batch_size).map(parse).prefetch(tf.data.AUTOTUNE)
-    return FitData(dataset, batched=True, source=shown)
+    dataset = dataset.batch(options.batch_size).map(lambda serialized: pack(tf.io.parse_example(serialized, features)))
+    return FitData(dataset.prefetch(tf.data.AUTOTUNE), batched=True, source=shown)
 
 
-def _parser(spec: dict[str, tuple[tuple[int, ...], str]], signature: Signature) -> Any:
-    """A function from a batch of serialized records to ``(inputs, targets)`` as `model.fit` takes them."""
+def _packer(signature: Signature, one_hot: dict[str, int]) -> Any:
+    """A function from a batch of parsed features to ``(inputs, targets)`` as `model.fit` takes them;
+    the labels of the outputs in ``one_hot`` (name -> classes) one-hot encoded."""
     import tensorflow as tf
 
-    tf_types = {"float_list": tf.float32, "int64_list": tf.int64, "bytes_list": tf.string}
-    features = {name: tf.io.FixedLenFeature(shape, tf_types[kind]) for name, (shape, kind) in spec.items()}
-
-    def parse(serialized: Any) -> tuple[Any, Any]:
-        parsed = tf.io.parse_example(serialized, features)
+    def pack(parsed: dict[str, Any]) -> tuple[Any, Any]:
         x = tuple(tf.cast(parsed[p.name], p.dtype) for p in signature.inputs)
-        y = {n: parsed[n] for n in signature.output_names}
+        y = {n: tf.one_hot(tf.cast(parsed[n], "int32"), one_hot[n]) if n in one_hot else parsed[n]
+             for n in signature.output_names}
         if not signature.dict_outputs:
             y = tuple(y.values()) if len(y) > 1 else y[signature.output_names[0]]
         return (x if len(x) > 1 else x[0]), y
 
-    return parse
+    return pack
 
 
-def _check_all(path: str, parse: Any) -> None:
-    """Parse every record once: one whose features do not fit is refused before training."""
+def _check_all(path: str, features: dict[str, Any], labels: dict[str, int]) -> None:
+    """Parse every record once: one whose features do not fit, or whose class label is not one of
+    its output's classes, is refused before training."""
+    import numpy as np
     import tensorflow as tf
 
-    batches = tf.data.TFRecordDataset(path).batch(CHECK_BATCH).map(parse)
+    batches = tf.data.TFRecordDataset(path).batch(CHECK_BATCH).map(lambda s: tf.io.parse_example(s, features))
     index = 0
     try:
-        for _ in batches:
+        for parsed in batches:
+            for name, classes in labels.items():
+                values = np.asarray(parsed[name])
+                bad = (values < 0) | (values >= classes) | (values != np.round(values))
+                if bad.any():
+                    record = index * CHECK_BATCH + int(bad.argmax()) + 1
+                    raise DataError(f"{path}: record {record:,}, feature '{name}': label {values[bad.argmax()]:g} "
+                                    f"is not a class of output '{name}' (0..{classes - 1})", file=path)
             index += 1
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
         # TensorFlow names the feature and the record's index in its batch: "Key: x, Index: 3.  Number ..."

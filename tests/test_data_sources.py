@@ -281,6 +281,7 @@ def test_a_two_input_model_trains_from_tfrecord_by_declar_fit(tmp_path):
     np.testing.assert_array_equal(np.asarray(batch_y["topic"])[0], np.eye(4)[examples[0]["topic"][0]])
 
 
+@pytest.mark.slow
 def test_on_another_backend_images_train_and_tfrecord_and_strings_are_refused(tmp_path):
     """On JAX (a fresh process): an image directory trains (Keras's utility makes a tf.data dataset,
     which every backend takes); TFRecord and string inputs are refused with a message naming the

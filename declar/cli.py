@@ -401,7 +401,7 @@ def fit(
     validation_split: Annotated[float | None, typer.Option("--validation-split", min=0.0, max=0.99,
                                                            help="Overrides training.validation_split.")] = None,
 ) -> None:
-    """Train a spec or resume an archive on an .npz file, then save the archive."""
+    """Train a spec or resume an archive on a data file or directory, then save the archive."""
     import declar
 
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,

@@ -29,7 +29,8 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     options = fit_options(spec.training, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
-    read = ReadOptions(options["batch_size"], options["shuffle"], spec.seed)  # how a dataset source batches
+    seed = spec.training.shuffle_seed if spec.training and spec.training.shuffle_seed is not None else spec.seed
+    read = ReadOptions(options["batch_size"], options["shuffle"], seed)  # how a dataset source batches
     fit_data = open_data(data, model, limits, read) if data is not None else \
         open_spec_data(loaded, "data", model, limits, read)
     if fit_data is None:

@@ -354,6 +354,8 @@ def test_training_data_named_by_the_spec_is_read_relative_to_it_and_located(tmp_
         "[4] takes labels 0..3, or give columns dense_1_0..dense_1_3 (the data this key names was refused; the "
         "message says what to change)")
     assert not (tmp_path / "n.keras").exists()
+    with pytest.raises(declar.DataError, match="no training data: give --data, or data: in the spec's training"):
+        declar.fit(COMPILE_SPEC, None, tmp_path / "n.keras", verbose=0)
 
 
 def test_real_jpeg_images_pass_the_header_check_and_are_decoded(tmp_path):

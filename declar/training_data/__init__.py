@@ -24,8 +24,8 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from declar.errors import DataError, JsonPath
 from declar.limits import DEFAULT_LIMITS, Limits
@@ -107,6 +107,33 @@ def open_spec_data(loaded: LoadedSpec, key: str, model: keras.Model, limits: Lim
     return open_data(path, model, limits, options, at=(loaded, ("training", key)))
 
 
+def open_training_data(loaded: LoadedSpec, model: keras.Model, data: str | os.PathLike[str] | None,
+                       options: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[FitData, FitData | None]:
+    """What `declar fit` trains on: ``data`` (or, when None, the spec's ``training.data``) and the
+    spec's ``training.validation_data`` (None without it), batched as ``options`` (the settings of
+    `model.fit`) say and shuffled with ``training.shuffle_seed`` (the spec's seed by default).
+
+    Raises `DataError` when there is no data, and for data that does not fit (located at the
+    spec's key when the spec named it).
+
+    Example:
+        >>> import declar
+        >>> loaded = declar.load_spec("specs/keras_guide/custom_compile.yaml")
+        >>> open_training_data(loaded, declar.build(loaded), None, {"batch_size": 8})
+        Traceback (most recent call last):
+        ...
+        declar.errors.DataError: no training data: give --data, or data: in the spec's training section
+    """
+    spec = loaded.spec
+    seed = spec.training.shuffle_seed if spec.training and spec.training.shuffle_seed is not None else spec.seed
+    read = ReadOptions(options.get("batch_size", 32), bool(options.get("shuffle")), seed)
+    fit_data = open_data(data, model, limits, read) if data is not None else \
+        open_spec_data(loaded, "data", model, limits, read)
+    if fit_data is None:
+        raise DataError("no training data: give --data, or data: in the spec's training section")
+    return fit_data, open_spec_data(loaded, "validation_data", model, limits, ReadOptions(read.batch_size))
+
+
 def _open(path: str, model: keras.Model, limits: Limits, options: ReadOptions) -> FitData:
     # A known file extension names a file even on a directory (refused there as not a regular file);
     # any other file is read as .npz, whose reader says what it is instead (.npy, pickle, not a zip).
@@ -127,4 +154,4 @@ def _open(path: str, model: keras.Model, limits: Limits, options: ReadOptions) -
 
 
 __all__ = ["DIRECTORY_SOURCES", "FILE_SOURCES", "DataError", "FitData", "ReadOptions", "check_shapes", "open_data",
-           "open_spec_data", "read_arrays"]
+           "open_spec_data", "open_training_data", "read_arrays"]

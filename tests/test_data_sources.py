@@ -202,6 +202,8 @@ def test_image_size_color_mode_and_labels_come_from_the_model(tmp_path):
         (root / name).mkdir(parents=True)
         (root / name / "x.png").write_bytes(png_bytes(20, 10, bytes([level]) * 600))
     (root / "a_first" / "README.txt").write_text("not an image: Keras skips it, and so does the check")
+    (root / ".cache").mkdir()  # hidden: not a class, for Keras and for the listing
+    (root / ".cache" / "x.png").write_bytes(png_bytes(2, 2))
     for channels, loss, labels in ((1, "categorical_crossentropy", np.eye(3)), (3, "sparse_categorical_crossentropy",
                                                                                  np.arange(3))):
         model = declar.build(CLASSES_SPEC.format(channels=channels, loss=loss))

@@ -98,6 +98,8 @@ def scan_directory(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS
                         raise DataError(f"{shown}: more than Limits.max_data_files = {limits.max_data_files:,} files "
                                         "and directories (counting stopped there, before any was read); raise it if "
                                         "this is intended", file=shown)
+                    if not rel and entry.name.startswith("."):
+                        continue  # a hidden top-level entry (.git, .ipynb_checkpoints) is no class: Keras skips it
                     entry_rel = f"{rel}/{entry.name}" if rel else entry.name
                     kind = _kind(entry, root, entry_rel, shown)
                     if kind == "dir":

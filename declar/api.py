@@ -168,11 +168,12 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         out_path: str | os.PathLike[str], *, epochs: int | None = None, batch_size: int | None = None,
         validation_split: float | None = None, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
         ) -> keras.callbacks.History:
-    """Train a spec (built fresh) or an archive (resumed where it stopped) on a data file, then save.
+    """Train a spec (built fresh) or an archive (resumed where it stopped) on its data, then save.
 
-    The data's arrays are named after the model's inputs and outputs (see `data_names`). The spec's
+    The data (an `.npz` or CSV file, a TFRecord file, a directory of images; None: the spec's
+    ``training.data``) is named after the model's inputs and outputs (see `data_names`). The spec's
     `training:` section gives the epochs, batch size, validation and callbacks; the arguments given
-    here override it. The data file is checked before it is read (see `declar.training_data`): a bad
+    here override it. The data is checked before it is read (see `declar.training_data`): a bad
     one is a `DataError`, never a traceback.
 
     Example:

@@ -458,7 +458,9 @@ def save(
 @_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
-    data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
+    data: Annotated[Path, typer.Option(
+        "--data", help="Training data named after the inputs and outputs: .npz, .csv, .tfrecord, or a directory "
+                       "with one subdirectory of images per class.")],
     out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
     epochs: Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Overrides training.epochs (default 1).")] = None,
@@ -467,7 +469,7 @@ def fit(
     validation_split: Annotated[float | None, typer.Option("--validation-split", min=0.0, max=0.99,
                                                            help="Overrides training.validation_split.")] = None,
 ) -> None:
-    """Train a spec or resume an archive on an .npz file, then save the archive."""
+    """Train a spec or resume an archive on a data file or directory, then save the archive."""
     import declar
 
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,

@@ -7,7 +7,6 @@ import os
 from typing import TYPE_CHECKING
 
 from declar.api import model_to_train, save, train_located
-from declar.errors import DataError
 from declar.fitting.history import write_history
 from declar.fitting.progress import progress
 from declar.fitting.resume import resume_callbacks
@@ -15,7 +14,7 @@ from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec
-from declar.training_data import open_data
+from declar.training_data import open_training_data
 
 if TYPE_CHECKING:
     import keras
@@ -29,12 +28,10 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     options = fit_options(spec.training, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
-    if data is None:
-        raise DataError("no training data: give --data, or data: in the spec's training section")
-    fit_data = open_data(data, model, limits)
+    fit_data, validation = open_training_data(loaded, model, data, options, limits)
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
-    history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
+    history = train_located(model, loaded, **fit_data.fit_arguments(options, validation), callbacks=callbacks,
                             verbose=verbose)
     save(model, out_path, limits=limits)
     write_history(history, out_path)

@@ -526,6 +526,8 @@ class TrainingSpec:
         callbacks = tuple(CallbackSpec.from_data(item) for item in raw.get("callbacks") or ()
                           if isinstance(item, str) or (isinstance(item, Mapping) and len(item) == 1))
         weights = raw.get("class_weight")
+        if isinstance(weights, list):  # class i gets item i
+            weights = dict(enumerate(weights))
         class_weight = JsonMap({str(k): v for k, v in weights.items()}) if isinstance(weights, Mapping) else None
         return cls(raw.get("epochs"), raw.get("batch_size"), raw.get("validation_split"),
                    raw.get("validation_data"), raw.get("shuffle"), raw.get("shuffle_seed"), class_weight, callbacks,

@@ -30,6 +30,7 @@ from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.spec.versions import FORMAT_VERSION
+from declar.startup_noise import silence_framework_startup
 from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
 
@@ -151,7 +152,7 @@ def main(
     # Code that reads the limits of the call in progress (deep inside Keras) sees these too.
     token = current_limits.set(_state["limits"])
     ctx.call_on_close(lambda: _reset_limits(token))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+    silence_framework_startup()  # TensorFlow's start-up chatter, if a command imports it
 
 
 def _reset_limits(token: contextvars.Token[Limits]) -> None:
@@ -241,26 +242,61 @@ def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **
     return register
 
 
+class ValidateFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+"""The files `declar validate DIR` checks: every ``*.yaml`` and ``*.yml`` under it, as yamllint does."""
+
+
+def spec_files(paths: list[Path]) -> list[Path]:
+    """``paths`` with each directory replaced by the spec files under it (recursively, sorted; hidden
+    directories and files skipped, like ``.git``; symbolic links not followed out of it)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(folder, f) for f in sorted(files)
+                      if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")]
+    return found
+
+
 @_command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people and editors, json for tools.")]
-    = OutputFormat.text,
+    files: Annotated[list[Path], typer.Argument(
+        help="Spec files to check; a directory means every *.yaml and *.yml file under it.")],
+    format: Annotated[ValidateFormat, typer.Option(
+        "--format", help="text for people and editors, json for tools, github for workflow annotations.")]
+    = ValidateFormat.text,
 ) -> None:
     """Check specs without importing Keras; print every problem as file:line:col."""
     from declar.spec.load import validate as validate_spec
 
-    results = {str(f): validate_spec(f, _limits()) for f in files}
-    if format is OutputFormat.json:
-        typer.echo(json_text([p.as_dict() for ps in results.values() for p in ps]))
+    checked = spec_files(files)
+    if not checked:
+        raise typer.BadParameter(f"no *.yaml or *.yml files under {', '.join(escape(f) for f in files)}",
+                                 param_hint="FILES")
+    results = {str(f): validate_spec(f, _limits()) for f in checked}
+    problems = [p for ps in results.values() for p in ps]
+    if format is ValidateFormat.json:
+        typer.echo(json_text([p.as_dict() for p in problems]))
+    elif format is ValidateFormat.github:
+        for p in problems:
+            typer.echo(p.render_github())
     else:
-        _print_problems([p for problems in results.values() for p in problems])
-        count = sum(len(p) for p in results.values())
-        bad = sum(1 for p in results.values() if p)
-        summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {len(files)} file{'s' * (len(files) != 1)}"
-                   if count else f"{len(files)} spec{'s' * (len(files) != 1)} valid")
+        _print_problems(problems)
+    if format is not ValidateFormat.json:
+        count, bad, total = len(problems), sum(1 for p in results.values() if p), len(checked)
+        summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {total} file{'s' * (total != 1)}"
+                   if count else f"{total} spec{'s' * (total != 1)} valid")
         typer.echo(summary, err=True)
-    if any(results.values()):
+    if problems:
         raise typer.Exit(code=EXIT_PROBLEMS)
 
 
@@ -319,7 +355,8 @@ def _print_table(rows: list[dict[str, Any]], title: str) -> None:
 
         table = Table(title=Text(title))
         for key in cells[0]:
-            table.add_column(key, justify="right" if key == "params" else "left")
+            # fold, never crop: in a narrow terminal a long layer name wraps onto the next line
+            table.add_column(key, justify="right" if key == "params" else "left", overflow="fold")
         for row in cells:
             table.add_row(*(Text(v) for v in row.values()))  # Text: never read as rich markup
         Console().print(table)
@@ -498,9 +535,29 @@ def diff_command(
     elif format is DiffFormat.markdown:
         typer.echo(result.render_markdown(), nl=False)
     else:
-        typer.echo(result.render_text())
+        _print_diff(result.render_text())
     if not result.equal:
         raise typer.Exit(code=EXIT_PROBLEMS)
+
+
+DIFF_STYLES = {"---": "bold red", "+++": "bold green", "+": "green", "-": "red", "~": "yellow", ">": "cyan"}
+"""The colour of a `declar diff` line by its marker, as git colours its diffs."""
+
+
+def _print_diff(text: str) -> None:
+    """The diff's text, coloured by each line's marker on a terminal (rich honours NO_COLOR), plain
+    when piped: the lines are the same either way."""
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in text.splitlines():
+        marker = line.lstrip().split(" ", 1)[0]
+        style = DIFF_STYLES.get(marker, "bold" if line.endswith(":") and not line.startswith(" ") else "")
+        console.print(Text(line, style=style))  # Text: spec text is never read as rich markup
 
 
 @_command("transfer")

@@ -174,8 +174,8 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
     `training:` section gives the epochs, batch size, validation and callbacks; the arguments given
     here override it (``data`` None: the section's ``data``). ``verbose``: 0 silent, 1 Keras's bar,
     2 one plain line per epoch, ``"auto"`` the bar on a terminal and lines otherwise. The history is
-    written next to the archive (``m.keras`` -> ``m.history.json``). The data file is checked before it is read (see `declar.training_data`): a bad
-    one is a `DataError`, never a traceback.
+    written next to the archive (``m.keras`` -> ``m.history.json``). The data file is checked
+    before it is read (see `declar.training_data`): a bad one is a `DataError`, never a traceback.
 
     Example:
         >>> import declar, numpy as np, tempfile, os

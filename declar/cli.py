@@ -481,6 +481,11 @@ def inspect(
         upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
     mark = "(unverified) " if "format_version" in unverified else ""
     typer.echo(f"{'format:':<10}{mark}{escape(shown_format)}{upgraded}")
+    if isinstance(info["spec"].get("training"), dict):
+        from declar.sections.training import describe
+        from declar.spec.model import TrainingSpec
+
+        typer.echo(f"{'training:':<10}{escape(describe(TrainingSpec.from_data(info['spec']['training'])))}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")

@@ -161,8 +161,8 @@ def generate() -> dict[str, Any]:
 
 # Callback arguments whose default does not tell their type (None, or a string that may also be
 # a number); the types Keras's documentation gives them ("any": not checked here, Keras checks).
-_CALLBACK_TYPES = {"min_delta": "number", "baseline": "number?", "initial_value_threshold": "number?", "save_freq": "any",
-                   "update_freq": "any", "profile_batch": "any", "embeddings_metadata": "any"}
+_CALLBACK_TYPES = {"min_delta": "number", "baseline": "number?", "initial_value_threshold": "number?",
+                   "save_freq": "any", "update_freq": "any", "profile_batch": "any", "embeddings_metadata": "any"}
 
 
 def _callbacks() -> dict[str, dict[str, Any]]:

@@ -54,13 +54,19 @@ def epoch_line(epoch: int, epochs: int, seconds: float, logs: dict[str, Any]) ->
     """One epoch as `EpochLines` prints it (``epoch`` counted from 0).
 
     Example:
-        >>> epoch_line(0, 3, 0.42, {"loss": 0.69314, "val_loss": float("nan")})
-        'epoch 1/3 - 0.4s - loss: 0.6931 - val_loss: nan'
+        >>> epoch_line(0, 3, 0.42, {"acc": 0.5, "loss": 0.69314, "val_acc": 0.25, "val_loss": float("nan")})
+        'epoch 1/3 - 0.4s - loss: 0.6931 - acc: 0.5000 - val_loss: nan - val_acc: 0.2500'
     """
     parts = [f"epoch {epoch + 1}/{epochs}", f"{seconds:.1f}s"]
-    for name, value in logs.items():
-        parts.append(f"{escape(name)}: {_number(value)}")
+    for name in sorted(logs, key=_log_order):
+        parts.append(f"{escape(name)}: {_number(logs[name])}")
     return " - ".join(parts)
+
+
+def _log_order(name: str) -> tuple[bool, bool]:
+    """Training before validation, each led by its loss (Keras gives the logs sorted by name)."""
+    validation = name.startswith("val_")
+    return validation, name.removeprefix("val_") != "loss"
 
 
 def _number(value: Any) -> str:

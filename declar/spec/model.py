@@ -523,7 +523,8 @@ class TrainingSpec:
     def from_data(cls, raw: Any) -> TrainingSpec | None:
         if not isinstance(raw, Mapping):
             return None
-        callbacks = tuple(CallbackSpec.from_data(item) for item in raw.get("callbacks") or ()
+        listed = raw.get("callbacks")
+        callbacks = tuple(CallbackSpec.from_data(item) for item in (listed if isinstance(listed, list) else ())
                           if isinstance(item, str) or (isinstance(item, Mapping) and len(item) == 1))
         weights = raw.get("class_weight")
         if isinstance(weights, list):  # class i gets item i

@@ -4,6 +4,7 @@ the archive and shown by `declar inspect` and `declar diff`."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -238,3 +239,109 @@ def test_the_fraud_example_trains_as_its_keras_code_does(tmp_path):
         "fraud_model_at_epoch_1.keras", "fraud_model_at_epoch_2.keras"]
     log = (tmp_path / "out" / "training_log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,") and len(log) == 3
+
+
+# -- the callbacks do what Keras's do; their files go under the output archive's directory -------
+
+
+def fit_cli(spec: Path, out: Path, *args: str) -> None:
+    result = runner.invoke(app, ["fit", str(spec), "--out", str(out), "--quiet", *args])
+    assert result.exit_code == 0, result.output
+
+
+def test_early_stopping_stops_training(tmp_path):
+    # No epoch improves the loss by 1e9: training stops after the first epoch that fails to.
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 10\n  callbacks:\n"
+                               "    - EarlyStopping: {monitor: loss, min_delta: 1.0e+9, patience: 0}\n")
+    fit_cli(spec, tmp_path / "m.keras")
+    assert json.loads((tmp_path / "m.history.json").read_text())["epoch"] == [1, 2]
+
+
+def test_model_checkpoint_writes_archives_a_fresh_process_loads(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 3\n  batch_size: 5\n  callbacks:\n"
+                               '    - ModelCheckpoint: {filepath: "ck/e{epoch:02d}-{loss:.2f}.keras"}\n')
+    run = tmp_path / "run"
+    run.mkdir()
+    fit_cli(spec, run / "m.keras")
+    files = sorted((run / "ck").iterdir())
+    assert [p.name[:4] for p in files] == ["e01-", "e02-", "e03-"]
+    assert all(p.name.endswith(".keras") for p in files)  # no temporary file left behind
+    code = ("import sys, json, numpy as np, declar\n"
+            "x = np.load(sys.argv[1])['x']\n"
+            "print(json.dumps([declar.load(p).predict(x, verbose=0).tolist() for p in sys.argv[2:]]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.npz"), *map(str, files), str(run / "m.keras")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    *checkpoints, final = json.loads(proc.stdout.splitlines()[-1])
+    assert checkpoints[-1] == final  # the last epoch's checkpoint is the trained model, bit for bit
+    assert checkpoints[0] != final
+
+
+TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
+
+
+def test_csv_logger_tensorboard_and_backup_write_under_the_archive_directory(tmp_path, monkeypatch):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 2\n  callbacks:\n"
+                               "    - CSVLogger: {filename: logs/train.csv}\n"
+                               "    - BackupAndRestore: {backup_dir: backup, delete_checkpoint: false}\n"
+                               + "    - TensorBoard: {log_dir: tb}\n" * TENSORBOARD)
+    run, cwd = tmp_path / "run", tmp_path / "cwd"
+    run.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    fit_cli(spec, run / "m.keras")
+    rows = (run / "logs" / "train.csv").read_text().splitlines()
+    history = json.loads((run / "m.history.json").read_text())["metrics"]
+    assert rows[0] == "epoch,loss,mae,val_loss,val_mae" and len(rows) == 3  # Keras adds val_ columns (NA)
+    assert [float(r.split(",")[1]) for r in rows[1:]] == pytest.approx(history["loss"], rel=1e-6)
+    if TENSORBOARD:
+        assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").rglob("*"))
+    assert any((run / "backup").iterdir())
+    assert list(cwd.iterdir()) == []  # nothing written where the command ran
+
+
+def test_terminate_on_nan_stops_a_diverging_run(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 6\n  batch_size: 20\n  callbacks: [TerminateOnNaN]\n")
+    spec.write_text(spec.read_text().replace("learning_rate: 0.05", "learning_rate: 1.0e+30"))
+    fit_cli(spec, tmp_path / "m.keras")
+    history = json.loads((tmp_path / "m.history.json").read_text())
+    assert len(history["epoch"]) < 6 and history["metrics"]["loss"][-1] is None  # not finite: null
+
+
+# -- the section is part of the spec: in the archive, in inspect and in diff --------------------
+
+
+def test_inspect_shows_the_section_and_diff_lists_each_change(tmp_path):
+    shutil.copy(FRAUD, tmp_path / "v1.yaml")
+    declar.save(tmp_path / "v1.yaml", tmp_path / "v1.keras")
+    result = runner.invoke(app, ["inspect", str(tmp_path / "v1.keras")])
+    assert result.exit_code == 0, result.output
+    assert ("training: data fraud_train.npz, epochs 30, batch_size 2048, validation_data fraud_val.npz, shuffle True, "
+            "shuffle_seed 7, class_weight 0: 1.0, 1: 577.0, callbacks ModelCheckpoint, EarlyStopping, CSVLogger"
+            ) in result.output.splitlines()
+    assert "    - CSVLogger: {filename: training_log.csv}" in result.output  # the spec as written
+    result = runner.invoke(app, ["inspect", str(tmp_path / "v1.keras"), "--format", "json"])
+    assert json.loads(result.output)["spec"]["training"]["class_weight"] == [1.0, 577.0]
+    v2 = FRAUD.read_text().replace("patience: 2", "patience: 5").replace("epochs: 30", "epochs: 40")
+    (tmp_path / "v2.yaml").write_text(v2.replace("    - CSVLogger: {filename: training_log.csv}\n", "")
+                                      + "    - TerminateOnNaN\n")
+    for old in ("v1.yaml", "v1.keras"):
+        result = runner.invoke(app, ["diff", str(tmp_path / old), str(tmp_path / "v2.yaml"), "--no-build"])
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines()[2:] == [
+            "settings:",
+            "  ~ training.epochs: 30 -> 40",
+            "  ~ training.callbacks.EarlyStopping.patience: 2 -> 5",
+            "  ~ training.callbacks.CSVLogger: {filename: training_log.csv} -> (unset)",
+            "  ~ training.callbacks.TerminateOnNaN: (unset) -> {}",
+        ]
+
+
+@pytest.mark.skipif(TENSORBOARD, reason="the message for a missing tensorboard package")
+def test_tensorboard_without_its_package_says_which_extra_to_install(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  callbacks: [TerminateOnNaN, {TensorBoard: {log_dir: tb}}]\n")
+    result = runner.invoke(app, ["fit", str(spec), "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code == 1
+    assert result.output == ("error: training.callbacks[1]: TensorBoard needs the tensorboard package, which is not "
+                             "installed: pip install 'declar[tensorboard]'\n")
+    assert not (tmp_path / "m.keras").exists()

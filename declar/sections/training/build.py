@@ -7,11 +7,13 @@ under the output archive's directory (ModelCheckpoint through declar's atomic sa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
 import keras
 
+from declar.errors import DeclarError
 from declar.fitting.checkpoint import AtomicModelCheckpoint
 from declar.sections.training.allow_list import PATH_ARGS
 from declar.sections.training.paths import under
@@ -30,6 +32,9 @@ CALLBACK_CLASSES: dict[str, type[keras.callbacks.Callback]] = {
     "TerminateOnNaN": keras.callbacks.TerminateOnNaN,
 }
 """The class made for each allow-listed name (`declar.sections.training.allow_list.ALLOWED`)."""
+
+OPTIONAL_PACKAGES = {"TensorBoard": ("tensorboard", "pip install 'declar[tensorboard]'")}
+"""Callbacks that need a package TensorFlow no longer installs, and how to get it."""
 
 
 def fit_options(section: TrainingSpec | None, **given: Any) -> dict[str, Any]:
@@ -75,7 +80,11 @@ def make_callbacks(section: TrainingSpec | None, out_path: str | os.PathLike[str
         return []
     directory = os.path.dirname(os.fspath(out_path))
     made = []
-    for callback in section.callbacks:
+    for i, callback in enumerate(section.callbacks):
+        if callback.name in OPTIONAL_PACKAGES and importlib.util.find_spec(OPTIONAL_PACKAGES[callback.name][0]) is None:
+            package, install = OPTIONAL_PACKAGES[callback.name]
+            raise DeclarError(f"training.callbacks[{i}]: {callback.name} needs the {package} package, which is not "
+                              f"installed: {install}", code="training-callback", path=("training", "callbacks", i))
         args = dict(callback.args)
         path_arg = PATH_ARGS.get(callback.name)
         if path_arg in args or callback.name == "TensorBoard":  # TensorBoard's default is ./logs: under too

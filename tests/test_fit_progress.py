@@ -36,11 +36,13 @@ def test_the_fraud_example_trained_by_declar_fit_prints_plain_lines_when_piped(t
 
 
 def test_quiet_prints_nothing_but_errors(tmp_path):
-    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 2\n")
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 3\n  callbacks:\n"
+                               "    - EarlyStopping: {monitor: loss, min_delta: 1.0e+9, patience: 0, verbose: 1}\n"
+                               "    - ModelCheckpoint: {filepath: \"m.{epoch}.keras\", verbose: 1}\n")
     proc = run_declar("fit", "spec.yaml", "--out", "m.keras", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (proc.stdout, proc.stderr) == ("", "")
-    assert (tmp_path / "m.keras").exists()
+    assert (tmp_path / "m.keras").exists() and (tmp_path / "m.2.keras").exists()  # stopped after epoch 2, silently
     spec.write_text(spec.read_text().replace("data: d.npz", "data: gone.npz"))
     proc = run_declar("fit", "spec.yaml", "--out", "m.keras", "-q", cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""

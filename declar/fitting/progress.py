@@ -43,6 +43,21 @@ def progress(verbose: int | str = "auto", *, stream: TextIO | None = None
     return verbose, []
 
 
+def silenced(callbacks: list[keras.callbacks.Callback], verbose: int | str) -> list[keras.callbacks.Callback]:
+    """``callbacks``, their own messages turned off when ``verbose`` is 0 (``--quiet`` prints nothing
+    but errors, not even a spec's ``EarlyStopping: {verbose: 1}``).
+
+    Example:
+        >>> [c.verbose for c in silenced([keras.callbacks.EarlyStopping(verbose=1)], 0)]
+        [0]
+    """
+    if verbose == 0:
+        for callback in callbacks:
+            if isinstance(getattr(callback, "verbose", None), int):
+                callback.verbose = 0
+    return callbacks
+
+
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()

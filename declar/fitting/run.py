@@ -14,7 +14,7 @@ from declar.api import model_to_train, save, train_located
 from declar.errors import DataError
 from declar.fitting.batches import fit_inputs
 from declar.fitting.history import write_history
-from declar.fitting.progress import progress
+from declar.fitting.progress import progress, silenced
 from declar.fitting.resume import resume_callbacks
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.training.build import fit_options, make_callbacks, shuffle_seed
@@ -46,7 +46,8 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     validation = validation_data(section, loaded, model, limits)
     inputs = fit_inputs(fit_data, validation, options, shuffle_seed(section, spec.seed))
     verbose, printers = progress(verbose)
-    callbacks = [*make_callbacks(section, out_path), *resume_callbacks(out_path), *inputs.callbacks, *printers]
+    callbacks = silenced([*make_callbacks(section, out_path), *resume_callbacks(out_path), *inputs.callbacks,
+                          *printers], verbose)
     history = train_located(model, loaded, **inputs.arguments, callbacks=callbacks, verbose=verbose)
     save(model, out_path, limits=limits)
     write_history(history, out_path)

@@ -28,15 +28,16 @@ WIDTH, PANEL, MARGIN = 640, 220, 56
 
 
 def panels(history: dict[str, list[Any]]) -> list[tuple[str, list[Any], list[Any] | None]]:
-    """(metric, training curve, validation curve or None) for each metric, in the history's order.
+    """(metric, training curve, validation curve or None) for each metric: the loss first, then the
+    others in the history's order.
 
     Example:
-        >>> [name for name, _, _ in panels({"epoch": [1], "loss": [1.0], "val_loss": [2.0], "val_acc": [1.0]})]
-        ['loss', 'val_acc']
+        >>> [name for name, _, _ in panels({"epoch": [1], "acc": [1.0], "loss": [1.0], "val_loss": [2.0]})]
+        ['loss', 'acc']
     """
     curves = {k: v for k, v in history.items() if k != "epoch"}
     out = []
-    for name, values in curves.items():
+    for name, values in sorted(curves.items(), key=lambda item: item[0] != "loss"):
         if name.startswith("val_") and name[4:] in curves:
             continue  # drawn with its training curve
         out.append((name, values, curves.get(f"val_{name}")))

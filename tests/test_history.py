@@ -50,7 +50,7 @@ def test_plot_history_draws_training_and_validation_curves_as_svg(trained, tmp_p
         result = runner.invoke(app, ["plot-history", str(source), "-o", str(tmp_path / "curves.svg")])
         assert result.exit_code == 0, result.output
         svg = (tmp_path / "curves.svg").read_text()
-        assert re.findall(r'font-weight="bold">([^<]+)<', svg) == ["loss", "mae"]  # a panel per metric
+        assert re.findall(r'font-weight="bold">([^<]+)<', svg) == ["loss", "mae"]  # a panel per metric, the loss first
         assert svg.count("<polyline") == 4  # training and validation in each
         assert all(len(points.split()) == 3 for points in re.findall(r'points="([^"]+)"', svg))  # 3 epochs
 

@@ -260,7 +260,7 @@ def test_early_stopping_stops_training(tmp_path):
 def test_model_checkpoint_writes_archives_a_fresh_process_loads(tmp_path):
     spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 3\n  batch_size: 5\n  callbacks:\n"
                                '    - ModelCheckpoint: {filepath: "ck/e{epoch:02d}-{loss:.2f}.keras"}\n')
-    run = tmp_path / "run"
+    run = tmp_path / "run{epoch}"  # the directory's braces are not ModelCheckpoint's fields
     run.mkdir()
     fit_cli(spec, run / "m.keras")
     files = sorted((run / "ck").iterdir())

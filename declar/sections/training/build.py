@@ -88,7 +88,9 @@ def make_callbacks(section: TrainingSpec | None, out_path: str | os.PathLike[str
         args = dict(callback.args)
         path_arg = PATH_ARGS.get(callback.name)
         if path_arg in args or callback.name == "TensorBoard":  # TensorBoard's default is ./logs: under too
-            args[path_arg] = under(directory, args.get(path_arg, "logs"))
+            # ModelCheckpoint formats its whole filepath ({epoch}): braces of the directory are literal.
+            base = directory.replace("{", "{{").replace("}", "}}") if callback.name == "ModelCheckpoint" else directory
+            args[path_arg] = under(base, args.get(path_arg, "logs"))
         if callback.name == "CSVLogger":  # Keras opens the file without making its directory
             os.makedirs(os.path.dirname(args["filename"]) or ".", exist_ok=True)
         made.append(CALLBACK_CLASSES[callback.name](**args))

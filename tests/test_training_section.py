@@ -161,6 +161,19 @@ def test_data_on_the_command_line_overrides_the_section_and_is_needed_without_it
     assert steps(tmp_path / "m.keras") == 3
 
 
+def test_validation_data_is_read_and_a_command_line_split_overrides_it(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  validation_data: val/d.npz\n  batch_size: 4\n")
+    (tmp_path / "val").mkdir()
+    tiny_spec(tmp_path / "val", samples=6, name="unused.yaml")
+    history = declar.fit(spec, None, tmp_path / "a.keras", verbose=0)
+    model = declar.load(tmp_path / "a.keras")
+    val = np.load(tmp_path / "val" / "d.npz")
+    assert history.history["val_loss"][0] == pytest.approx(model.evaluate(val["x"], val["y"], verbose=0)[0], rel=1e-5)
+    assert steps(tmp_path / "a.keras") == 5  # all 20 samples trained on
+    declar.fit(spec, None, tmp_path / "b.keras", validation_split=0.5, verbose=0)
+    assert steps(tmp_path / "b.keras") == 3  # 10 samples trained on, 10 held out instead of the file
+
+
 def test_data_is_read_relative_to_the_spec_not_the_working_directory(tmp_path, monkeypatch):
     spec = tiny_spec(tmp_path, "  data: d.npz\n  batch_size: 5\n")
     elsewhere = tmp_path / "elsewhere"

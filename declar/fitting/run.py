@@ -43,7 +43,7 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     options = fit_options(section, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                           shuffle=shuffle)
     fit_data = open_data(data_path(data, section.data, loaded, "data"), model, limits)
-    validation = validation_data(section, loaded, model, limits)
+    validation = validation_data(section, loaded, model, limits, validation_split)
     inputs = fit_inputs(fit_data, validation, options, shuffle_seed(section, spec.seed))
     verbose, printers = progress(verbose)
     callbacks = silenced([*make_callbacks(section, out_path), *resume_callbacks(out_path), *inputs.callbacks,
@@ -68,8 +68,10 @@ def data_path(given: str | os.PathLike[str] | None, written: str | None, loaded:
     return under(loaded.origin.base_dir, written)
 
 
-def validation_data(section: TrainingSpec, loaded: LoadedSpec, model: keras.Model, limits: Limits) -> FitData | None:
-    """The section's ``validation_data`` file, read like the training data, or None."""
-    if section.validation_data is None:
+def validation_data(section: TrainingSpec, loaded: LoadedSpec, model: keras.Model, limits: Limits,
+                    split_given: float | None = None) -> FitData | None:
+    """The section's ``validation_data`` file, read like the training data, or None (also when the
+    command line's ``--validation-split`` overrides it)."""
+    if section.validation_data is None or split_given:
         return None
     return open_data(data_path(None, section.validation_data, loaded, "validation_data"), model, limits)

@@ -2,4 +2,5 @@
 
 from declar.cli import app
 
-app(prog_name="declar")
+if __name__ == "__main__":  # not when a tool imports the module (pytest --doctest-modules)
+    app(prog_name="declar")

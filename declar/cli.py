@@ -22,7 +22,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 
 from declar._version import __version__
@@ -83,7 +82,8 @@ EXIT_CODES_HELP = (
     f"run again with --traceback and report it); {EXIT_BROKEN_PIPE} the output was closed early (a pipe to head)."
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True,  # --install-completion; costs 7 ms of imports
+                  no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Build Keras 3 models from YAML specs, with every saving hook synthesized.",
                   epilog=EXIT_CODES_HELP)
 
@@ -187,11 +187,32 @@ def _end(err: Exception, code: int) -> NoReturn:
         raise err
     if isinstance(err, DeclarError):
         _print_error(err)
+    elif missing_framework(err):
+        typer.echo(f"error: {missing_framework(err)}", err=True)
     else:
         message = first_line(str(err))
         typer.echo(f"error: internal error: {type(err).__name__}: {escape(message)} "
                    "(run with --traceback and report it)", err=True)
     raise typer.Exit(code=code)
+
+
+FRAMEWORKS = ("keras", "tensorflow", "jax", "jaxlib", "torch")
+INSTALL_A_BACKEND = "pip install 'declar[tensorflow]' (or 'declar[jax]', 'declar[torch]')"
+
+
+def missing_framework(err: BaseException) -> str | None:
+    """What to install, when ``err`` says Keras or its backend is absent (the core install has
+    neither: validate, schema, init, inspect, diff --no-build and migrate need none).
+
+    Example:
+        >>> print(missing_framework(ModuleNotFoundError("No module named 'keras'", name="keras")))
+        this command needs Keras and a backend, which are not installed: pip install 'declar[tensorflow]' (or ...)
+    """
+    if not isinstance(err, ModuleNotFoundError) or (err.name or "").split(".")[0] not in FRAMEWORKS:
+        return None
+    what = "Keras and a backend" if err.name == "keras" else f"the Keras backend '{err.name}'"
+    return f"this command needs {what}, which {'are' if err.name == 'keras' else 'is'} not installed: " \
+        f"{INSTALL_A_BACKEND}"
 
 
 def _print_error(err: DeclarError) -> None:
@@ -219,6 +240,10 @@ def _broken_pipe() -> NoReturn:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The exceptions typer itself handles (exit codes, usage errors, Ctrl-C's abort). Reached through
+# typer's own names: typer 0.25+ vendors click instead of depending on it, so `import click` fails.
+CLICK_EXCEPTIONS: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, typer.BadParameter.__mro__[2])
+
 
 def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **options: Any) -> Callable[[F], F]:
     """`app.command` with the error handling every command shares (see the module docstring);
@@ -231,10 +256,11 @@ def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **
                 result = function(*args, **kwargs)
                 sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
                 return result
-            except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            except (*CLICK_EXCEPTIONS, KeyboardInterrupt):
                 raise
             except Exception as err:
-                _end(err, exit_code(err, exit_codes))
+                # Keras or a backend not installed is the user's set-up, not a bug: the extra is named
+                _end(err, EXIT_PROBLEMS if missing_framework(err) else exit_code(err, exit_codes))
 
         app.command(name, **options)(run)
         return function

@@ -120,3 +120,11 @@ def test_build_table_wraps_in_a_narrow_terminal_instead_of_cutting():
     shown = on_terminal(sys.executable, "-m", "declar", "build", str(SPEC), columns=50)
     assert "…" not in shown
     assert "34,826 parameters" in shown and "conv2d_1" in shown.replace("│", " ").replace("\r\n", "\n")
+
+
+def test_shell_completion_is_offered_and_completes_commands():
+    script = run(sys.executable, "-m", "declar", "--show-completion", "bash")
+    assert script.returncode == 0 and "_declar_completion()" in script.stdout
+    completed = run(sys.executable, "-m", "declar", _DECLAR_COMPLETE="complete_bash", COMP_WORDS="declar val",
+                    COMP_CWORD="1")
+    assert "validate" in completed.stdout

@@ -327,11 +327,16 @@ def validate(
 
 
 @_command()
-def schema() -> None:
+def schema(
+    bundle: Annotated[bool, typer.Option("--bundle", help="One self-contained file: the layer-argument schema "
+                                         "inlined (what https://declar.dev/schemas/declar.schema.json serves).")
+                      ] = False,
+) -> None:
     """Print the spec format's JSON Schema."""
+    from declar.spec.bundle import bundle as bundled
     from declar.spec.schema import schema as load_schema
 
-    typer.echo(json.dumps(load_schema(), indent=2))
+    typer.echo(json.dumps(bundled() if bundle else load_schema(), indent=2))
 
 
 @_command()

@@ -21,6 +21,7 @@ import keras
 from keras.src import constraints, initializers, regularizers
 
 from declar.keras.layer import DeclarLayer
+from declar.sections.training.allow_list import ALLOWED
 from declar.spec.facts import snake_case
 
 
@@ -154,7 +155,36 @@ def generate() -> dict[str, Any]:
             {snake_case(n) for n in public_classes(keras.constraints, keras.constraints.Constraint)} - {"constraint"}
         ),
         "object_classes": _object_classes(),
+        "callbacks": _callbacks(),
     }
+
+
+# Callback arguments whose default does not tell their type (None, or a string that may also be
+# a number); the types Keras's documentation gives them ("any": not checked here, Keras checks).
+_CALLBACK_TYPES = {"min_delta": "number", "baseline": "number?", "initial_value_threshold": "number?",
+                   "save_freq": "any", "update_freq": "any", "profile_batch": "any", "embeddings_metadata": "any"}
+
+
+def _callbacks() -> dict[str, dict[str, Any]]:
+    """The allow-listed callbacks (`declar.sections.training.allow_list`): each one's arguments,
+    their types ("number", "boolean", "string", "integer?"... see `arg_type_ok`) and the required ones."""
+    out = {}
+    for name in ALLOWED:
+        cls = getattr(keras.callbacks, name)
+        types = {}
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name in _CALLBACK_TYPES:
+                types[p.name] = _CALLBACK_TYPES[p.name]
+            elif isinstance(p.default, bool):
+                types[p.name] = "boolean"
+            elif isinstance(p.default, int):
+                types[p.name] = "integer"
+            elif isinstance(p.default, float):
+                types[p.name] = "number"
+            elif isinstance(p.default, str) or p.name in ("filepath", "filename", "backup_dir"):
+                types[p.name] = "string"
+        out[name] = {"args": arg_names(cls), "types": types, "required": required_args(cls)}
+    return out
 
 
 def _object_classes() -> dict[str, dict[str, list[str]]]:

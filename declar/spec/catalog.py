@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from declar.data import DATA_DIR
@@ -49,6 +49,8 @@ class Catalog:
     constraints: frozenset[str]
     object_classes: dict[str, dict[str, tuple[str, ...]]]
     """kind -> the names Keras resolves in ``{class_name, config}`` for it -> constructor argument names."""
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Allow-listed callback -> ``args`` (names), ``types`` (argument -> type, see `arg_type_ok`), ``required``."""
 
 
 @functools.cache
@@ -78,6 +80,7 @@ def catalog() -> Catalog:
         constraints=frozenset(raw["constraints"]),
         object_classes={kind: {n: tuple(a) for n, a in classes.items()}
                         for kind, classes in raw["object_classes"].items()},
+        callbacks=raw.get("callbacks", {}),
     )
 
 

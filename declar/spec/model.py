@@ -588,13 +588,25 @@ class TrainingSpec:
     callbacks: tuple[CallbackSpec, ...] = ()
     data: str | None = None
 
+    def order_seed(self, spec_seed: int) -> int:
+        """The seed of the shuffling order: ``shuffle_seed``, else the spec's seed.
+
+        Example:
+            >>> TrainingSpec(shuffle_seed=7).order_seed(1), TrainingSpec().order_seed(1)
+            (7, 1)
+        """
+        return self.shuffle_seed if self.shuffle_seed is not None else spec_seed
+
     @classmethod
     def from_data(cls, raw: Any) -> TrainingSpec | None:
         if not isinstance(raw, Mapping):
             return None
-        callbacks = tuple(CallbackSpec.from_data(item) for item in raw.get("callbacks") or ()
+        listed = raw.get("callbacks")
+        callbacks = tuple(CallbackSpec.from_data(item) for item in (listed if isinstance(listed, list) else ())
                           if isinstance(item, str) or (isinstance(item, Mapping) and len(item) == 1))
         weights = raw.get("class_weight")
+        if isinstance(weights, list):  # class i gets item i
+            weights = dict(enumerate(weights))
         class_weight = JsonMap({str(k): v for k, v in weights.items()}) if isinstance(weights, Mapping) else None
         return cls(raw.get("epochs"), raw.get("batch_size"), raw.get("validation_split"),
                    raw.get("validation_data"), raw.get("shuffle"), raw.get("shuffle_seed"), class_weight, callbacks,

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from declar.errors import DataError, JsonPath
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.sections.training.paths import path_refusal
+from declar.spec.model import TrainingSpec
 from declar.training_data.csv_files import open_csv
 from declar.training_data.directory import DirectorySource, scan_directory
 from declar.training_data.fit_data import FitData, ReadOptions
@@ -99,11 +101,14 @@ def open_spec_data(loaded: LoadedSpec, key: str, model: keras.Model, limits: Lim
     relative = getattr(section, key, None) if section else None
     if not relative:
         return None
-    if os.path.isabs(relative) or ".." in relative.replace("\\", "/").split("/"):
-        # The section's checks refuse these at validate; an archive's embedded spec is not re-checked.
-        raise DataError(problems=[loaded.problem(("training", key), f"'{relative}' leaves the spec's directory",
+    refused = path_refusal(relative)
+    if refused:  # the section's checks refuse it at validate; an archive's embedded spec is checked here
+        raise DataError(problems=[loaded.problem(("training", key), f"'{relative}' {refused}",
                                                  "give a path relative to the spec, without '..'", "data")])
-    path = os.path.join(loaded.origin.base_dir or "", relative)
+    if loaded.origin.base_dir is None:
+        raise DataError(f"{loaded.origin.file}: training.{key} is relative to the spec's file, which this spec "
+                        f"(an archive's or a string's) has not; give the data with --data")
+    path = os.path.join(loaded.origin.base_dir, relative)
     return open_data(path, model, limits, options, at=(loaded, ("training", key)))
 
 
@@ -125,7 +130,7 @@ def open_training_data(loaded: LoadedSpec, model: keras.Model, data: str | os.Pa
         declar.errors.DataError: no training data: give --data, or data: in the spec's training section
     """
     spec = loaded.spec
-    seed = spec.training.shuffle_seed if spec.training and spec.training.shuffle_seed is not None else spec.seed
+    seed = (spec.training or TrainingSpec()).order_seed(spec.seed)
     read = ReadOptions(options.get("batch_size", 32), bool(options.get("shuffle")), seed)
     fit_data = open_data(data, model, limits, read) if data is not None else \
         open_spec_data(loaded, "data", model, limits, read)

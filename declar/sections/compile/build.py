@@ -11,8 +11,9 @@ from typing import Any
 import keras
 
 from declar.keras.compile import DeclarLoss, DeclarMetric
+from declar.spec.catalog import catalog
 from declar.spec.facts import snake_case
-from declar.spec.model import OptimizerSpec, Spec
+from declar.spec.model import CompileObject, OptimizerSpec, Spec
 
 
 def _by_lower_name(module: Any, base: type) -> dict[str, type]:
@@ -33,18 +34,41 @@ def make_optimizer(optimizer: OptimizerSpec) -> keras.optimizers.Optimizer:
     return classes[name](**args)
 
 
+def make_compile_object(spec: Spec, value: str | CompileObject, kind: str) -> Any:
+    """What ``model.compile`` gets for one loss or metric of the spec.
+
+    A bare name stays a name (Keras resolves it, ``accuracy`` by the output's shape); a spec
+    function becomes a `DeclarLoss`/`DeclarMetric` with its params; ``{name, ...arguments}`` of a
+    built-in is the catalog's class for the name, made with the arguments, so it round-trips through
+    Keras's own config (``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``).
+
+    Example:
+        >>> spec = declar.load_spec("specs/training/mnist_from_logits.yaml").spec  # doctest: +SKIP
+        >>> make_compile_object(spec, CompileObject("huber", JsonMap({"delta": 2.0})), "loss").delta
+        2.0
+    """
+    name, args = (value.name, dict(value.args)) if isinstance(value, CompileObject) else (value, {})
+    function = spec.functions.get(name)
+    if function is not None:
+        made = DeclarLoss if kind == "loss" else DeclarMetric
+        return made(name, list(function.args), function.expr, params=function.param_values(args))
+    if not args:
+        return name
+    classes = catalog().loss_classes if kind == "loss" else catalog().metric_classes
+    module = keras.losses if kind == "loss" else keras.metrics
+    return getattr(module, classes[name].class_name)(**args)
+
+
 def compile_arguments(spec: Spec) -> dict[str, Any]:
     """Keyword arguments of `model.compile` for the spec's compile section."""
     settings = spec.compile
     assert settings is not None, "compile_arguments needs a spec with a compile section"
 
-    def loss(name: str) -> Any:
-        f = spec.functions.get(name)
-        return DeclarLoss(name, list(f.args), f.expr) if f else name
+    def loss(value: str | CompileObject) -> Any:
+        return make_compile_object(spec, value, "loss")
 
-    def metric(name: str) -> Any:
-        f = spec.functions.get(name)
-        return DeclarMetric(name, list(f.args), f.expr) if f else name
+    def metric(value: str | CompileObject) -> Any:
+        return make_compile_object(spec, value, "metric")
 
     args: dict[str, Any] = {"optimizer": make_optimizer(settings.optimizer), "loss": settings.loss.map(loss)}
     for key, given in (("metrics", settings.metrics), ("weighted_metrics", settings.weighted_metrics)):

@@ -22,7 +22,7 @@ from declar.sections.section import Section
 from declar.spec.checks.locate import checked_expression
 from declar.spec.checks.values import check_value
 from declar.spec.loaded import LoadedSpec
-from declar.spec.model import Spec, functions_from_data
+from declar.spec.model import FUNCTION_PARAM_TYPES, Spec, functions_from_data
 
 if TYPE_CHECKING:
     from declar.compare import SpecDiff
@@ -35,7 +35,7 @@ def check_functions(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
             if p.name in f.args:
                 yield doc.problem(("functions", f.name, "params", p.name), f"function '{f.name}' has both an arg "
                                   f"and a param named '{p.name}'", "rename one of them", "duplicate-name", at_key=True)
-            elif not p.required:
+            elif not p.required and p.type in FUNCTION_PARAM_TYPES:
                 yield from check_value(doc, ("functions", f.name, "params", p.name, "default"), p, p.default)
         context = Context(names=(*f.args, *(p.name for p in f.params)), kind=f"function {f.name}")
         yield from checked_expression(doc, ("functions", f.name, "expr"), f.expr, context, limits, costs=True)[1]

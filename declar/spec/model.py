@@ -316,6 +316,11 @@ def blocks_from_data(data: Mapping[str, Any]) -> Mapping[str, BlockSpec]:
 # -- functions -------------------------------------------------------------------------------
 
 
+FUNCTION_PARAM_TYPES = ("integer", "number", "boolean")
+"""What a spec function's param may be (the schema's ``functionParam``); another type is the
+schema's to report, and no other check reads it."""
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """A loss or metric in the expression language; ``params`` are named values the expression

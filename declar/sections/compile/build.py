@@ -43,9 +43,12 @@ def make_compile_object(spec: Spec, value: str | CompileObject, kind: str) -> An
     Keras's own config (``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``).
 
     Example:
-        >>> spec = declar.load_spec("specs/training/mnist_from_logits.yaml").spec  # doctest: +SKIP
-        >>> make_compile_object(spec, CompileObject("huber", JsonMap({"delta": 2.0})), "loss").delta
-        2.0
+        >>> from declar.spec.model import JsonMap
+        >>> spec = Spec.from_data({"declar": 2, "name": "m", "inputs": {"x": {"shape": [3]}},
+        ...                        "model": [{"Dense": {"units": 2}}]})
+        >>> top_k = CompileObject("sparse_top_k_categorical_accuracy", JsonMap({"k": 2}))
+        >>> type(make_compile_object(spec, top_k, "metric")).__name__, make_compile_object(spec, "mse", "loss")
+        ('SparseTopKCategoricalAccuracy', 'mse')
     """
     name, args = (value.name, dict(value.args)) if isinstance(value, CompileObject) else (value, {})
     function = spec.functions.get(name)

@@ -18,6 +18,7 @@ from declar.hints import did_you_mean
 from declar.spec.catalog import KerasClass, catalog
 from declar.spec.checks.values import check_value
 from declar.spec.json_types import typed_repr
+from declar.spec.model import FUNCTION_PARAM_TYPES as PARAM_TYPES
 from declar.spec.model import FunctionSpec, Spec, is_compile_object
 from declar.spec.source import Document
 
@@ -35,12 +36,11 @@ def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], 
     optimizer's rule: never a Keras object, of the catalog's type).
 
     Example:
-        >>> from declar.spec.load import load_spec
-        >>> text = ("declar: 2\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\ncompile:\\n"
+        >>> import declar
+        >>> text = ("declar: 2\\nname: m\\ninputs: {x: {shape: [3]}}\\nmodel: [{Dense: {units: 2}}]\\ncompile:\\n"
         ...         "  optimizer: adam\\n  loss: {name: mse, redution: sum}\\n")
-        >>> from declar.api import validate
-        >>> [str(p) for p in validate(text)]  # doctest: +SKIP
-        ["<string>:6:23: error: loss 'mse' has no argument 'redution' (did you mean 'reduction'?)"]
+        >>> [p.render() for p in declar.validate(text)]
+        ["<string>:7:21: error: loss 'mse' has no argument 'redution' (did you mean 'reduction'?)"]
     """
     checker = _Checker(spec, doc, outputs, check_argument)
     for key, kind in _SETTINGS.items():
@@ -70,6 +70,8 @@ class _Checker:
                                   "got one metric", f"write {key}: [{{name: {value['name']}, ...}}]", "per-output")
                 return
             yield from self.item(path, value, kind)
+        elif isinstance(value, dict) and "name" in value and "name" not in self.outputs:
+            yield from self.item(path, value, kind)  # an object whose name is not a string
         elif isinstance(value, dict):
             for out, item in value.items():
                 if out not in self.outputs:
@@ -127,7 +129,10 @@ class _Checker:
             return
         cls = self.classes(kind).get(name)
         if cls is None:
-            hint = did_you_mean(name, [*self.classes(kind), *self.spec.functions]) or "define it under functions:"
+            other: Kind = "metric" if kind == "loss" else "loss"
+            hint = did_you_mean(name, [*self.classes(kind), *self.spec.functions]) or (
+                f"'{name}' is a Keras {other}, not a {kind}" if name in self.classes(other)
+                else "define it under functions:")
             yield self.doc.problem((*path, "name"), f"unknown {kind} '{name}'", hint, "unknown-function")
             return
         yield from self.arguments(path, kind, name, args, cls.args, lambda key, value: self.keras_argument(
@@ -143,8 +148,8 @@ class _Checker:
             yield self.doc.problem(path, f"function '{function.name}' is used as a loss or metric, so it takes "
                                    f"(y_true, y_pred); it declares {len(function.args)} args", "", "function-args")
         params = {p.name: p for p in function.params}
-        yield from self.arguments(path, "function", function.name, args, tuple(params),
-                                  lambda key, value: check_value(self.doc, (*path, key), params[key], value))
+        yield from self.arguments(path, "function", function.name, args, tuple(params), lambda key, value: (
+            check_value(self.doc, (*path, key), params[key], value) if params[key].type in PARAM_TYPES else ()))
         misspelt = {self.meant(key, params) for key in args if key not in params}
         missing = [p.name for p in function.params if p.required and p.name not in args and p.name not in misspelt]
         if missing:

@@ -190,6 +190,15 @@ class ModelBuildError(BuildError):
         self.node = node
 
 
+class CompileBuildError(BuildError):
+    """Keras refused a loss or metric of the compile section; ``where`` is its path in the spec,
+    so that `declar.build` locates it (``compile.metrics[1]``)."""
+
+    def __init__(self, where: JsonPath, message: str):
+        DeclarError.__init__(self, message, path=where)
+        self.where = where
+
+
 class LayerBuildError(BuildError):
     """A declared layer could not be built (shape expression, initializer, base layer) or loaded."""
 

@@ -94,6 +94,9 @@ ERRORS = {
     "unknown reduction": (
         ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: {name: mse, reduction: sum_over_batch}\n",
         ["spec.yaml:9:32: error: unknown reduction 'sum_over_batch' (did you mean 'sum_over_batch_size'?)"]),
+    "unknown dtype policy": (
+        ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: mse\n  metrics: [{name: accuracy, dtype: float99}]\n",
+        ["spec.yaml:10:37: error: unknown dtype policy 'float99' (did you mean 'float64'?)"]),
     "a Keras object as an argument": (
         ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: {name: huber, delta: {class_name: Zeros}}\n",
         ["spec.yaml:9:43: error: loss argument 'delta' takes a plain value, not a Keras object (class_name) "
@@ -226,6 +229,19 @@ def test_the_loss_of_the_output_named_name(tmp_path):
     model = declar.build(path)
     assert sorted(model.loss) == ["box", "name"]
     assert isinstance(model.loss["name"], keras.losses.Huber) and model.loss["box"] == "mae"
+
+
+def test_an_argument_value_keras_refuses_is_located_at_build(tmp_path):
+    """A value only Keras's constructor knows wrong (an AUC curve) is still placed at its metric."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: mse\n"
+                    "  metrics: [accuracy, {name: auc, curve: RUC}]\n")
+    assert declar.validate(path) == []
+    with pytest.raises(declar.BuildError) as caught:
+        declar.build(path)
+    assert [p.render().replace(str(path), "spec.yaml") for p in caught.value.problems] == [
+        'spec.yaml:10:23: error: ValueError: Invalid AUC curve value: "RUC". Expected values are ["PR", "ROC", '
+        '"PRGAIN"] (Keras refused this loss or metric)']
 
 
 def test_keras_refuses_what_validate_refuses():

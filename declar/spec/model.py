@@ -451,15 +451,25 @@ class PerOutput:
 
     def map(self, make: Callable[[Any], Any]) -> Any:
         """The Keras form (one value, a list or a dict) with ``make`` applied to every value."""
+        return self.map_located(lambda value, where: make(value))
 
-        def each(value: Any) -> Any:
-            return [make(v) for v in value] if isinstance(value, tuple) else make(value)
+    def map_located(self, make: Callable[[Any, tuple[str | int, ...]], Any]) -> Any:
+        """`map`, with ``make`` also given where each value is below the setting (``("digit", 0)``).
+
+        Example:
+            >>> PerOutput.from_data({"digit": ["a", "b"], "box": "c"}).map_located(lambda v, where: where)
+            {'digit': [('digit', 0), ('digit', 1)], 'box': ('box',)}
+        """
+
+        def each(value: Any, where: tuple[str | int, ...]) -> Any:
+            return [make(v, (*where, i)) for i, v in enumerate(value)] if isinstance(value, tuple) \
+                else make(value, where)
 
         if self.form == "mapping":
-            return {k: each(v) for k, v in self.items}
+            return {k: each(v, (str(k),)) for k, v in self.items}
         if self.form == "list":
-            return [make(v) for _, v in self.items]
-        return make(self.items[0][1])
+            return [make(v, (i,)) for i, (_, v) in enumerate(self.items)]
+        return make(self.items[0][1], ())
 
     def names(self) -> Iterator[Any]:
         """The name of every value, flattened (the names of every loss or metric given)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from declar.errors import CompileBuildError
 from declar.keras.compile import DeclarLoss, DeclarMetric
 from declar.spec.catalog import catalog
 from declar.spec.facts import snake_case
@@ -67,16 +68,20 @@ def compile_arguments(spec: Spec) -> dict[str, Any]:
     settings = spec.compile
     assert settings is not None, "compile_arguments needs a spec with a compile section"
 
-    def loss(value: str | CompileObject) -> Any:
-        return make_compile_object(spec, value, "loss")
+    def made(key: str, kind: str) -> Any:
+        def make(value: str | CompileObject, where: tuple[str | int, ...]) -> Any:
+            try:
+                return make_compile_object(spec, value, kind)
+            except (ValueError, TypeError) as err:  # an argument value Keras refuses (auc's curve: RUC)
+                raise CompileBuildError(("compile", key, *where), f"{type(err).__name__}: {err}") from err
 
-    def metric(value: str | CompileObject) -> Any:
-        return make_compile_object(spec, value, "metric")
+        return make
 
-    args: dict[str, Any] = {"optimizer": make_optimizer(settings.optimizer), "loss": settings.loss.map(loss)}
+    args: dict[str, Any] = {"optimizer": make_optimizer(settings.optimizer),
+                            "loss": settings.loss.map_located(made("loss", "loss"))}
     for key, given in (("metrics", settings.metrics), ("weighted_metrics", settings.weighted_metrics)):
         if given is not None:
-            args[key] = given.map(metric)
+            args[key] = given.map_located(made(key, "metric"))
     if settings.loss_weights is not None:
         args["loss_weights"] = settings.loss_weights.map(lambda weight: weight)
     for key, value in (("run_eagerly", settings.run_eagerly), ("jit_compile", settings.jit_compile),

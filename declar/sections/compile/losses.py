@@ -17,6 +17,7 @@ from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.spec.catalog import KerasClass, catalog
 from declar.spec.checks.values import check_value
+from declar.spec.facts import DTYPE_POLICIES
 from declar.spec.json_types import typed_repr
 from declar.spec.model import FUNCTION_PARAM_TYPES as PARAM_TYPES
 from declar.spec.model import FunctionSpec, Spec, is_compile_object
@@ -178,12 +179,16 @@ class _Checker:
                        ) -> Iterator[Problem]:
         problems = list(self.check_argument(self.doc, path, f"{kind} argument '{key}'", cls.types.get(key), value))
         yield from problems
+        if problems or not isinstance(value, str):
+            return
         reductions = catalog().loss_reductions
-        if not problems and key == "reduction" and kind == "loss" and isinstance(value, str) \
-                and value not in reductions:
+        if key == "reduction" and kind == "loss" and value not in reductions:
             yield self.doc.problem(path, f"unknown reduction {value!r}",
                                    did_you_mean(value, reductions) or f"reductions: {', '.join(reductions)}, null",
                                    "param-type")
+        elif key == "dtype" and value not in DTYPE_POLICIES:  # Keras reads it as a dtype policy
+            yield self.doc.problem(path, f"unknown dtype policy {value!r}", did_you_mean(value, DTYPE_POLICIES),
+                                   "unknown-dtype")
 
     def missing(self, path: JsonPath, kind: Kind, name: str, missing: list[str]) -> Problem:
         return self.doc.problem(path, f"{kind} '{name}' needs argument{'s' * (len(missing) > 1)} "

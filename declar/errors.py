@@ -7,6 +7,7 @@ The tree::
     │   └── SpecFileRefused     a spec path is not a regular file of an allowed size
     ├── BuildError              Keras refused part of a valid spec, or it did not train (located)
     │   ├── ModelBuildError     a node of the graph could not be built (``node`` names it)
+    │   ├── CompileBuildError   a loss or metric could not be made (``where`` is its spec path)
     │   ├── LayerBuildError     a declared layer could not be built or loaded
     │   ├── WeightBudgetError   a variable, or all of them, over Limits.max_*_elements
     │   ├── FunctionCallError   a spec function failed when Keras called it

@@ -1,7 +1,9 @@
 """The Keras catalog (``declar/data/keras_catalog.json``): what the installed Keras offers by name.
 
 Layers with their constructor arguments, optimizers and schedules with argument types, losses,
-metrics, and the names of initializers, activations, regularizers and constraints, read from the
+metrics and the signatures of their classes (``loss_classes``, ``metric_classes``: what
+``{name: sparse_categorical_crossentropy, from_logits: true}`` may give), and the names of
+initializers, activations, regularizers and constraints, read from the
 installed Keras so that `declar validate` can check them without importing it
 (`declar.spec.catalog` reads the file). ``python -m devtools.generate`` writes it;
 tests/test_generated_files.py fails when it differs from what the installed Keras gives.

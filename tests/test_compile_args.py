@@ -269,6 +269,16 @@ def test_diff_shows_changed_loss_and_metric_arguments(tmp_path):
         """) in result.output
 
 
+def test_diff_shows_arguments_given_to_a_loss_named_before(tmp_path):
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: sparse_categorical_crossentropy\n")
+    new.write_text(ONE_OUTPUT + "compile:\n  optimizer: adam\n"
+                   "  loss: {name: sparse_categorical_crossentropy, from_logits: true}\n")
+    result = CliRunner().invoke(app, ["diff", "--no-build", str(old), str(new)])
+    assert result.exit_code == 1, result.output
+    assert "compile:\n  ~ loss.from_logits: (unset) -> true\n" in result.output
+
+
 # -- round trip in fresh processes ------------------------------------------------------------------
 
 

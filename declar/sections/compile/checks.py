@@ -8,10 +8,9 @@ from typing import Any
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
+from declar.sections.compile.arguments import check_argument
 from declar.sections.compile.losses import check_losses_and_metrics
-from declar.spec.catalog import arg_type_ok, catalog
-from declar.spec.json_types import typed_repr
-from declar.spec.keras_objects import OBJECT_KEYS, plain_value_refusals
+from declar.spec.catalog import catalog
 from declar.spec.loaded import LoadedSpec
 from declar.spec.source import Document
 
@@ -23,7 +22,7 @@ def check_compile(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         return
     yield from _check_optimizer(doc, cfg["optimizer"])
     outputs = list(spec.output_names)
-    yield from check_losses_and_metrics(spec, doc, cfg, outputs, _check_argument)
+    yield from check_losses_and_metrics(spec, doc, cfg, outputs)
     value = cfg.get("loss_weights")
     if isinstance(value, dict):
         for out in value:
@@ -56,30 +55,7 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                 yield from _check_schedule(doc, (*path, key), value)
             else:
                 expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
-                yield from _check_argument(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
-
-
-def _check_argument(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any
-                    ) -> Iterator[Problem]:
-    """An optimizer or schedule argument: never a Keras object (the allow-list gate's rule for plain
-    values, since declar passes it to the constructor as it is), and of the catalog's type."""
-    refused = [doc.problem((*path, *where), message, hint, "keras-object")
-               for where, message, hint in plain_value_refusals(value, what)]
-    typed = refused or list(_check_type(doc, path, what, expected, value))
-    if typed:
-        yield from typed
-    elif isinstance(value, dict) and not OBJECT_KEYS & set(value):
-        yield doc.problem(path, f"{what} takes a plain value, got a mapping", "", "param-type")
-
-
-def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any) -> Iterator[Problem]:
-    """The catalog's type of an optimizer or schedule argument: Keras would only fail at the first
-    training step (a dict where it compares a number) or deep in its tensor conversion."""
-    if expected and not arg_type_ok(expected, value):
-        shown = expected.removesuffix("?").replace("numbers", "a list of numbers") + \
-            (" or null" if expected.endswith("?") else "")
-        yield doc.problem(path, f"{what} expects {shown}, got {typed_repr(value)}"[:160], "",
-                          "param-type")
+                yield from check_argument(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
 
 
 def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
@@ -105,7 +81,7 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
             yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'", hint, "unknown-arg",
                               at_key=True)
         else:
-            yield from _check_argument(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
+            yield from check_argument(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
     missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw and a not in misspelt]
     if missing:
         yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
+from declar.sections.compile.arguments import check_argument
 from declar.spec.catalog import KerasClass, catalog
 from declar.spec.checks.values import check_value
 from declar.spec.facts import DTYPE_POLICIES
@@ -29,12 +30,9 @@ _SETTINGS: dict[str, Kind] = {"loss": "loss", "metrics": "metric", "weighted_met
 """The compile keys holding losses or metrics, and which."""
 
 
-def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], outputs: Sequence[str],
-                             check_argument: Any) -> Iterator[Problem]:
+def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], outputs: Sequence[str]
+                             ) -> Iterator[Problem]:
     """Every problem of ``loss``, ``metrics`` and ``weighted_metrics`` of the compile mapping ``cfg``.
-
-    ``check_argument(doc, path, what, expected_type, value)`` checks one plain argument (the
-    optimizer's rule: never a Keras object, of the catalog's type).
 
     Example:
         >>> import declar
@@ -43,7 +41,7 @@ def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], 
         >>> [p.render() for p in declar.validate(text)]
         ["<string>:7:21: error: loss 'mse' has no argument 'redution' (did you mean 'reduction'?)"]
     """
-    checker = _Checker(spec, doc, outputs, check_argument)
+    checker = _Checker(spec, doc, outputs)
     for key, kind in _SETTINGS.items():
         if key in cfg:
             yield from checker.setting(("compile", key), cfg[key], kind)
@@ -52,8 +50,8 @@ def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], 
 class _Checker:
     """The checks of one compile section, sharing the spec, its document and the output names."""
 
-    def __init__(self, spec: Spec, doc: Document, outputs: Sequence[str], check_argument: Any):
-        self.spec, self.doc, self.outputs, self.check_argument = spec, doc, list(outputs), check_argument
+    def __init__(self, spec: Spec, doc: Document, outputs: Sequence[str]):
+        self.spec, self.doc, self.outputs = spec, doc, list(outputs)
 
     def setting(self, path: JsonPath, value: Any, kind: Kind) -> Iterator[Problem]:
         """One of loss / metrics / weighted_metrics: one value, a list, or a mapping by output."""
@@ -177,7 +175,7 @@ class _Checker:
 
     def keras_argument(self, path: JsonPath, kind: Kind, cls: KerasClass, key: str, value: Any
                        ) -> Iterator[Problem]:
-        problems = list(self.check_argument(self.doc, path, f"{kind} argument '{key}'", cls.types.get(key), value))
+        problems = list(check_argument(self.doc, path, f"{kind} argument '{key}'", cls.types.get(key), value))
         yield from problems
         if problems or not isinstance(value, str):
             return

@@ -160,6 +160,9 @@ def test_valid_forms_validate(tmp_path):
         "  metrics: [accuracy, {name: sparse_top_k_categorical_accuracy, k: 5}]\n"
         "  weighted_metrics: [{name: mean_io_u, num_classes: 3}]\n",
         ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: ctc\n",
+        # the metric's label_smoothing defaults to the integer 0 in Keras, yet takes fractions
+        ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: mse\n"
+        "  metrics: [{name: binary_crossentropy, label_smoothing: 0.1}]\n",
         ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: {name: ctc, reduction: sum}\n",
         ONE_OUTPUT + FOCAL + "compile:\n  optimizer: adam\n  loss: {name: focal, alpha: 1, gamma: 3}\n",
         # the output `name` gets its loss as a mapping, so the mapping is by output

@@ -184,7 +184,7 @@ def _object_classes() -> dict[str, dict[str, list[str]]]:
 # tell their type, or misleads (the metrics' label_smoothing defaults to the integer 0); these are
 # the types Keras's documentation gives them.
 _COMPILE_DOCUMENTED_TYPES = {
-    "label_smoothing": "number",
+    "label_smoothing": "number", "class_aggregation": "string?",
     "dtype": "string?", "ignore_class": "integer?", "reduction": "string?", "num_classes": "integer",
     "top_k": "integer?", "class_id": "integer?", "num_labels": "integer?", "average": "string?",
     "threshold": "number?", "recall": "number", "precision": "number", "specificity": "number",

@@ -226,6 +226,15 @@ def test_a_spec_function_with_params_computes_with_the_given_values():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
+def test_a_loss_class_keras_does_not_resolve_by_name_is_made_by_declar(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(ONE_OUTPUT + "compile:\n  optimizer: adam\n  loss: categorical_generalized_cross_entropy\n")
+    with pytest.raises(ValueError):
+        keras.losses.get("categorical_generalized_cross_entropy")
+    assert declar.validate(path) == []
+    assert isinstance(declar.build(path).loss, keras.losses.CategoricalGeneralizedCrossEntropy)
+
+
 def test_the_loss_of_the_output_named_name(tmp_path):
     path = tmp_path / "named.yaml"
     path.write_text(NAME_OUTPUT + "compile:\n  optimizer: adam\n  loss: {name: {name: huber, delta: 2.0}, box: mae}\n")

@@ -38,7 +38,7 @@ def make_optimizer(optimizer: OptimizerSpec) -> keras.optimizers.Optimizer:
 def make_compile_object(spec: Spec, value: str | CompileObject, kind: str) -> Any:
     """What ``model.compile`` gets for one loss or metric of the spec.
 
-    A bare name stays a name (Keras resolves it, ``accuracy`` by the output's shape); a spec
+    A name Keras resolves stays a name (``accuracy`` by the output's shape); a spec
     function becomes a `DeclarLoss`/`DeclarMetric` with its params; ``{name, ...arguments}`` of a
     built-in is the catalog's class for the name, made with the arguments, so it round-trips through
     Keras's own config (``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``).
@@ -56,8 +56,9 @@ def make_compile_object(spec: Spec, value: str | CompileObject, kind: str) -> An
     if function is not None:
         made = DeclarLoss if kind == "loss" else DeclarMetric
         return made(name, list(function.args), function.expr, params=function.param_values(args))
-    if not args:
+    if not args and name in (catalog().losses if kind == "loss" else catalog().metrics):
         return name
+    # with arguments, or a class Keras does not resolve by name (categorical_generalized_cross_entropy)
     classes = catalog().loss_classes if kind == "loss" else catalog().metric_classes
     module = keras.losses if kind == "loss" else keras.metrics
     return getattr(module, classes[name].class_name)(**args)

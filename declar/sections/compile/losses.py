@@ -113,10 +113,12 @@ class _Checker:
             yield from self.function_use(path, function, {})
             return
         cls = self.classes(kind).get(name)
-        if name not in self.names(kind) and cls is not None and cls.required:
-            # Keras resolves the bare name to the class and fails constructing it without these
-            yield self.missing(path, kind, name, list(cls.required))
-        elif name not in self.names(kind):
+        if name in self.names(kind):
+            return
+        if cls is not None:  # declar makes the class itself: without its required arguments it fails
+            if cls.required:
+                yield self.missing(path, kind, name, list(cls.required))
+        else:
             hint = did_you_mean(name, [*self.names(kind), *self.classes(kind), *self.spec.functions]) \
                 or "define it under functions:"
             yield self.doc.problem(path, f"unknown loss or metric '{name}'", hint, "unknown-function")

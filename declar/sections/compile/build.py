@@ -1,7 +1,9 @@
 """The compile section's build step: the arguments of `model.compile`, made from `Spec.compile`.
 
 Spec functions used as losses and metrics become the registered `DeclarLoss` and `DeclarMetric`
-(`declar.keras.compile`), so a compiled archive loads with `import declar` alone.
+(`declar.keras.compile`), so a compiled archive loads with `import declar` alone; a built-in
+with arguments becomes its Keras class made with them (the catalog names the class). A value
+Keras still refuses is a `CompileBuildError` at that loss or metric's place in the spec.
 """
 
 from __future__ import annotations

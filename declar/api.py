@@ -12,6 +12,7 @@ from declar.archive import atomic_save, inspect_archive, is_archive, strict_load
 from declar.compare import SpecDiff, compare_builds, diff_specs, keras_available, read_spec
 from declar.errors import (
     BuildError,
+    CompileBuildError,
     DataError,
     DeclarError,
     FunctionCallError,
@@ -79,6 +80,8 @@ def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     if compile and loaded.spec.compile:
         try:
             model.compile_from_spec()
+        except CompileBuildError as err:
+            raise BuildError([_locate(loaded, err.where, str(err), "Keras refused this loss or metric")]) from err
         except (ValueError, TypeError, KeyError) as err:
             raise BuildError([_locate(loaded, ("compile",), f"{type(err).__name__}: {err}")]) from err
     return model

@@ -25,6 +25,22 @@ CATALOG_FILE = "keras_catalog.json"
 
 
 @dataclass(frozen=True)
+class KerasClass:
+    """A loss or metric class a spec makes with arguments: ``{name: sparse_categorical_crossentropy,
+    from_logits: true}`` is ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``."""
+
+    class_name: str
+    args: tuple[str, ...]  # constructor arguments a spec may give (``name`` names the class)
+    types: dict[str, str]  # argument -> type, where certain (see `arg_type_ok`)
+    required: tuple[str, ...]  # arguments without a default
+
+
+def _keras_classes(raw: dict[str, Any]) -> dict[str, KerasClass]:
+    return {n: KerasClass(c["class"], tuple(c["args"]), dict(c["types"]), tuple(c["required"]))
+            for n, c in raw.items()}
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Names Keras accepts, read from the committed catalog file."""
 
@@ -43,6 +59,9 @@ class Catalog:
     schedules_required: dict[str, tuple[str, ...]]
     losses: frozenset[str]
     metrics: frozenset[str]
+    loss_classes: dict[str, KerasClass]  # snake_case name (or alias) -> the loss class behind it
+    metric_classes: dict[str, KerasClass]
+    loss_reductions: tuple[str, ...]  # the strings a loss's ``reduction`` may be (null too)
     initializers: frozenset[str]
     activations: frozenset[str]
     regularizers: frozenset[str]
@@ -74,6 +93,9 @@ def catalog() -> Catalog:
         schedules_required={k: tuple(v) for k, v in raw["schedules_required"].items()},
         losses=frozenset(raw["losses"]),
         metrics=frozenset(raw["metrics"]),
+        loss_classes=_keras_classes(raw["loss_classes"]),
+        metric_classes=_keras_classes(raw["metric_classes"]),
+        loss_reductions=tuple(raw["loss_reductions"]),
         initializers=frozenset(raw["initializers"]),
         activations=frozenset(raw["activations"]),
         regularizers=frozenset(raw["regularizers"]),

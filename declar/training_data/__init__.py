@@ -5,6 +5,7 @@ size and layout are checked before it is read, within `Limits`, and what does no
 (names, shapes, dtypes) is a `DataError` with a message, never a traceback from inside Keras.
 
 - `npz`: `.npz` archives of arrays named after the model's inputs and outputs.
+- `text_dirs`: directories of text files, one subdirectory per class.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -23,6 +24,7 @@ from declar.errors import DataError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.training_data.fit_data import FitData
 from declar.training_data.npz import check_shapes, open_npz, read_arrays
+from declar.training_data.text_dirs import is_text_directory, open_text_dirs
 
 if TYPE_CHECKING:
     import keras
@@ -33,6 +35,8 @@ def open_data(path: str | os.PathLike[str], model: keras.Model, limits: Limits =
 
     Raises `DataError` naming the file and what does not fit.
     """
+    if is_text_directory(path):
+        return open_text_dirs(path, model, limits)
     return open_npz(path, model, limits)
 
 

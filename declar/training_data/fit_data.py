@@ -17,6 +17,8 @@ class FitData:
 
     x: Any
     y: Any = None
+    batched: bool = False
+    """True when ``x`` is a batched dataset of ``(x, y)`` (``y`` is then None)."""
 
     def fit_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `model.fit` that carry the data."""

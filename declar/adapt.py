@@ -1,0 +1,214 @@
+"""Adapted preprocessing: `adapt()` of a model's preprocessing layers on data, in graph order.
+
+Normalization, TextVectorization, StringLookup, IntegerLookup and Discretization learn their state
+(mean and variance, a vocabulary, bin boundaries) from data rather than by training. `adapt_model`
+hands each such layer of a model the data that reaches it: a model input's arrays as they are, or,
+for a layer after others, what those layers make of them (computed by a sub-model from the model's
+inputs to the layer's input, after the layers before it were adapted, so a Normalization after a
+TextVectorization sees adapted ids). A layer whose state the spec gives (a ``vocabulary``, a
+``mean`` and ``variance``, ``bin_boundaries``) keeps it and is reported as such.
+
+Keras stores what was adapted in the archive: vocabularies as assets, mean and variance as
+variables; Discretization's boundaries, which Keras keeps only in a layer config (a declar archive's
+config is the spec), are stored by `declar.keras.adapted_state`.
+
+Example:
+    >>> import declar, numpy as np
+    >>> spec = "declar: 2\\nname: m\\ninputs: {x: {shape: [2]}}\\nmodel: [{Normalization: {}}, {Dense: {units: 1}}]\\n"
+    >>> report = adapt_model(declar.build(spec), FitData(np.array([[0.0, 2.0], [2.0, 4.0]]), None))
+    >>> report.lines()
+    ['normalization (Normalization): mean and variance of 2 features, from 2 examples']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from declar.errors import DataError
+from declar.limits import DEFAULT_LIMITS, Limits
+from declar.training_data.fit_data import FitData
+
+if TYPE_CHECKING:
+    import keras
+
+    from declar.spec.model import NodeSpec, Spec
+
+ADAPTABLE = ("Normalization", "TextVectorization", "StringLookup", "IntegerLookup", "Discretization")
+"""The Keras layers whose state `adapt()` learns from data."""
+
+GIVEN_STATE = {"Normalization": ("mean", "variance"), "TextVectorization": ("vocabulary",),
+               "StringLookup": ("vocabulary",), "IntegerLookup": ("vocabulary",),
+               "Discretization": ("bin_boundaries",)}
+"""The arguments that give a layer its state in the spec, so that it is not adapted."""
+
+PREDICT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """One layer adapted: its name, class, what it learned and from how many examples."""
+
+    layer: str
+    kind: str
+    state: str
+    rows: int
+
+    def line(self) -> str:
+        """One line for the user: ``norm (Normalization): mean and variance of 3 features, from 80 examples``."""
+        return f"{self.layer} ({self.kind}): {self.state}, from {self.rows:,} examples"
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    """What `adapt_model` did: the layers adapted, and those that kept the state the spec gives."""
+
+    adapted: tuple[Adapted, ...] = ()
+    kept: tuple[tuple[str, str, str], ...] = ()
+    """(layer, class, argument) of each adaptable layer whose state the spec gives."""
+
+    def lines(self) -> list[str]:
+        """The report as the command prints it, one line per layer, in graph order."""
+        return [a.line() for a in self.adapted] + [
+            f"{name} ({kind}): kept the {arg} the spec gives" for name, kind, arg in self.kept]
+
+
+def adaptable_nodes(spec: Spec) -> list[NodeSpec]:
+    """The nodes of the model's own graph whose layer is adaptable, in the order they are written.
+
+    Example:
+        >>> from declar.spec.load import load_spec
+        >>> text = ("declar: 2\\nname: m\\ninputs: {x: {shape: [2]}}\\n"
+        ...         "model: [{Normalization: {}}, {Dense: {units: 1}}]\\n")
+        >>> [n.layer for n in adaptable_nodes(load_spec(text).spec)]
+        ['Normalization']
+    """
+    return [n for n in spec.graph.nodes if n.layer in ADAPTABLE and n.shares is None and n.repeat is None]
+
+
+def given_state(node: NodeSpec) -> str | None:
+    """The argument of ``node`` that gives its layer's state in the spec (it is then not adapted), or None."""
+    return next((arg for arg in GIVEN_STATE.get(node.layer or "", ()) if node.args.get(arg) is not None), None)
+
+
+def adapt_model(model: keras.Model, data: FitData | str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS
+                ) -> AdaptReport:
+    """Run `adapt()` of every adaptable layer of ``model`` (a DeclarModel) on the data that reaches
+    it, in graph order; layers whose state the spec gives are left as they are.
+
+    ``data`` is a `FitData` (arrays or a batched dataset of ``(x, y)``) or a path opened by
+    `declar.training_data.open_data`. At most ``limits.max_adapt_rows`` examples are used (more is
+    refused), and an adapted vocabulary may hold at most ``limits.max_vocabulary_tokens`` tokens.
+    Raises `DataError` when the data does not fit.
+    """
+    spec: Spec = model.declar_spec
+    nodes = adaptable_nodes(spec)
+    kept = tuple((_layer_name(n), n.layer or "", arg) for n in nodes if (arg := given_state(n)) is not None)
+    todo = [n for n in nodes if given_state(n) is None]
+    if not todo:
+        return AdaptReport((), kept)
+    if not isinstance(data, FitData):
+        from declar.training_data import open_data
+
+        data = open_data(data, model, limits)
+    inputs = input_arrays(model, data, limits)
+    rows = len(inputs[0])
+    adapted = []
+    for node in todo:
+        layer = model.get_layer(_layer_name(node))
+        values = layer_input(model, layer, inputs)
+        layer.adapt(values)
+        adapted.append(Adapted(layer.name, node.layer or "", _state(layer, node.layer or "", limits), rows))
+    return AdaptReport(tuple(adapted), kept)
+
+
+def _layer_name(node: NodeSpec) -> str:
+    return node.args.get("name") or node.name
+
+
+def input_arrays(model: keras.Model, data: FitData, limits: Limits) -> list[Any]:
+    """The examples of every model input (in the spec's order) as NumPy arrays, at most
+    ``limits.max_adapt_rows`` of them (more is refused, not cut)."""
+    import numpy as np
+
+    names = [i.name for i in model.declar_spec.inputs]
+    if _is_dataset(data.x):
+        arrays = _dataset_arrays(data.x, len(names), limits)
+    else:
+        arrays = _as_list(data.x, names)
+    arrays = [np.asarray(a) for a in arrays]
+    if len(arrays) != len(names):
+        raise DataError(f"the data gives {len(arrays)} inputs; the model takes {len(names)} ({', '.join(names)})")
+    rows = len(arrays[0]) if arrays and arrays[0].ndim else 0
+    if rows == 0:
+        raise DataError("the data has no examples to adapt on")
+    if rows > limits.max_adapt_rows:
+        raise DataError(f"the data has {rows:,} examples, over Limits.max_adapt_rows = {limits.max_adapt_rows:,}; "
+                        "adapt on a sample, or raise the limit if this is intended")
+    return [a.astype(object) if a.dtype.kind in "SU" else a for a in arrays]  # Keras takes strings as objects
+
+
+def _as_list(x: Any, names: Sequence[str]) -> list[Any]:
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise DataError(f"the data has no examples for inputs {missing}")
+        return [x[n] for n in names]
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _is_dataset(x: Any) -> bool:
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
+
+
+def _dataset_arrays(dataset: Any, count: int, limits: Limits) -> list[Any]:
+    """The inputs of a batched dataset of ``x`` or ``(x, y)``, read batch by batch and refused as
+    soon as they pass the row limit (a dataset may be endless)."""
+    import numpy as np
+
+    parts: list[list[Any]] = [[] for _ in range(count)]
+    rows = 0
+    for element in dataset:
+        x = element[0] if isinstance(element, tuple) else element
+        xs = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+        for part, value in zip(parts, xs, strict=False):
+            part.append(np.asarray(value))
+        rows += len(parts[0][-1])
+        if rows > limits.max_adapt_rows:
+            raise DataError(f"the data has more than {limits.max_adapt_rows:,} examples, over "
+                            "Limits.max_adapt_rows; adapt on a sample, or raise the limit if this is intended")
+    return [np.concatenate(p) if p else np.empty((0,)) for p in parts]
+
+
+def layer_input(model: keras.Model, layer: keras.layers.Layer, inputs: list[Any]) -> Any:
+    """What reaches ``layer`` when ``model`` is given ``inputs``: a model input's arrays as they
+    are, or the output of a sub-model from the model's inputs to the layer's input."""
+    import keras
+
+    tensor = layer.input
+    for given, array in zip(model.inputs, inputs, strict=True):
+        if tensor is given:
+            return array
+    sub = keras.Model(model.inputs, tensor)
+    return sub.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=PREDICT_BATCH, verbose=0)
+
+
+def _state(layer: keras.layers.Layer, kind: str, limits: Limits) -> str:
+    """What ``layer`` learned, in words; a vocabulary over the limit is refused."""
+    if kind == "Normalization":
+        import numpy as np
+
+        return f"mean and variance of {int(np.size(layer.mean))} features"
+    if kind == "Discretization":
+        return f"{len(layer.bin_boundaries)} bin boundaries"
+    size = layer.vocabulary_size()
+    if size > limits.max_vocabulary_tokens:
+        raise DataError(f"layer '{layer.name}' ({kind}) adapted a vocabulary of {size:,} tokens, over "
+                        f"Limits.max_vocabulary_tokens = {limits.max_vocabulary_tokens:,}; give it max_tokens, or "
+                        "raise the limit if this is intended")
+    return f"vocabulary of {size:,} tokens"
+
+
+__all__ = ["ADAPTABLE", "AdaptReport", "Adapted", "adapt_model", "adaptable_nodes", "given_state"]

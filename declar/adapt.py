@@ -27,8 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from declar.errors import DataError
+from declar.api import build, save
+from declar.archive import is_archive
+from declar.errors import BuildError, DataError, DeclarError
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.spec.load import SpecSource, load_spec
+from declar.text import first_line
 from declar.training_data.fit_data import FitData
 
 if TYPE_CHECKING:
@@ -118,10 +122,50 @@ def adapt_model(model: keras.Model, data: FitData | str | os.PathLike[str], limi
     adapted = []
     for node in todo:
         layer = model.get_layer(_layer_name(node))
-        values = layer_input(model, layer, inputs)
-        layer.adapt(values)
+        try:
+            layer.adapt(layer_input(model, layer, inputs))
+        except DeclarError:
+            raise
+        except Exception as err:  # Keras and TensorFlow refuse data in many types
+            raise DataError(f"layer '{layer.name}' ({node.layer}) cannot adapt on the data: {type(err).__name__}: "
+                            f"{first_line(str(err))}") from None
         adapted.append(Adapted(layer.name, node.layer or "", _state(layer, node.layer or "", limits), rows))
     return AdaptReport(tuple(adapted), kept)
+
+
+def adapt_spec(source: SpecSource, data: FitData | str | os.PathLike[str], out_path: str | os.PathLike[str],
+               limits: Limits = DEFAULT_LIMITS) -> AdaptReport:
+    """`declar adapt`: build the spec ``source``, adapt its preprocessing layers on ``data`` (see
+    `adapt_model`) and write the archive ``out_path`` atomically.
+
+    A spec with nothing to adapt (no adaptable layer, or all given their state) is a `BuildError`
+    located in the spec.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> spec = "declar: 2\\nname: m\\ninputs: {x: {shape: [1]}}\\nmodel: [{Normalization: {}}]\\n"
+        >>> adapt_spec(spec, FitData(np.array([[1.0], [3.0]])), os.path.join(d, "m.keras")).lines()
+        ['normalization (Normalization): mean and variance of 1 features, from 2 examples']
+    """
+    if is_archive(source):
+        raise DataError(f"{os.fspath(source)}: declar adapt takes a spec; an archive's layers were adapted when it "
+                        "was made", file=os.fspath(source))
+    loaded = load_spec(source, limits)
+    nodes = adaptable_nodes(loaded.spec)
+    if not nodes:
+        raise BuildError([loaded.problem(("model",), "nothing to adapt: the model has no " + ", ".join(ADAPTABLE)
+                                         + " layer", "declar fit and declar save build it as it is",
+                                         "nothing-to-adapt")])
+    if all(given_state(n) is not None for n in nodes):
+        node = nodes[0]
+        raise BuildError([loaded.problem((*node.args_path, given_state(node) or ""),
+                                         "nothing to adapt: every preprocessing layer has the state the spec gives",
+                                         "remove the argument to adapt the layer on data", "nothing-to-adapt")])
+    model = build(loaded, limits=limits)
+    report = adapt_model(model, data, limits)
+    save(model, out_path, limits=limits)
+    return report
 
 
 def _layer_name(node: NodeSpec) -> str:
@@ -211,4 +255,4 @@ def _state(layer: keras.layers.Layer, kind: str, limits: Limits) -> str:
     return f"vocabulary of {size:,} tokens"
 
 
-__all__ = ["ADAPTABLE", "AdaptReport", "Adapted", "adapt_model", "adaptable_nodes", "given_state"]
+__all__ = ["ADAPTABLE", "AdaptReport", "Adapted", "adapt_model", "adapt_spec", "adaptable_nodes", "given_state"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from declar.adapt import adapt_model
 from declar.api import model_to_train, save, train_located
 from declar.errors import DataError
 from declar.fitting.history import write_history
@@ -32,6 +33,8 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     if data is None:
         raise DataError("no training data: give --data, or data: in the spec's training section")
     fit_data = open_data(data, model, limits)
+    if not loaded.origin.archive:  # an archive's preprocessing layers were adapted when it was made
+        adapt_model(model, fit_data, limits)
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
     history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,

@@ -19,6 +19,7 @@ import keras
 
 from declar._version import __version__
 from declar.errors import ArchiveError, FileLimitError
+from declar.keras.adapted_state import load_adapted_state, save_adapted_state
 from declar.keras.budget import weight_budget
 from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
@@ -168,8 +169,13 @@ class DeclarModel(keras.Model):
         if dir_path and os.path.isdir(dir_path):
             try:
                 check_asset_totals(dir_path, current_limits.get(), f"model '{self.name}': ")
+                load_adapted_state(self, dir_path, current_limits.get())
             except FileLimitError as err:
                 raise ValueError(str(err)) from None
+
+    def save_assets(self, dir_path: str) -> None:
+        """The adapted state Keras keeps only in a layer config (see `declar.keras.adapted_state`)."""
+        save_adapted_state(self, dir_path)
 
     # -- compile -----------------------------------------------------------------------------
 

@@ -89,6 +89,8 @@ def vocabulary_problems(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]
     for graph in (spec.graph, *(b.graph for b in spec.blocks.values())):
         for node in graph.nodes:
             value = node.args.get("vocabulary") if node.layer in VOCABULARY_LAYERS else None
+            if node.layer in VOCABULARY_LAYERS and value is None:
+                yield from _width_problems(loaded, node.layer or "", node.args, node.args_path)
             if not isinstance(value, dict):
                 continue
             path: JsonPath = (*node.args_path, "vocabulary")
@@ -97,6 +99,20 @@ def vocabulary_problems(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]
                                   "{file: NAME}", FORM_HINT, "vocabulary-file")
                 continue
             yield from _file_problems(loaded, (*path, "file"), value["file"], node.layer or "", limits)
+
+
+def _width_problems(loaded: LoadedSpec, layer: str, args: Any, args_path: JsonPath) -> Iterator[Problem]:
+    """An adapted lookup layer whose output is as wide as its vocabulary (one_hot, multi_hot,
+    count, tf_idf) must have that width fixed: the graph is built before `adapt()` runs (and, from
+    an archive, before the vocabulary is restored), so the layers after it are built for that width."""
+    mode = args.get("output_mode", "int")
+    if mode == "int" or (args.get("max_tokens") and args.get("pad_to_max_tokens") is True):
+        return
+    where = (*args_path, "output_mode")
+    yield loaded.document.problem(
+        where, f"a {layer} adapted on data with output_mode '{mode}' needs max_tokens and pad_to_max_tokens: "
+        "true: its output is as wide as the vocabulary, which is learned after the model's graph is built",
+        "add max_tokens: N and pad_to_max_tokens: true, or give the vocabulary", "adapt-width")
 
 
 def _file_problems(loaded: LoadedSpec, path: JsonPath, name: str, layer: str, limits: Limits

@@ -146,7 +146,7 @@ def adapt_spec(source: SpecSource, data: FitData | str | os.PathLike[str], out_p
         >>> d = tempfile.mkdtemp()
         >>> spec = "declar: 2\\nname: m\\ninputs: {x: {shape: [1]}}\\nmodel: [{Normalization: {}}]\\n"
         >>> adapt_spec(spec, FitData(np.array([[1.0], [3.0]])), os.path.join(d, "m.keras")).lines()
-        ['normalization (Normalization): mean and variance of 1 features, from 2 examples']
+        ['normalization (Normalization): mean and variance of 1 feature, from 2 examples']
     """
     if is_archive(source):
         raise DataError(f"{os.fspath(source)}: declar adapt takes a spec; an archive's layers were adapted when it "
@@ -236,7 +236,24 @@ def layer_input(model: keras.Model, layer: keras.layers.Layer, inputs: list[Any]
         if tensor is given:
             return array
     sub = keras.Model(model.inputs, tensor)
-    return sub.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=PREDICT_BATCH, verbose=0)
+    given = [as_model_input(a) for a in inputs]
+    return sub.predict(given if len(given) > 1 else given[0], batch_size=PREDICT_BATCH, verbose=0)
+
+
+def as_model_input(array: Any) -> Any:
+    """``array`` as `Model.predict` takes it: strings (a NumPy object array) as a TensorFlow string
+    tensor, which is how Keras takes text (with the TensorFlow backend), anything else as it is.
+
+    Example:
+        >>> import numpy as np
+        >>> as_model_input(np.array(["a b"], dtype=object)).dtype.name
+        'string'
+    """
+    if getattr(getattr(array, "dtype", None), "kind", None) != "O":
+        return array
+    import tensorflow as tf
+
+    return tf.constant(array)
 
 
 def _state(layer: keras.layers.Layer, kind: str, limits: Limits) -> str:
@@ -244,7 +261,8 @@ def _state(layer: keras.layers.Layer, kind: str, limits: Limits) -> str:
     if kind == "Normalization":
         import numpy as np
 
-        return f"mean and variance of {int(np.size(layer.mean))} features"
+        features = int(np.size(layer.mean))
+        return f"mean and variance of {features} feature{'s' if features != 1 else ''}"
     if kind == "Discretization":
         return f"{len(layer.bin_boundaries)} bin boundaries"
     size = layer.vocabulary_size()

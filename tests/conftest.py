@@ -23,7 +23,8 @@ BACKENDS = [b for b, module in (("tensorflow", "tensorflow"), ("jax", "jax"), ("
 
 def roundtrip_jobs() -> list[dict]:
     # Integer class targets for a sparse loss, one-hot ones otherwise (as the spec's loss expects).
-    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text()} for p in EXAMPLE_SPECS]
+    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text(),
+             "text": "dtype: string" in p.read_text()} for p in EXAMPLE_SPECS]
     jobs += [{"name": p.stem, "spec": str(p), "resume": True} for p in RESUME_SPECS]
     return jobs
 

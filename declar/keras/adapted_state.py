@@ -33,6 +33,23 @@ def _discretizations(model: keras.Model) -> dict[str, Any]:
     return {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Discretization)}
 
 
+LOOKUPS = (keras.layers.TextVectorization, keras.layers.StringLookup, keras.layers.IntegerLookup)
+
+
+def unadapted_lookups(model: keras.Model) -> list[str]:
+    """The lookup layers of ``model`` (at any depth) with no vocabulary: Keras saves them, but
+    cannot load them again (an empty vocabulary asset fails to import), so declar refuses to save.
+
+    Example:
+        >>> import declar
+        >>> spec = "declar: 2\\nname: m\\ninputs: {x: {shape: [1], dtype: string}}\\nmodel: [{StringLookup: {}}]\\n"
+        >>> unadapted_lookups(declar.build(spec))
+        ['string_lookup']
+    """
+    return [layer.name for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, LOOKUPS) and not layer.get_vocabulary(include_special_tokens=False)]
+
+
 def save_adapted_state(model: keras.Model, dir_path: str) -> None:
     """Write the bin boundaries of the model's Discretization layers into ``dir_path`` (nothing
     when none has any)."""
@@ -74,4 +91,4 @@ def parse_state(data: bytes, names: Collection[str], what: str) -> dict[str, lis
     return {name: [float(b) for b in boundaries] for name, boundaries in state.items()}
 
 
-__all__ = ["STATE_FILE", "load_adapted_state", "parse_state", "save_adapted_state"]
+__all__ = ["STATE_FILE", "load_adapted_state", "parse_state", "save_adapted_state", "unadapted_lookups"]

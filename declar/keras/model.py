@@ -19,7 +19,7 @@ import keras
 
 from declar._version import __version__
 from declar.errors import ArchiveError, FileLimitError
-from declar.keras.adapted_state import load_adapted_state, save_adapted_state
+from declar.keras.adapted_state import load_adapted_state, save_adapted_state, unadapted_lookups
 from declar.keras.budget import weight_budget
 from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
@@ -194,6 +194,11 @@ class DeclarModel(keras.Model):
         if self.compiled:
             self.get_compile_config()
         self._check_asset_sizes()
+        unadapted = unadapted_lookups(self)
+        if unadapted:
+            raise ArchiveError(f"model '{self.name}': layer '{unadapted[0]}' has no vocabulary, and Keras cannot load "
+                               "a lookup layer saved without one; adapt it on data first (declar adapt SPEC DATA -o "
+                               "OUT.keras, or declar fit) or give its vocabulary in the spec", code="not-adapted")
         super().save(filepath, *args, **kwargs)
 
     def _check_asset_sizes(self) -> None:

@@ -154,8 +154,8 @@ def adapt_spec(source: SpecSource, data: FitData | str | os.PathLike[str], out_p
     loaded = load_spec(source, limits)
     nodes = adaptable_nodes(loaded.spec)
     if not nodes:
-        raise BuildError([loaded.problem(("model",), "nothing to adapt: the model has no " + ", ".join(ADAPTABLE)
-                                         + " layer", "declar fit and declar save build it as it is",
+        raise BuildError([loaded.problem(("model",), "nothing to adapt: the model has no " + ", ".join(ADAPTABLE[:-1])
+                                         + f" or {ADAPTABLE[-1]} layer", "declar fit and declar save build it as it is",
                                          "nothing-to-adapt")])
     if all(given_state(n) is not None for n in nodes):
         node = nodes[0]

@@ -58,11 +58,11 @@ class Limits:
     """The arrays of one data file given to `declar fit`, expanded, checked before they are read."""
     max_data_files: int = 100_000
     """Files of one directory of data (text or images, one subdirectory per class), counted before any
-    is read; their bytes together are held to ``max_data_bytes``."""
+    is read; their bytes together are held to `max_data_bytes`."""
     max_adapt_rows: int = 10_000_000
-    """Examples `declar adapt` (and `declar fit` from a spec) hands to the ``adapt()`` of one layer."""
+    """Examples `declar adapt` (and `declar fit` from a spec) hands to the `adapt()` of one layer."""
     max_vocabulary_tokens: int = 1_000_000
-    """Tokens of one vocabulary: adapted (set ``max_tokens`` to bound it) or read from a spec's file."""
+    """Tokens of one vocabulary: adapted (set `max_tokens` to bound it) or read from a spec's file."""
 
 
     def asset_limit(self, json_text: bool) -> tuple[int, str]:

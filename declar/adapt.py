@@ -49,6 +49,7 @@ GIVEN_STATE = {"Normalization": ("mean", "variance"), "TextVectorization": ("voc
 """The arguments that give a layer its state in the spec, so that it is not adapted."""
 
 PREDICT_BATCH = 256
+UNREACHABLE_HINT = "adapt reaches the model's own layers: move it into the model's graph, or give its state"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ def adaptable_nodes(spec: Spec) -> list[NodeSpec]:
     return [n for n in spec.graph.nodes if n.layer in ADAPTABLE and n.shares is None and n.repeat is None]
 
 
+def unreachable_nodes(spec: Spec) -> list[tuple[NodeSpec, str]]:
+    """Adaptable layers `adapt_model` does not adapt, with why: inside a block (a nested model), a
+    repeat, or shared; their state would stay Keras's initial one, so adapting refuses them."""
+    found = [(n, "it is repeated") for n in spec.graph.nodes if n.layer in ADAPTABLE and n.repeat is not None]
+    found += [(n, f"it is inside block '{block.name}'") for block in spec.blocks.values() for n in block.graph.nodes
+              if n.layer in ADAPTABLE]
+    return [(n, why) for n, why in found if given_state(n) is None]
+
+
 def given_state(node: NodeSpec) -> str | None:
     """The argument of ``node`` that gives its layer's state in the spec (it is then not adapted), or None."""
     return next((arg for arg in GIVEN_STATE.get(node.layer or "", ()) if node.args.get(arg) is not None), None)
@@ -108,6 +118,8 @@ def adapt_model(model: keras.Model, data: FitData | str | os.PathLike[str], limi
     Raises `DataError` when the data does not fit.
     """
     spec: Spec = model.declar_spec
+    for node, why in unreachable_nodes(spec):
+        raise DataError(f"layer '{_layer_name(node)}' ({node.layer}) cannot be adapted: {why}; {UNREACHABLE_HINT}")
     nodes = adaptable_nodes(spec)
     kept = tuple((_layer_name(n), n.layer or "", arg) for n in nodes if (arg := given_state(n)) is not None)
     todo = [n for n in nodes if given_state(n) is None]
@@ -152,6 +164,9 @@ def adapt_spec(source: SpecSource, data: FitData | str | os.PathLike[str], out_p
         raise DataError(f"{os.fspath(source)}: declar adapt takes a spec; an archive's layers were adapted when it "
                         "was made", file=os.fspath(source))
     loaded = load_spec(source, limits)
+    for node, why in unreachable_nodes(loaded.spec):
+        raise BuildError([loaded.problem(node.path, f"layer '{_layer_name(node)}' ({node.layer}) cannot be adapted: "
+                                         f"{why}", UNREACHABLE_HINT, "not-adaptable")])
     nodes = adaptable_nodes(loaded.spec)
     if not nodes:
         raise BuildError([loaded.problem(("model",), "nothing to adapt: the model has no " + ", ".join(ADAPTABLE[:-1])

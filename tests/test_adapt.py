@@ -115,19 +115,49 @@ def test_a_layer_after_others_adapts_on_what_they_make_of_the_data(tmp_path):
     assert model.get_layer("bins").bin_boundaries == twin.bin_boundaries
 
 
-def test_discretization_boundaries_survive_a_fresh_process_load(tmp_path):
+def test_adapted_archives_load_in_a_fresh_process_with_their_state(heart, tmp_path):
+    """The structured example adapted by `declar adapt`, and a Discretization after a Normalization,
+    loaded with `import declar` alone, safe_mode on: no warning, the same state, the same predictions."""
+    d, arrays = heart
+    structured = tmp_path / "structured.keras"
+    assert cli("adapt", STRUCTURED, d / "heart.npz", "-o", structured).exit_code == 0
     spec = ("declar: 2\nname: binned\nseed: 3\ninputs:\n  x: {shape: [3]}\nmodel:\n  - Normalization: {name: norm}\n"
             "  - Discretization: {num_bins: 4, name: bins}\n  - Dense: {units: 1}\n")
     (tmp_path / "binned.yaml").write_text(spec)
     x = np.random.default_rng(2).normal(size=(40, 3)).astype("float32")
     np.savez(tmp_path / "x.npz", x=x, dense=np.zeros((40, 1), "float32"))
     assert cli("adapt", tmp_path / "binned.yaml", tmp_path / "x.npz", "-o", tmp_path / "binned.keras").exit_code == 0
-    model = declar.load(tmp_path / "binned.keras")
-    loaded = fresh_load(tmp_path, {"binned": (tmp_path / "binned.keras", [x[:7]])})["binned"]
+    model, heart_model = declar.load(tmp_path / "binned.keras"), declar.load(structured)
+    fresh = fresh_load(tmp_path, {"binned": (tmp_path / "binned.keras", [x[:7]]),
+                                  "structured": (structured, columns(arrays))})
+    loaded = fresh["binned"]
     assert loaded["warnings"] == []
     assert loaded["state"]["bins"]["bin_boundaries"] == model.get_layer("bins").bin_boundaries
     assert loaded["state"]["norm"]["mean"] == np.asarray(model.get_layer("norm").mean).tolist()
     assert np.array_equal(loaded["prediction"], model.predict(x[:7], verbose=0))
+    loaded = fresh["structured"]
+    assert loaded["warnings"] == []
+    for name in NUMERIC:
+        layer = heart_model.get_layer(f"{name}_norm")
+        assert loaded["state"][f"{name}_norm"] == {"mean": np.asarray(layer.mean).tolist(),
+                                                   "variance": np.asarray(layer.variance).tolist()}
+    assert loaded["state"]["cp_lookup"]["vocabulary"] == [str(t) for t in heart_model.get_layer("cp_lookup")
+                                                          .get_vocabulary()]
+    assert np.array_equal(loaded["prediction"], heart_model.predict(columns(arrays), verbose=0))
+
+
+def test_a_preprocessing_layer_inside_a_block_is_refused_at_its_node(tmp_path):
+    text = ("declar: 2\nname: m\ninputs:\n  x: {shape: [2]}\nblocks:\n  Scaled:\n    nodes:\n"
+            "      norm: {Normalization: {}, inputs: inputs}\n    outputs: norm\n"
+            "model:\n  nodes:\n    scaled: {Scaled: {}, inputs: x}\n  outputs: scaled\n")
+    (tmp_path / "spec.yaml").write_text(text)
+    with pytest.raises(BuildError) as err:
+        adapt_spec(tmp_path / "spec.yaml", FitData(np.ones((3, 2), "float32")), tmp_path / "out.keras")
+    assert err.value.problems[0].render() == (
+        f"{tmp_path / 'spec.yaml'}:8:13: error: layer 'norm' (Normalization) cannot be adapted: it is inside block "
+        "'Scaled' (adapt reaches the model's own layers: move it into the model's graph, or give its state)")
+    with pytest.raises(DataError, match="layer 'norm' \\(Normalization\\) cannot be adapted: it is inside block"):
+        adapt_model(declar.build(tmp_path / "spec.yaml"), FitData(np.ones((3, 2), "float32")))
 
 
 def test_normalization_mean_and_variance_given_in_the_spec_are_used_and_not_adapted(tmp_path):

@@ -116,6 +116,8 @@ def save_side(jobs, out):
 
     for job in jobs:
         name, spec = job["name"], job["spec"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = declar.build(spec)
         if adaptable_nodes(model.declar_spec):  # preprocessing layers learn their state before saving
             adapt_model(model, FitData(inputs_for(model, n=32, seed=5)))
@@ -148,6 +150,8 @@ def load_side(jobs, out):
 
     for job in jobs:
         name = job["name"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = keras.models.load_model(os.path.join(out, f"{name}.keras"))
@@ -188,8 +192,8 @@ def predict_side(jobs, out):
 
     backend = keras.backend.backend()
     for job in jobs:
-        if job.get("resume") or (job.get("text") and backend != "tensorflow"):
-            continue  # Keras reads text only with the TensorFlow backend
+        if job.get("resume") or (job.get("tf_only") and backend != "tensorflow"):
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = keras.models.load_model(os.path.join(out, f"{job['name']}.keras"))
         np.savez(os.path.join(out, f"{job['name']}.pred_{backend}.npz"),
                  *flat(model.predict(inputs_for(model), verbose=0)))

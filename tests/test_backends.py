@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, EXAMPLE_SPECS, run_worker
+from conftest import BACKENDS, EXAMPLE_SPECS, TF_ONLY_SPECS, run_worker
 
 OTHER_BACKENDS = [b for b in BACKENDS if b != "tensorflow"]
 RTOL, ATOL = 1e-5, 1e-6
 # Outputs drawn by a random layer: each backend has its own random algorithm (TensorFlow's stateless
 # Philox, JAX's threefry), so the same seed state draws other numbers elsewhere. Compared on one
 # backend only (test_roundtrip.py); the other outputs of these specs are still compared here.
-TEXT_SPECS = {p.stem for p in EXAMPLE_SPECS if "dtype: string" in p.read_text()}
 DRAWN = {"vae_encoder": {"arr_2"}, "vae": {"arr_0"}}  # vae: the reconstruction decodes the drawn z
 
 
@@ -31,8 +30,8 @@ def predicted_elsewhere(request, saved_archives):
 @pytest.mark.parametrize("name", [p.stem for p in EXAMPLE_SPECS])
 def test_tensorflow_archive_predicts_the_same_on_another_backend(predicted_elsewhere, name):
     out, backend = predicted_elsewhere
-    if name in TEXT_SPECS:
-        pytest.skip("a text model takes TensorFlow string tensors: Keras reads text only with the TensorFlow backend")
+    if name in TF_ONLY_SPECS:
+        pytest.skip("text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)")
     on_tf = np.load(out / f"{name}.pred.npz")
     elsewhere = np.load(out / f"{name}.pred_{backend}.npz")
     assert on_tf.files == elsewhere.files

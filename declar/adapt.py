@@ -33,6 +33,7 @@ from declar.errors import BuildError, DataError, DeclarError
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import SpecSource, load_spec
 from declar.text import first_line
+from declar.training_data import open_data
 from declar.training_data.fit_data import FitData
 
 if TYPE_CHECKING:
@@ -94,8 +95,8 @@ def adaptable_nodes(spec: Spec) -> list[NodeSpec]:
 
 
 def unreachable_nodes(spec: Spec) -> list[tuple[NodeSpec, str]]:
-    """Adaptable layers `adapt_model` does not adapt, with why: inside a block (a nested model), a
-    repeat, or shared; their state would stay Keras's initial one, so adapting refuses them."""
+    """Adaptable layers `adapt_model` cannot reach, with why: inside a block (a nested model) or
+    repeated; their state would stay Keras's initial one, so adapting refuses them."""
     found = [(n, "it is repeated") for n in spec.graph.nodes if n.layer in ADAPTABLE and n.repeat is not None]
     found += [(n, f"it is inside block '{block.name}'") for block in spec.blocks.values() for n in block.graph.nodes
               if n.layer in ADAPTABLE]
@@ -118,7 +119,9 @@ def adapt_model(model: keras.Model, data: FitData | str | os.PathLike[str], limi
     Raises `DataError` when the data does not fit.
     """
     spec: Spec = model.declar_spec
-    for node, why in unreachable_nodes(spec):
+    unreachable = unreachable_nodes(spec)
+    if unreachable:
+        node, why = unreachable[0]
         raise DataError(f"layer '{_layer_name(node)}' ({node.layer}) cannot be adapted: {why}; {UNREACHABLE_HINT}")
     nodes = adaptable_nodes(spec)
     kept = tuple((_layer_name(n), n.layer or "", arg) for n in nodes if (arg := given_state(n)) is not None)
@@ -126,8 +129,6 @@ def adapt_model(model: keras.Model, data: FitData | str | os.PathLike[str], limi
     if not todo:
         return AdaptReport((), kept)
     if not isinstance(data, FitData):
-        from declar.training_data import open_data
-
         data = open_data(data, model, limits)
     inputs = input_arrays(model, data, limits)
     rows = len(inputs[0])
@@ -164,9 +165,10 @@ def adapt_spec(source: SpecSource, data: FitData | str | os.PathLike[str], out_p
         raise DataError(f"{os.fspath(source)}: declar adapt takes a spec; an archive's layers were adapted when it "
                         "was made", file=os.fspath(source))
     loaded = load_spec(source, limits)
-    for node, why in unreachable_nodes(loaded.spec):
+    unreachable = unreachable_nodes(loaded.spec)
+    if unreachable:
         raise BuildError([loaded.problem(node.path, f"layer '{_layer_name(node)}' ({node.layer}) cannot be adapted: "
-                                         f"{why}", UNREACHABLE_HINT, "not-adaptable")])
+                                         f"{why}", UNREACHABLE_HINT, "not-adaptable") for node, why in unreachable])
     nodes = adaptable_nodes(loaded.spec)
     if not nodes:
         raise BuildError([loaded.problem(("model",), "nothing to adapt: the model has no " + ", ".join(ADAPTABLE[:-1])

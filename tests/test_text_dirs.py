@@ -16,11 +16,12 @@ from declar.training_data import open_data
 from declar.training_data.text_dirs import is_text_directory, scan_text_directory
 
 
-def text_model(shape: str = "[]", units: int = 2):
+def text_model(shape: str = "[]", units: int = 2, training: str = ""):
     return declar.build(
-        f"declar: 2\nname: m\ninputs:\n  text: {{shape: {shape}, dtype: string}}\nmodel:\n"
+        f"declar: 2\nname: m\nseed: 5\ninputs:\n  text: {{shape: {shape}, dtype: string}}\nmodel:\n"
         f"  - TextVectorization: {{vocabulary: [great, awful], output_mode: multi_hot}}\n"
-        f"  - Dense: {{units: {units}, activation: softmax}}\n", compile=False)
+        f"  - Dense: {{units: {units}, activation: softmax}}\n" + (f"training: {training}\n" if training else ""),
+        compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,22 @@ def test_an_input_of_shape_one_takes_each_text_as_a_row_of_one_string(tmp_path):
     assert tuple(data.x.element_spec[0].shape) == (None, 1)
 
 
-def test_the_same_seed_gives_the_same_order(tmp_path, model):
+def order(data) -> list[bytes]:
+    return [t for x, _ in data.x for t in x.numpy()]
+
+
+def test_batches_and_shuffling_follow_the_training_section(tmp_path, model):
     write_reviews(tmp_path / "reviews", per_class=8)
-    first, second = (open_data(tmp_path / "reviews", model) for _ in range(2))
-    order = [[t for x, _ in d.x for t in x.numpy()] for d in (first, second)]
-    assert order[0] == order[1]
+    files = [(tmp_path / "reviews" / c / f"{i:02d}.txt").read_bytes() for c in ("neg", "pos") for i in range(8)]
+    assert order(open_data(tmp_path / "reviews", model)) == files  # shuffle is off unless the spec says so
+    assert [len(y) for _, y in open_data(tmp_path / "reviews", model).x] == [16]  # batch_size 32: one batch
+    shuffled = text_model(training="{batch_size: 5, shuffle: true, shuffle_seed: 7}")
+    assert [len(y) for _, y in open_data(tmp_path / "reviews", shuffled).x] == [5, 5, 5, 1]
+    # Each dataset made from the same seed starts in the same order (each pass over one reshuffles).
+    first, second = (open_data(tmp_path / "reviews", shuffled) for _ in range(2))
+    assert order(first) == order(second) != files and sorted(order(first)) == sorted(files)
+    other = text_model(training="{batch_size: 5, shuffle: true, shuffle_seed: 8}")
+    assert order(open_data(tmp_path / "reviews", other)) != order(first)
 
 
 def test_a_symlink_to_etc_passwd_is_refused_not_read(tmp_path, model):

@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING
 
 from declar.errors import DataError
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.spec.model import TrainingSpec
 from declar.training_data.fit_data import FitData
 
 if TYPE_CHECKING:
     import keras
 
 TEXT_SUFFIX = ".txt"  # the one extension text_dataset_from_directory reads
+DEFAULT_BATCH_SIZE = 32  # as declar fit's (declar.sections.training.build) and Keras's
 LAYOUT = "give a directory with one subdirectory per class, each holding .txt files"
 
 
@@ -122,18 +124,25 @@ def _inside(real_root: str, path: str, root: str) -> None:
 
 
 def open_text_dirs(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS, *,
-                   batch_size: int = 32, shuffle: bool = True, seed: int | None = None) -> FitData:
+                   batch_size: int | None = None, shuffle: bool | None = None, seed: int | None = None) -> FitData:
     """The training data of ``model`` in the directory of text ``path``: a batched dataset of
     (text, class index), classes in the sorted order of the subdirectory names.
 
-    Raises `DataError` when the directory or the model does not fit (see the module's text).
+    The dataset is batched and shuffled here (Keras's utility does both), so ``batch_size``,
+    ``shuffle`` and ``seed`` not given come from the spec's training section as `declar fit` reads
+    it: its batch_size (default 32), shuffle (default off, so runs are reproducible) and
+    shuffle_seed (default the spec's seed). Raises `DataError` when the directory or the model does
+    not fit (see the module's text).
     """
     import keras
 
     found = scan_text_directory(path, limits)
     shape = _check_model(found, model)
-    if seed is None:
-        seed = model.declar_spec.seed
+    spec = model.declar_spec
+    section = spec.training or TrainingSpec()
+    batch_size = batch_size or section.batch_size or DEFAULT_BATCH_SIZE
+    shuffle = bool(section.shuffle) if shuffle is None else shuffle
+    seed = next(s for s in (seed, section.shuffle_seed, spec.seed, 0) if s is not None)
     try:
         dataset = keras.utils.text_dataset_from_directory(
             found.path, labels="inferred", label_mode="int", class_names=list(found.classes), batch_size=batch_size,

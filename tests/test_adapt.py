@@ -10,6 +10,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from adapt_helpers import TRAINING_SPECS, cli, fresh_load, heart_arrays, replace_member
 
 import declar
@@ -257,3 +258,10 @@ def test_a_discretization_state_over_the_json_limit_is_refused_before_it_is_pars
     forged = replace_member(binned_archive, f"assets/{STATE_FILE}", big, tmp_path / "big.keras")
     with pytest.raises(ArchiveError, match="max_json_asset_bytes"):
         declar.load(forged, limits=Limits(max_json_asset_bytes=1000))
+
+
+def test_an_endless_dataset_is_refused_at_the_row_limit_not_read_forever():
+    spec = "declar: 2\nname: m\ninputs:\n  x: {shape: [2]}\nmodel:\n  - Normalization: {}\n"
+    endless = tf.data.Dataset.from_tensors((np.ones((4, 2), "float32"), np.zeros((4, 1), "float32"))).repeat()
+    with pytest.raises(DataError, match=r"the data has more than 100 examples, over Limits.max_adapt_rows"):
+        adapt_model(declar.build(spec), FitData(endless, None, batched=True), Limits(max_adapt_rows=100))

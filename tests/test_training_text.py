@@ -217,3 +217,12 @@ def test_a_spec_given_as_text_cannot_name_a_vocabulary_file():
     problems = [p.render() for p in declar.validate(lookup_spec("{file: v.txt}"))]
     assert problems == ["<string>:6:39: error: a spec given as text cannot name asset files (load the spec from its "
                         "file)"]
+
+
+def test_a_vocabulary_file_of_five_gigabytes_is_refused_before_it_is_read(tmp_path):
+    with open(tmp_path / "v.txt", "wb") as f:
+        f.truncate(5 * 10**9)  # sparse: no disk used
+    text = lookup_spec("{file: v.txt}")
+    assert problems_of(tmp_path, text) == [
+        f"{at(tmp_path, text, 'v.txt')}: error: asset file 'v.txt' is 5,000,000,000 bytes, over the limit of "
+        "256,000,000 (raise Limits.max_asset_bytes if this is intended)"]

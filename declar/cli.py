@@ -487,6 +487,21 @@ def fit(
 
 
 @_command()
+def adapt(
+    source: Annotated[Path, typer.Argument(help="A spec with Normalization, TextVectorization, StringLookup, "
+                                                "IntegerLookup or Discretization layers.")],
+    data: Annotated[Path, typer.Argument(help="The data to adapt on: an .npz file or a directory of text.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The .keras archive to write (replaced atomically).")],
+) -> None:
+    """Build a spec, run adapt() of its preprocessing layers on the data, and save the archive."""
+    from declar.adapt import adapt_spec
+
+    for line in adapt_spec(source, data, out, limits=_limits()).lines():
+        typer.echo(f"adapted {escape(line)}" if not line.endswith("the spec gives") else f"kept {escape(line)}")
+    typer.echo(f"wrote {escape(out)}")
+
+
+@_command()
 def inspect(
     archive: Annotated[Path, typer.Argument(help="A .keras archive written by declar.")],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,

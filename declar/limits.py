@@ -81,6 +81,10 @@ class Limits:
     max_tfrecord_record_bytes: int = 64_000_000
     """One record of a TFRecord file, read from its length header before TensorFlow reads it. Stops a
     record header that declares a huge length, which TensorFlow would try to allocate."""
+    max_adapt_rows: int = 10_000_000
+    """Examples `declar adapt` (and `declar fit` from a spec) hands to the `adapt()` of one layer."""
+    max_vocabulary_tokens: int = 1_000_000
+    """Tokens of one vocabulary: adapted (set `max_tokens` to bound it) or read from a spec's file."""
 
 
     def asset_limit(self, json_text: bool) -> tuple[int, str]:

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+WORDS = ["the", "film", "was", "great", "awful"]
+
 
 def inputs_for(model, n=6, seed=0):
     rng = np.random.default_rng(seed)
@@ -25,6 +27,12 @@ def inputs_for(model, n=6, seed=0):
     for t in model.inputs:
         shape = [n] + [d if d is not None else 5 for d in t.shape[1:]]
         dt = str(t.dtype)
+        if dt == "string":  # texts of a few words, as Keras takes text: a TensorFlow string tensor
+            import tensorflow as tf
+
+            texts = np.vectorize(lambda i: " ".join(WORDS[(i + k) % 5] for k in range(3)), otypes=[object])
+            xs.append(tf.constant(texts(rng.integers(0, 5, size=shape))))
+            continue
         xs.append(rng.integers(0, 3, size=shape).astype(dt) if "int" in dt else rng.random(shape).astype(dt))
     return xs if len(xs) > 1 else xs[0]
 
@@ -116,10 +124,16 @@ def save_side(jobs, out):
     import keras
 
     import declar
+    from declar.adapt import adapt_model, adaptable_nodes
+    from declar.training_data import FitData
 
     for job in jobs:
         name, spec = job["name"], job["spec"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = declar.build(spec)
+        if adaptable_nodes(model.declar_spec):  # preprocessing layers learn their state before saving
+            adapt_model(model, FitData(inputs_for(model, n=32, seed=5)))
         # Saved before predicting: a layer drawing random numbers advances its seed state with each
         # prediction, and the loaded model must predict what this one predicts next.
         declar.save(model, os.path.join(out, f"{name}.keras"))
@@ -149,6 +163,8 @@ def load_side(jobs, out):
 
     for job in jobs:
         name = job["name"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = keras.models.load_model(os.path.join(out, f"{name}.keras"))
@@ -189,8 +205,8 @@ def predict_side(jobs, out):
 
     backend = keras.backend.backend()
     for job in jobs:
-        if job.get("resume"):
-            continue
+        if job.get("resume") or (job.get("tf_only") and backend != "tensorflow"):
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = keras.models.load_model(os.path.join(out, f"{job['name']}.keras"))
         np.savez(os.path.join(out, f"{job['name']}.pred_{backend}.npz"),
                  *flat(model.predict(inputs_for(model), verbose=0)))

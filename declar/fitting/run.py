@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from declar.adapt import adapt_model
 from declar.api import model_to_train, save, train_located
 from declar.fitting.batches import fit_inputs
 from declar.fitting.history import write_history
@@ -40,6 +41,8 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     options = fit_options(section, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                           shuffle=shuffle)
     fit_data, validation = open_training_data(loaded, model, data, options, limits)
+    if not loaded.origin.archive:  # an archive's preprocessing layers were adapted when it was made
+        adapt_model(model, fit_data, limits)
     if validation_split:  # the command line's split replaces the section's validation_data
         validation = None
     inputs = fit_inputs(fit_data, validation, options, section.order_seed(spec.seed))

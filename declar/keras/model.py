@@ -19,6 +19,7 @@ import keras
 
 from declar._version import __version__
 from declar.errors import ArchiveError, FileLimitError
+from declar.keras.adapted_state import load_adapted_state, save_adapted_state, unadapted_lookups
 from declar.keras.aux_losses import declared_loss_names, loss_metrics, update_loss_metrics
 from declar.keras.budget import weight_budget
 from declar.keras.layer import DeclarLayer
@@ -178,8 +179,13 @@ class DeclarModel(keras.Model):
         if dir_path and os.path.isdir(dir_path):
             try:
                 check_asset_totals(dir_path, current_limits.get(), f"model '{self.name}': ")
+                load_adapted_state(self, dir_path, current_limits.get())
             except FileLimitError as err:
                 raise ValueError(str(err)) from None
+
+    def save_assets(self, dir_path: str) -> None:
+        """The adapted state Keras keeps only in a layer config (see `declar.keras.adapted_state`)."""
+        save_adapted_state(self, dir_path)
 
     # -- compile -----------------------------------------------------------------------------
 
@@ -198,6 +204,11 @@ class DeclarModel(keras.Model):
         if self.compiled:
             self.get_compile_config()
         self._check_asset_sizes()
+        unadapted = unadapted_lookups(self)
+        if unadapted:
+            raise ArchiveError(f"model '{self.name}': layer '{unadapted[0]}' has no vocabulary, and Keras cannot load "
+                               "a lookup layer saved without one; adapt it on data first (declar adapt SPEC DATA -o "
+                               "OUT.keras, or declar fit) or give its vocabulary in the spec", code="not-adapted")
         super().save(filepath, *args, **kwargs)
 
     def _check_asset_sizes(self) -> None:

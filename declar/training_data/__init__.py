@@ -36,6 +36,7 @@ from declar.training_data.directory import DirectorySource, scan_directory
 from declar.training_data.fit_data import FitData, ReadOptions
 from declar.training_data.images import IMAGES
 from declar.training_data.npz import check_shapes, open_npz, read_arrays
+from declar.training_data.text_dirs import TEXT_FILES
 from declar.training_data.tfrecord import open_tfrecord
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ FILE_SOURCES: dict[str, FileOpener] = {".npz": open_npz, ".csv": open_csv, ".tfr
 
 DIRECTORY_SOURCES: tuple[DirectorySource, ...] = (
     IMAGES,
-    # text directories (declar.training_data.text_dirs) register here
+    TEXT_FILES,
 )
 """Kinds of data directory, told apart by the extensions of their files."""
 
@@ -78,7 +79,7 @@ def open_data(path: str | os.PathLike[str], model: keras.Model, limits: Limits =
 found ['x']
     """
     try:
-        return _open(os.fspath(path), model, limits, options or ReadOptions())
+        return _open(os.fspath(path), model, limits, options or ReadOptions.from_section(model.declar_spec))
     except DataError as err:
         if at is None:
             raise

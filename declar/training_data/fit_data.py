@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from declar.errors import DataError
+from declar.spec.model import Spec, TrainingSpec
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class ReadOptions:
     shuffle: bool = False
     seed: int | None = None
     """The shuffling seed: the same order on every run."""
+
+    @classmethod
+    def from_section(cls, spec: Spec) -> ReadOptions:
+        """As the spec's training section says (batch_size, shuffle, shuffle_seed), else the defaults."""
+        section = spec.training or TrainingSpec()
+        return cls(section.batch_size or cls.batch_size, bool(section.shuffle), section.order_seed(spec.seed))
 
 
 @dataclass(frozen=True)

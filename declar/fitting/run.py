@@ -10,7 +10,7 @@ from declar.api import model_to_train, save, train_located
 from declar.errors import DataError
 from declar.fitting.history import write_history
 from declar.fitting.progress import progress
-from declar.fitting.resume import resume_callbacks
+from declar.fitting.resume import resume_run
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
@@ -33,9 +33,13 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
         raise DataError("no training data: give --data, or data: in the spec's training section")
     fit_data = open_data(data, model, limits)
     verbose, printers = progress(verbose)
-    callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
+    resume = resume_run(out_path, model, [data], options, spec.training, say=print if verbose != 0 else None,
+                        source=source)
+    callbacks = [*make_callbacks(spec.training), *resume.callbacks, *printers]
     history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
-                            verbose=verbose)
+                            verbose=verbose, initial_epoch=resume.initial_epoch)
+    resume.trained()
     save(model, out_path, limits=limits)
     write_history(history, out_path)
+    resume.finish()
     return history

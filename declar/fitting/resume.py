@@ -206,8 +206,11 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
     epochs = int(options.get("epochs") or 1)
     state, problem = read_state(directory)
     if state is not None:
-        differences = [KEY_PARTS.get(k, k) for k in sorted(set(key) | set(state["key"]))
-                       if key.get(k) != state["key"].get(k)]
+        differ = [k for k in [*KEY_PARTS, *sorted(set(state["key"]) - set(KEY_PARTS))]
+                  if key.get(k) != state["key"].get(k)]
+        if "spec" in differ:  # another spec builds another model: saying so too would say nothing more
+            differ = [k for k in differ if k != "model"]
+        differences = [KEY_PARTS.get(k, k) for k in differ]
         problem = f"it holds the backup of another run ({', '.join(differences)})" if differences else None
     if state is not None and problem is None:
         try:

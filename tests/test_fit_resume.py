@@ -1,13 +1,16 @@
 """`declar fit` killed at any moment (kill -9) and started again with the same command resumes from
 the last completed epoch and ends bit-identical to an uninterrupted run.
 
-The kill test runs the real CLI in subprocesses: one uninterrupted reference run, then twenty runs
-each killed once at a random moment (the moments drawn with a fixed seed: at any time, during
-training, or while a backup is being written) and started again to the end; every final archive
-must hold exactly the reference's weights and optimizer variables. The model has a Dropout layer,
-whose masks come from a seed generator Keras does not save: the resumed runs match only if its
-state resumes too. Shuffling is off in the spec (the batches of an epoch are then the same in
-every run). The other tests run in this process.
+The kill test runs the real CLI in subprocesses: one uninterrupted reference run (whose backup
+after each epoch is kept aside as it appears), then five chains of runs, each run killed at a
+random moment (drawn with a fixed seed: at any time, during training, or while a backup is being
+written) and started again with the same command, four kills per chain, twenty in all. Each
+resumed run is checked where it ends: killed, its backup must hold exactly the reference's
+backup of that epoch (weights, optimizer, seed states, history); completed, its archive must hold
+exactly the reference's weights and optimizer variables. The model has a Dropout layer, whose
+masks come from a seed generator Keras does not save: the runs match only if its state resumes
+too. Shuffling is off in the spec (the batches of an epoch are then the same in every run). The
+other tests run in this process.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -35,9 +39,10 @@ from declar.spec.model import CallbackSpec, JsonMap, TrainingSpec
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "tests" / "specs" / "fit_resume_dropout.yaml"
 EPOCHS = 4
-KILLS = 20
+CHAINS, KILLS_PER_CHAIN = 5, 4
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 TRAINED = re.compile(r"epoch \d+/\d+", re.IGNORECASE)  # Keras's "Epoch 3/4", or a plain per-epoch line
+MOMENTS = ("any time", "training", "saving")
 
 
 def write_data(path: Path, n: int = 128, seed: int = 0) -> Path:
@@ -52,18 +57,20 @@ def fit_command(data: Path, out: Path) -> list[str]:
             "--epochs", str(EPOCHS)]
 
 
-def archive_state(path: Path) -> dict[str, np.ndarray]:
-    """Every variable the archive holds (the layers' and the optimizer's), by its path in the file."""
-    with zipfile.ZipFile(path) as z:
-        weights = io.BytesIO(z.read("model.weights.h5"))
+def h5_state(source: Path | io.BytesIO) -> dict[str, np.ndarray]:
+    """Every variable a Keras weights file holds (the layers' and the optimizer's), by its path."""
     found: dict[str, np.ndarray] = {}
-    with h5py.File(weights, "r") as f:
+    with h5py.File(source, "r") as f:
         f.visititems(lambda name, item: found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
     return found
 
 
-def assert_bit_identical(path: Path, reference: dict[str, np.ndarray]) -> None:
-    state = archive_state(path)
+def archive_state(path: Path) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as z:
+        return h5_state(io.BytesIO(z.read("model.weights.h5")))
+
+
+def assert_same_variables(state: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> None:
     assert sorted(state) == sorted(reference)
     assert any(name.startswith("optimizer") for name in state)  # the optimizer's variables are compared too
     different = [name for name in state if not np.array_equal(state[name], reference[name])]
@@ -77,43 +84,59 @@ def temporary_files(directory: Path, prefix: str) -> list[str]:
         return []
 
 
-def run_until(command: list[str], log: Path, stop) -> tuple[bool, float]:
-    """Run ``command``; kill -9 it as soon as ``stop(elapsed)`` is true. Whether it was killed, and when."""
+def run_until(command: list[str], log: Path, stop) -> bool:
+    """Run ``command``; kill -9 it as soon as ``stop(elapsed)`` is true. Whether it was killed."""
     with open(log, "w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=ENV)
         start = time.monotonic()
         while proc.poll() is None:
-            elapsed = time.monotonic() - start
-            if stop(elapsed):
+            if stop(time.monotonic() - start):
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-                return True, elapsed
+                return True
             time.sleep(0.0005)
     assert proc.returncode == 0, log.read_text()[-3000:]
-    return False, time.monotonic() - start
+    return False
+
+
+def read_state(backup: Path) -> dict | None:
+    path = backup / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted run: its archive's variables, its duration, and when its first backup appeared."""
+    """The uninterrupted run: its archive's variables, its duration, when its first backup appeared,
+    and its backup after each epoch (hard links keep each weights file after the run deletes it)."""
     d = tmp_path_factory.mktemp("reference")
-    data = write_data(d / "data.npz")
-    out = d / "reference.keras"
+    data, out = write_data(d / "data.npz"), d / "reference.keras"
+    backup, kept = backup_directory(out), d / "kept"
+    kept.mkdir()
+    states: dict[int, dict] = {}
     first_backup: list[float] = []
 
     def watch(elapsed: float) -> bool:
-        if not first_backup and (d / "reference.keras.backup" / STATE_FILE).exists():
+        for name in temporary_files(backup, "epoch-"):
+            if not (kept / name).exists():
+                os.link(backup / name, kept / name)
+        state = read_state(backup) if (backup / STATE_FILE).exists() else None
+        if state is not None and state["epoch"] not in states:
+            states[state["epoch"]] = state
             first_backup.append(elapsed)
         return False
 
-    _, duration = run_until(fit_command(data, out), d / "log", watch)
-    assert not (d / "reference.keras.backup").exists()  # removed once the run completed
-    return {"data": data, "state": archive_state(out), "duration": duration, "first_backup": first_backup[0]}
+    started = time.monotonic()
+    run_until(fit_command(data, out), d / "log", watch)
+    assert not backup.exists()  # removed once the run completed
+    assert sorted(states) == list(range(1, EPOCHS + 1))
+    weights = {e: h5_state(kept / states[e]["weights"]) for e in states}
+    return {"data": data, "state": archive_state(out), "duration": time.monotonic() - started,
+            "first_backup": first_backup[0], "backups": states, "weights": weights}
 
 
 def kill_moment(how: str, delay: float, save_number: int, backup: Path, first_backup: float):
     """When to kill a run: ``delay`` seconds after its start ("any time") or after its first epoch
-    would end ("training"), or as the ``save_number``-th backup is being written ("saving")."""
+    would end ("training"), or as its ``save_number``-th backup is being written ("saving")."""
     seen: set[str] = set()
 
     def stop(elapsed: float) -> bool:
@@ -127,46 +150,72 @@ def kill_moment(how: str, delay: float, save_number: int, backup: Path, first_ba
     return stop
 
 
+def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
+    """Runs of one output, each killed at a random moment and started again, until four kills
+    happened and the last run completed; what each run did."""
+    rng = np.random.default_rng([15, index])
+    training = reference["duration"] - reference["first_backup"]
+    runs: list[dict] = []
+    segment = 0
+    out = directory / f"chain{index}-{segment}.keras"
+    while True:
+        kills = sum(r["killed"] for r in runs)
+        backup, log = backup_directory(out), directory / f"chain{index}.log"
+        before = read_state(backup)
+        how = MOMENTS[(index + kills) % 3] if kills < KILLS_PER_CHAIN else "never"
+        # Within 90% of the reference's times, so that few runs end before their kill moment.
+        delay = rng.uniform(0, 0.9 * (reference["duration"] if how == "any time" else training))
+        save_number = int(rng.integers(1, EPOCHS - (before["epoch"] if before else 0) + 1))
+        stop = kill_moment(how, delay, save_number, backup, reference["first_backup"]) if how != "never" \
+            else lambda elapsed: False
+        killed = run_until(fit_command(reference["data"], out), log, stop)
+        output, done = log.read_text(), before["epoch"] if before else 0
+        run = {"moment": how, "killed": killed, "resumed_from": done, "during_save": False,
+               "after_kill": bool(runs) and runs[-1]["killed"]}
+        expected = (f"resuming from epoch {done + 1} of {EPOCHS}\n" if done < EPOCHS
+                    else f"all {EPOCHS} epochs were done before the interruption; writing the output\n")
+        if before is not None and not killed:
+            assert expected in output, output[-2000:]
+        if before is None or (killed and "resuming" not in output):
+            assert "resuming" not in output and "epochs were done" not in output
+        if killed:
+            run["during_save"] = bool(temporary_files(backup, ".epoch-") or temporary_files(backup, f".{STATE_FILE}."))
+            after = read_state(backup)
+            if after is not None:  # the backup this run leaves is the reference's of that epoch
+                same = reference["backups"][after["epoch"]]
+                assert (after["seeds"], after["history"]) == (same["seeds"], same["history"])
+                assert_same_variables(h5_state(backup / after["weights"]), reference["weights"][after["epoch"]])
+            run["backup_after"] = after["epoch"] if after else 0
+        else:
+            assert_same_variables(archive_state(out), reference["state"])
+            assert not backup.exists()
+            run["backup_after"] = EPOCHS
+            if kills >= KILLS_PER_CHAIN:
+                runs.append(run)
+                return runs
+            segment += 1  # the run ended before its kill moment: the next kill is in a new run
+            out = directory / f"chain{index}-{segment}.keras"
+        runs.append(run)
+
+
 @pytest.mark.slow
 def test_twenty_random_kills_each_resume_bit_identically(reference, tmp_path):
-    rng = np.random.default_rng(15)
-    training = reference["duration"] - reference["first_backup"]
-    kills, during_save, resumed_from, durations = 0, 0, [], []
-    attempts = 0
-    while kills < KILLS:
-        attempts += 1
-        assert attempts < 3 * KILLS, "the kill moments keep missing the runs"
-        out = tmp_path / f"run{attempts}.keras"
-        backup = backup_directory(out)
-        how = ("any time", "training", "saving")[attempts % 3]
-        delay = rng.uniform(0, reference["duration"]) if how == "any time" else rng.uniform(0, training)
-        save_number = int(rng.integers(1, EPOCHS + 1))
-        stop = kill_moment(how, delay, save_number, backup, reference["first_backup"])
-        started = time.monotonic()
-        killed, _ = run_until(fit_command(reference["data"], out), tmp_path / "log", stop)
-        if not killed:  # the run ended before its kill moment: not a kill, draw another
-            continue
-        kills += 1
-        during_save += bool(temporary_files(backup, ".epoch-") or temporary_files(backup, f".{STATE_FILE}."))
-        state = json.loads((backup / STATE_FILE).read_text()) if (backup / STATE_FILE).exists() else None
-        done = state["epoch"] if state else 0
-        again = subprocess.run(fit_command(reference["data"], out), capture_output=True, text=True, env=ENV)
-        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-        if state is None:
-            assert "resuming" not in again.stdout
-        elif done < EPOCHS:
-            assert f"resuming from epoch {done + 1} of {EPOCHS}\n" in again.stdout
-        else:
-            assert f"all {EPOCHS} epochs were done before the interruption" in again.stdout
-        assert_bit_identical(out, reference["state"])
-        assert not backup.exists()
-        resumed_from.append(done)
-        durations.append(time.monotonic() - started)
-    print(f"\n{kills}/{KILLS} killed runs resumed bit-identically; {during_save} killed while a backup was "
-          f"being written; epochs done at the kill: {resumed_from}; reference {reference['duration']:.1f} s, "
-          f"kill and resume {np.mean(durations):.1f} s on average")
-    assert during_save >= 3  # the save of a backup was hit, not only the time between saves
-    assert any(0 < done < EPOCHS for done in resumed_from)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two runs at a time: one per core
+        chains = list(pool.map(lambda i: kill_chain(i, reference, tmp_path), range(CHAINS)))
+    runs = [r for chain in chains for r in chain]
+    killed = [r for r in runs if r["killed"]]
+    resumed = [r for r in runs if r["after_kill"]]
+    print(f"\n{len(killed)} kills; {len(resumed)}/{len(resumed)} resumed runs bit-identical to the uninterrupted "
+          f"run where they ended ({sum(not r['killed'] for r in resumed)} completed, "
+          f"{sum(r['killed'] and r['backup_after'] > r['resumed_from'] for r in resumed)} killed after "
+          f"backing up more epochs, the others killed before); {sum(r['during_save'] for r in killed)} kills "
+          f"while a backup was being written; (epochs done at start, at end) per run: "
+          f"{[(r['resumed_from'], r['backup_after']) for r in runs]}; reference {reference['duration']:.1f} s, "
+          f"the chains {time.monotonic() - started:.1f} s")
+    assert len(killed) == len(resumed) == CHAINS * KILLS_PER_CHAIN
+    assert sum(r["during_save"] for r in killed) >= 3  # the save of a backup was hit, not only the time between
+    assert any(0 < r["resumed_from"] < EPOCHS and r["backup_after"] > r["resumed_from"] for r in resumed)
 
 
 @pytest.mark.slow
@@ -179,8 +228,7 @@ def test_a_kill_during_the_final_save_keeps_the_output_and_the_restart_does_not_
         seen.update(temporary_files(tmp_path, ".m.keras."))  # the output archive being written
         return bool(seen)
 
-    killed, _ = run_until(fit_command(reference["data"], out), tmp_path / "log", stop)
-    assert killed
+    assert run_until(fit_command(reference["data"], out), tmp_path / "log", stop)
     assert out.read_bytes() == b"the previous archive"
     state = json.loads((backup_directory(out) / STATE_FILE).read_text())
     assert state["epoch"] == EPOCHS
@@ -188,7 +236,7 @@ def test_a_kill_during_the_final_save_keeps_the_output_and_the_restart_does_not_
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"all {EPOCHS} epochs were done before the interruption; writing the output" in again.stdout
     assert not TRAINED.search(again.stdout), again.stdout
-    assert_bit_identical(out, reference["state"])
+    assert_same_variables(archive_state(out), reference["state"])
     assert not backup_directory(out).exists()
 
 
@@ -221,7 +269,7 @@ def data(tmp_path):
 def train(model, data: Path, resume, *before: keras.callbacks.Callback):
     arrays = np.load(data)
     return model.fit(arrays["x"], arrays["dense_1"], batch_size=4, epochs=EPOCHS, shuffle=False, verbose=0,
-                     callbacks=[*before, *resume.callbacks], initial_epoch=resume.initial_epoch)
+                     callbacks=resume.callbacks(before), initial_epoch=resume.initial_epoch)
 
 
 def full_state(model) -> list[np.ndarray]:
@@ -258,6 +306,43 @@ def test_a_resumed_dropout_model_ends_with_the_uninterrupted_weights_optimizer_a
     keep.initial_epoch = 2
     train(weights_only, data, keep)
     assert not np.array_equal(weights_only.weights[0].numpy(), straight.weights[0].numpy())
+
+
+def plateau_callbacks() -> list[keras.callbacks.Callback]:
+    """No epoch improves the loss by 100: the learning rate halves after every epoch but the first,
+    and training stops after the fourth with the first epoch's weights put back."""
+    return [keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5, min_delta=100.0),
+            keras.callbacks.EarlyStopping(monitor="loss", patience=3, min_delta=100.0, restore_best_weights=True)]
+
+
+def test_the_state_of_keras_callbacks_resumes_with_the_run(tmp_path, data):
+    straight = declar.build(SPEC)
+    train(straight, data, resume_run(tmp_path / "straight.keras", straight, [data], OPTIONS, say=None),
+          *plateau_callbacks())
+    out = tmp_path / "m.keras"
+    model = declar.build(SPEC)
+    with pytest.raises(Interrupt):
+        train(model, data, resume_run(out, model, [data], OPTIONS, say=None), *plateau_callbacks(), InterruptAt(2))
+    model = declar.build(SPEC)
+    train(model, data, resume_run(out, model, [data], OPTIONS, say=None), *plateau_callbacks())
+    assert model.optimizer.learning_rate.numpy() == np.float32(0.01) / 8  # halved after epochs 2, 3 and 4
+    for a, b in zip(full_state(model), full_state(straight), strict=True):
+        assert np.array_equal(a, b)
+    # A restart after the run stopped early (its last backup written, the output not yet) trains no more.
+    said: list[str] = []
+    again = declar.build(SPEC)
+    resume = resume_run(tmp_path / "straight.keras", again, [data], OPTIONS, say=said.append)
+    assert said == ["all 4 epochs were done before the interruption; writing the output"]
+    stopping = tmp_path / "stopping.keras"
+    early = [keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=100.0)]
+    first = declar.build(SPEC)
+    train(first, data, resume_run(stopping, first, [data], OPTIONS, say=None), *early)
+    again = declar.build(SPEC)
+    resume = resume_run(stopping, again, [data], OPTIONS, say=said.append)
+    assert said[-1] == "the run stopped early after epoch 2 of 4; writing the output"
+    assert resume.initial_epoch == EPOCHS and not TRAINED.search(str(train(again, data, resume, *early).epoch))
+    for a, b in zip(full_state(again), full_state(first), strict=True):
+        assert np.array_equal(a, b)
 
 
 def another_spec(tmp_path: Path) -> Path:

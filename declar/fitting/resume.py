@@ -41,7 +41,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,15 @@ import numpy as np
 
 from declar.archive import LOST_STATE_WARNINGS
 from declar.atomic import replace_atomically
+from declar.errors import DataError
 from declar.spec.model import TrainingSpec
 
 BACKUP_SUFFIX = ".backup"
 STATE_FILE = "state.json"
 STATE_FORMAT = 1
 WEIGHTS_NAME = re.compile(r"epoch-(\d{4,})\.weights\.h5")
-"""The weights files this module writes; a temporary one is ``.epoch-NNNN.weights.h5.<random>.weights.h5``."""
+ARRAYS_NAME = re.compile(r"epoch-(\d{4,})\.callbacks\.npz")
+"""The files this module writes beside the state; a temporary one is ``.epoch-NNNN.<kind>.<random>.<kind>``."""
 STATE_LIMIT = 64 * 2**20
 """A larger state.json is not one this module wrote (its history would need millions of epochs)."""
 FILE_MODE = 0o600  # a backup is the run's own scratch state, not an artefact to share
@@ -152,19 +154,21 @@ def _file_sha256(path: Path) -> str:
 
 @dataclass
 class Resume:
-    """What a run needs from its backup: the callbacks that write it, the epoch to start from, and
-    `finish` once the output is written. Made by `resume_run`."""
+    """What a run needs from its backup: the epoch to start from, the callbacks (`callbacks`), and
+    `trained` and `finish` once `model.fit` returned and once the output is written. Made by
+    `resume_run`."""
 
     backup: BackupCallback
     initial_epoch: int = 0
-    callbacks: list[keras.callbacks.Callback] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.callbacks = [self.backup]
-
     replaces_source: bool = False
     """The output is the archive the run started from: once it is replaced, the backup no longer
     matches the model a restart loads, so the backup goes before the output is written."""
+
+    def callbacks(self, others: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+        """``others`` (the training section's callbacks), then the one writing the backup, which
+        keeps their state from one epoch to the next too (a plateau's patience, the best weights)."""
+        self.backup.track(others)
+        return [*others, self.backup]
 
     def trained(self) -> None:
         """`model.fit` returned; call it before the output is written."""
@@ -192,7 +196,7 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
         >>> spec, x, y = "specs/keras_guide/custom_compile.yaml", np.ones((8, 8), "float32"), np.ones((8, 4), "float32")
         >>> model = declar.build(spec)
         >>> resume = resume_run(out, model, [], {"epochs": 2}, say=None)
-        >>> _ = model.fit(x, y, epochs=2, callbacks=resume.callbacks, initial_epoch=resume.initial_epoch, verbose=0)
+        >>> _ = model.fit(x, y, epochs=2, callbacks=resume.callbacks(), initial_epoch=resume.initial_epoch, verbose=0)
         >>> sorted(os.listdir(out + ".backup"))
         ['epoch-0002.weights.h5', 'state.json']
         >>> resume_run(out, declar.build(spec), [], {"epochs": 2}).initial_epoch
@@ -212,9 +216,10 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
             differ = [k for k in differ if k != "model"]
         differences = [KEY_PARTS.get(k, k) for k in differ]
         problem = f"it holds the backup of another run ({', '.join(differences)})" if differences else None
+    arrays: dict[str, np.ndarray] = {}
     if state is not None and problem is None:
         try:
-            restore(model, directory, state)
+            arrays = restore(model, directory, state)
         except (OSError, ValueError, KeyError) as err:
             problem = f"the backup cannot be restored ({err})"
     if problem is not None or state is None:
@@ -224,11 +229,12 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
             remove_backup(directory)
         return Resume(backup, replaces_source=replaces)
     done = state["epoch"]
-    backup.restored(state)
+    backup.restored(state, arrays)
     if say:
-        say(f"resuming from epoch {done + 1} of {epochs}" if done < epochs
+        say(f"resuming from epoch {done + 1} of {epochs}" if done < epochs and not state["stopped"]
+            else f"the run stopped early after epoch {done} of {epochs}; writing the output" if done < epochs
             else f"all {epochs} epochs were done before the interruption; writing the output")
-    return Resume(backup, initial_epoch=done, replaces_source=replaces)
+    return Resume(backup, initial_epoch=epochs if state["stopped"] else done, replaces_source=replaces)
 
 
 def _same_file(a: Any, b: str | os.PathLike[str]) -> bool:
@@ -259,22 +265,31 @@ def _well_formed(state: Any) -> bool:
     def ints(v: Any) -> bool:
         return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
 
+    def number(v: Any) -> bool:
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    files = state.get("files") if isinstance(state, dict) else None
     return (isinstance(state, dict) and state.get("format") == STATE_FORMAT
-            and isinstance(state.get("epoch"), int) and state["epoch"] >= 0
-            and isinstance(state.get("weights"), str) and WEIGHTS_NAME.fullmatch(state["weights"]) is not None
-            and isinstance(state.get("sha256"), str)
+            and isinstance(state.get("epoch"), int) and state["epoch"] >= 0 and isinstance(state.get("stopped"), bool)
+            and isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
+            and [WEIGHTS_NAME.fullmatch(n) is not None for n in files][:1] == [True]
+            and all(ARRAYS_NAME.fullmatch(n) is not None for n in list(files)[1:]) and len(files) <= 2
             and isinstance(state.get("key"), dict) and all(isinstance(v, str) for v in state["key"].values())
             and isinstance(state.get("seeds"), dict) and all(ints(v) for v in state["seeds"].values())
             and isinstance(state.get("history"), list) and len(state["history"]) == state["epoch"]
-            and all(isinstance(e, dict) for e in state["history"]))
+            and all(isinstance(e, dict) for e in state["history"])
+            and isinstance(state.get("callbacks"), dict)
+            and all(isinstance(v, dict) and all(number(x) for x in v.values()) for v in state["callbacks"].values()))
 
 
-def restore(model: keras.Model, directory: Path, state: Mapping[str, Any]) -> None:
+def restore(model: keras.Model, directory: Path, state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Load the backup's weights, optimizer and seed states into ``model`` (a `ValueError` if the
-    backup does not match it or any state would be lost)."""
-    weights = directory / state["weights"]
-    if _file_sha256(weights) != state["sha256"]:
-        raise ValueError(f"{weights.name} does not have the content its state recorded")
+    backup does not match it or any state would be lost); the callbacks' arrays it holds."""
+    for name, sha256 in state["files"].items():
+        if _file_sha256(directory / name) != sha256:
+            raise ValueError(f"{name} does not have the content its state recorded")
+    weights, *extra = (directory / name for name in state["files"])
+    arrays = _read_arrays(extra[0]) if extra else {}
     generators = _seed_generators(model)
     if set(generators) != set(state["seeds"]):
         raise ValueError("the model's seed generators are not the backup's")
@@ -295,6 +310,12 @@ def restore(model: keras.Model, directory: Path, state: Mapping[str, Any]) -> No
         for variable, value in zip(variables, before, strict=True):
             variable.assign(value)
         raise
+    return arrays
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:  # numbers only: a pickle would run code
+        return {name: f[name] for name in f.files}
 
 
 def remove_backup(directory: Path) -> None:
@@ -311,44 +332,86 @@ def remove_backup(directory: Path) -> None:
 
 
 def _ours(name: str) -> bool:
-    """A weights file this module wrote, or a temporary file a kill left behind."""
-    return (WEIGHTS_NAME.fullmatch(name) is not None
+    """A file this module wrote beside the state, or a temporary file a kill left behind."""
+    return (WEIGHTS_NAME.fullmatch(name) is not None or ARRAYS_NAME.fullmatch(name) is not None
             or (name.startswith(f".{STATE_FILE}.") and name.endswith(".tmp"))
-            or (name.startswith(".epoch-") and name.endswith(".weights.h5")))
+            or (name.startswith(".epoch-") and name.endswith((".weights.h5", ".callbacks.npz"))))
+
+
+CALLBACK_STATE = {"EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch"),
+                  "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
+                  "ModelCheckpoint": ("best",)}
+"""The attributes in which Keras's callbacks carry state from one epoch to the next (each resets
+them when training begins); EarlyStopping's ``best_weights`` is kept too, in the arrays file."""
 
 
 class BackupCallback(keras.callbacks.Callback):
-    """Writes the backup at the end of every epoch, and gives back the restored epochs' history at
-    the end of training. Put it after the callbacks that change the state at an epoch's end (a
-    learning rate lowered on a plateau), so the backup holds their change."""
+    """Writes the backup at the end of every epoch, puts the tracked callbacks' state back when a
+    resumed run begins, and gives back the restored epochs' history at its end. It comes after the
+    callbacks that change the state at an epoch's end (a learning rate lowered on a plateau, the
+    best weights put back when stopping early), so the backup holds their change."""
 
     def __init__(self, directory: Path, key: Mapping[str, str], *, keep: bool = False) -> None:
         super().__init__()
         self.directory, self.key, self.keep = directory, dict(key), keep
         self.history: list[dict[str, Any]] = []
+        self.tracked: dict[str, keras.callbacks.Callback] = {}
+        self.to_restore: tuple[dict[str, Any], dict[str, list[np.ndarray]]] | None = None
 
-    def restored(self, state: Mapping[str, Any]) -> None:
-        """The run goes on from ``state``: its history is this run's first epochs."""
+    def restored(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """The run goes on from ``state``: its history is this run's first epochs, and its
+        callbacks' state is put back when training begins."""
         self.history = [dict(e) for e in state["history"]]
+        weights: dict[str, list[np.ndarray]] = {}
+        for name in sorted(arrays, key=lambda n: int(n.rpartition("/")[2])):
+            weights.setdefault(name.rpartition("/")[0], []).append(arrays[name])
+        self.to_restore = dict(state["callbacks"]), weights
+
+    def track(self, callbacks: Sequence[keras.callbacks.Callback]) -> None:
+        """Keep the state of ``callbacks`` (those of Keras's that have some) in the backup."""
+        self.tracked = {f"{i}:{type(c).__name__}": c for i, c in enumerate(callbacks)
+                        if type(c).__name__ in CALLBACK_STATE}
+        if self.to_restore is not None and set(self.to_restore[0]) != set(self.tracked):
+            raise DataError(f"{self.directory}: the backup was written with other callbacks "
+                            f"({', '.join(self.to_restore[0]) or 'none'}); remove it to start afresh")
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.to_restore is None:
+            return
+        values, weights = self.to_restore
+        for name, callback in self.tracked.items():  # after their own on_train_begin reset them
+            for attribute, value in values[name].items():
+                setattr(callback, attribute, value)
+            if name in weights:
+                callback.best_weights = weights[name]
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.history.append({k: float(v) for k, v in (logs or {}).items()})
-        self.write(epoch + 1)
+        self.write(epoch + 1, stopped=bool(getattr(self.model, "stop_training", False)))
 
-    def write(self, done: int) -> None:
-        """Write the backup after ``done`` epochs: the weights file, then the state that names it."""
+    def write(self, done: int, stopped: bool = False) -> None:
+        """Write the backup after ``done`` epochs: the weights (and arrays) file, then the state
+        that names it."""
         self.directory.mkdir(parents=True, exist_ok=True)
         weights = self.directory / f"epoch-{done:04d}.weights.h5"
         replace_atomically(weights, lambda tmp: self.model.save_weights(tmp), mode=FILE_MODE, suffix=".weights.h5")
-        state = {"format": STATE_FORMAT, "epoch": done, "weights": weights.name, "sha256": _file_sha256(weights),
-                 "key": self.key, "history": self.history,
+        arrays = {f"{name}/{i}": np.asarray(w) for name, c in self.tracked.items()
+                  for i, w in enumerate(getattr(c, "best_weights", None) or ())}
+        written = [weights]
+        if arrays:
+            written.append(self.directory / f"epoch-{done:04d}.callbacks.npz")
+            replace_atomically(written[1], lambda tmp: np.savez(tmp, **arrays), mode=FILE_MODE, suffix=".callbacks.npz")
+        state = {"format": STATE_FORMAT, "epoch": done, "stopped": stopped,
+                 "files": {f.name: _file_sha256(f) for f in written}, "key": self.key, "history": self.history,
                  "seeds": {name: [int(i) for i in np.asarray(g.state.numpy()).ravel()]
-                           for name, g in _seed_generators(self.model).items()}}
+                           for name, g in _seed_generators(self.model).items()},
+                 "callbacks": {name: {a: _plain(getattr(c, a, None)) for a in CALLBACK_STATE[type(c).__name__]}
+                               for name, c in self.tracked.items()}}
         text = json.dumps(state, indent=1)
         replace_atomically(self.directory / STATE_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"),
                            mode=FILE_MODE)
-        for file in self.directory.iterdir():  # the previous weights, and what a kill left behind
-            if file.name != weights.name and file.name != STATE_FILE and _ours(file.name):
+        for file in self.directory.iterdir():  # the previous epoch's files, and what a kill left behind
+            if file.name not in state["files"] and file.name != STATE_FILE and _ours(file.name):
                 file.unlink(missing_ok=True)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -360,3 +423,10 @@ class BackupCallback(keras.callbacks.Callback):
         history.epoch = [*range(len(restored)), *history.epoch]
         for name in {k for e in restored for k in e} | set(history.history):
             history.history[name] = [e.get(name) for e in restored] + list(history.history.get(name, []))
+
+
+def _plain(value: Any) -> int | float | None:
+    """A callback's number as JSON keeps it (a float64 holds a float32 exactly)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    return float(value)

@@ -35,7 +35,7 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     verbose, printers = progress(verbose)
     resume = resume_run(out_path, model, [data], options, spec.training, say=print if verbose != 0 else None,
                         source=source)
-    callbacks = [*make_callbacks(spec.training), *resume.callbacks, *printers]
+    callbacks = [*resume.callbacks(make_callbacks(spec.training)), *printers]
     history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
                             verbose=verbose, initial_epoch=resume.initial_epoch)
     resume.trained()

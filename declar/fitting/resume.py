@@ -100,8 +100,14 @@ def run_key(model: keras.Model, data: Sequence[str | os.PathLike[str]], options:
     """
     return {"spec": str(model.declar_spec.sha256), "model": _state_digest(model),
             "data": _digest(_data_chunks(data)),
-            "options": json.dumps(options, sort_keys=True, default=repr),
+            "options": json.dumps(options, sort_keys=True, default=_option_text),
             "backend": keras.backend.backend(), "keras": keras.__version__}
+
+
+def _option_text(value: Any) -> str:
+    """An option that is not a JSON value, by its type only: a repr may hold a memory address,
+    which would make every start another run. (Options are JSON values; data come as paths.)"""
+    return f"<{type(value).__name__}>"
 
 
 def _digest(chunks: Iterator[bytes]) -> str:
@@ -142,6 +148,8 @@ def _data_chunks(paths: Sequence[str | os.PathLike[str]]) -> Iterator[bytes]:
 def _seed_generators(model: keras.Model) -> dict[str, keras.random.SeedGenerator]:
     """Every seed generator of the model's layers, named by the layer's position and name."""
     found: dict[str, keras.random.SeedGenerator] = {}
+    # Keras has no public list of a model's seed generators: each layer tracks its own in
+    # _seed_generators, and _flatten_layers reaches the layers of nested models too.
     for position, layer in enumerate(model._flatten_layers(include_self=True)):
         for i, generator in enumerate(getattr(layer, "_seed_generators", ())):
             found[f"{position}:{layer.name}#{i}"] = generator

@@ -100,8 +100,14 @@ def run_until(command: list[str], log: Path, stop) -> bool:
 
 
 def read_state(backup: Path) -> dict | None:
-    path = backup / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    try:
+        return json.loads((backup / STATE_FILE).read_text())
+    except FileNotFoundError:  # no backup yet, or no more
+        return None
+
+
+def weights_file(backup: Path, state: dict) -> Path:
+    return backup / next(iter(state["files"]))  # the weights come first
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +124,11 @@ def reference(tmp_path_factory):
     def watch(elapsed: float) -> bool:
         for name in temporary_files(backup, "epoch-"):
             if not (kept / name).exists():
-                os.link(backup / name, kept / name)
-        state = read_state(backup) if (backup / STATE_FILE).exists() else None
+                try:
+                    os.link(backup / name, kept / name)
+                except FileNotFoundError:  # deleted since listed: the run wrote the next epoch's
+                    pass
+        state = read_state(backup)
         if state is not None and state["epoch"] not in states:
             states[state["epoch"]] = state
             first_backup.append(elapsed)
@@ -129,7 +138,7 @@ def reference(tmp_path_factory):
     run_until(fit_command(data, out), d / "log", watch)
     assert not backup.exists()  # removed once the run completed
     assert sorted(states) == list(range(1, EPOCHS + 1))
-    weights = {e: h5_state(kept / states[e]["weights"]) for e in states}
+    weights = {e: h5_state(weights_file(kept, states[e])) for e in states}
     return {"data": data, "state": archive_state(out), "duration": time.monotonic() - started,
             "first_backup": first_backup[0], "backups": states, "weights": weights}
 
@@ -184,7 +193,7 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
             if after is not None:  # the backup this run leaves is the reference's of that epoch
                 same = reference["backups"][after["epoch"]]
                 assert (after["seeds"], after["history"]) == (same["seeds"], same["history"])
-                assert_same_variables(h5_state(backup / after["weights"]), reference["weights"][after["epoch"]])
+                assert_same_variables(h5_state(weights_file(backup, after)), reference["weights"][after["epoch"]])
             run["backup_after"] = after["epoch"] if after else 0
         else:
             assert_same_variables(archive_state(out), reference["state"])
@@ -343,6 +352,21 @@ def test_the_state_of_keras_callbacks_resumes_with_the_run(tmp_path, data):
     assert resume.initial_epoch == EPOCHS and not TRAINED.search(str(train(again, data, resume, *early).epoch))
     for a, b in zip(full_state(again), full_state(first), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_resumed_csv_log_goes_on_where_it_stopped(tmp_path, data):
+    straight = declar.build(SPEC)
+    log = keras.callbacks.CSVLogger(str(tmp_path / "straight.csv"))
+    train(straight, data, resume_run(tmp_path / "straight.keras", straight, [data], OPTIONS, say=None), log)
+    out, csv = tmp_path / "m.keras", tmp_path / "m.csv"
+    model = declar.build(SPEC)
+    with pytest.raises(Interrupt):
+        train(model, data, resume_run(out, model, [data], OPTIONS, say=None),
+              keras.callbacks.CSVLogger(str(csv)), InterruptAt(2))
+    model = declar.build(SPEC)
+    train(model, data, resume_run(out, model, [data], OPTIONS, say=None), keras.callbacks.CSVLogger(str(csv)))
+    assert csv.read_text() == (tmp_path / "straight.csv").read_text()
+    assert len(csv.read_text().splitlines()) == 1 + EPOCHS
 
 
 def another_spec(tmp_path: Path) -> Path:

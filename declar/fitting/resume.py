@@ -377,11 +377,15 @@ class BackupCallback(keras.callbacks.Callback):
 
     def track(self, callbacks: Sequence[keras.callbacks.Callback]) -> None:
         """Keep the state of ``callbacks`` (those of Keras's that have some) in the backup."""
-        self.tracked = {f"{i}:{type(c).__name__}": c for i, c in enumerate(callbacks)
-                        if type(c).__name__ in CALLBACK_STATE}
-        if self.to_restore is not None and set(self.to_restore[0]) != set(self.tracked):
+        self.tracked = {f"{i}:{_kind(c)}": c for i, c in enumerate(callbacks) if _kind(c)}
+        if self.to_restore is None:
+            return
+        if set(self.to_restore[0]) != set(self.tracked):
             raise DataError(f"{self.directory}: the backup was written with other callbacks "
                             f"({', '.join(self.to_restore[0]) or 'none'}); remove it to start afresh")
+        for callback in callbacks:
+            if isinstance(callback, keras.callbacks.CSVLogger):
+                callback.append = True  # the restored epochs' rows are in the file already
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         if self.to_restore is None:
@@ -413,7 +417,7 @@ class BackupCallback(keras.callbacks.Callback):
                  "files": {f.name: _file_sha256(f) for f in written}, "key": self.key, "history": self.history,
                  "seeds": {name: [int(i) for i in np.asarray(g.state.numpy()).ravel()]
                            for name, g in _seed_generators(self.model).items()},
-                 "callbacks": {name: {a: _plain(getattr(c, a, None)) for a in CALLBACK_STATE[type(c).__name__]}
+                 "callbacks": {name: {a: _plain(getattr(c, a, None)) for a in CALLBACK_STATE[_kind(c)]}
                                for name, c in self.tracked.items()}}
         text = json.dumps(state, indent=1)
         replace_atomically(self.directory / STATE_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"),
@@ -431,6 +435,12 @@ class BackupCallback(keras.callbacks.Callback):
         history.epoch = [*range(len(restored)), *history.epoch]
         for name in {k for e in restored for k in e} | set(history.history):
             history.history[name] = [e.get(name) for e in restored] + list(history.history.get(name, []))
+
+
+def _kind(callback: keras.callbacks.Callback) -> str:
+    """The Keras callback of `CALLBACK_STATE` that ``callback`` is (a subclass too), or ''."""
+    return next((c.__name__ for c in type(callback).__mro__ if c.__name__ in CALLBACK_STATE
+                 and c.__module__.startswith("keras.")), "")
 
 
 def _plain(value: Any) -> int | float | None:

@@ -143,27 +143,37 @@ def reference(tmp_path_factory):
             "first_backup": first_backup[0], "backups": states, "weights": weights}
 
 
-def kill_moment(how: str, delay: float, save_number: int, backup: Path, first_backup: float):
-    """When to kill a run: ``delay`` seconds after its start ("any time") or after its first epoch
-    would end ("training"), or as its ``save_number``-th backup is being written ("saving")."""
-    seen: set[str] = set()
+def kill_moment(how: str, delay: float, epoch: int, backup: Path):
+    """When to kill a run: ``delay`` seconds after its start ("any time") or after it backed up
+    its first epoch ("training"), or as it writes its backup of epoch ``epoch`` ("saving": from the
+    moment a file of that epoch appears, which a poll cannot miss, to just after the state names it)."""
+    first_backup: list[float] = []
 
     def stop(elapsed: float) -> bool:
         if how == "any time":
             return elapsed >= delay
         if how == "training":
-            return (backup / STATE_FILE).exists() and elapsed >= first_backup + delay
-        seen.update(temporary_files(backup, ".epoch-"))  # a weights file being written
-        return len(seen) >= save_number
+            if not first_backup and (backup / f"epoch-{epoch:04d}.weights.h5").exists():
+                first_backup.append(elapsed)
+            return bool(first_backup) and elapsed >= first_backup[0] + delay
+        return bool(temporary_files(backup, f".epoch-{epoch:04d}.") or temporary_files(backup, f"epoch-{epoch:04d}."))
 
     return stop
+
+
+def killed_during_save(backup: Path, state: dict | None) -> bool:
+    """Whether a backup was being written at the kill: a temporary file left, or a weights file
+    newer than the state."""
+    done = state["epoch"] if state else 0
+    return bool(temporary_files(backup, ".epoch-") or temporary_files(backup, f".{STATE_FILE}.")
+                or any(int(name[6:10]) > done for name in temporary_files(backup, "epoch-")))
 
 
 def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
     """Runs of one output, each killed at a random moment and started again, until four kills
     happened and the last run completed; what each run did."""
     rng = np.random.default_rng([15, index])
-    training = reference["duration"] - reference["first_backup"]
+    epoch_time = (reference["duration"] - reference["first_backup"]) / (EPOCHS - 1)
     runs: list[dict] = []
     segment = 0
     out = directory / f"chain{index}-{segment}.keras"
@@ -171,25 +181,25 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
         kills = sum(r["killed"] for r in runs)
         backup, log = backup_directory(out), directory / f"chain{index}.log"
         before = read_state(backup)
-        how = MOMENTS[(index + kills) % 3] if kills < KILLS_PER_CHAIN else "never"
+        done = before["epoch"] if before else 0
+        how = MOMENTS[(index + len(runs)) % 3] if kills < KILLS_PER_CHAIN else "never"
         # Within 90% of the reference's times, so that few runs end before their kill moment.
-        delay = rng.uniform(0, 0.9 * (reference["duration"] if how == "any time" else training))
-        save_number = int(rng.integers(1, EPOCHS - (before["epoch"] if before else 0) + 1))
-        stop = kill_moment(how, delay, save_number, backup, reference["first_backup"]) if how != "never" \
-            else lambda elapsed: False
+        delay = rng.uniform(0, 0.9 * (reference["duration"] if how == "any time" else epoch_time))
+        epoch = min(EPOCHS, done + (1 if how == "training" else int(rng.integers(1, max(EPOCHS - done, 1) + 1))))
+        stop = kill_moment(how, delay, epoch, backup) if how != "never" else lambda elapsed: False
         killed = run_until(fit_command(reference["data"], out), log, stop)
-        output, done = log.read_text(), before["epoch"] if before else 0
+        output = log.read_text()
         run = {"moment": how, "killed": killed, "resumed_from": done, "during_save": False,
                "after_kill": bool(runs) and runs[-1]["killed"]}
         expected = (f"resuming from epoch {done + 1} of {EPOCHS}\n" if done < EPOCHS
-                    else f"all {EPOCHS} epochs were done before the interruption; writing the output\n")
+                    else f"all {EPOCHS} epochs were done already; writing the output\n")
         if before is not None and not killed:
             assert expected in output, output[-2000:]
         if before is None or (killed and "resuming" not in output):
             assert "resuming" not in output and "epochs were done" not in output
         if killed:
-            run["during_save"] = bool(temporary_files(backup, ".epoch-") or temporary_files(backup, f".{STATE_FILE}."))
             after = read_state(backup)
+            run["during_save"] = killed_during_save(backup, after)
             if after is not None:  # the backup this run leaves is the reference's of that epoch
                 same = reference["backups"][after["epoch"]]
                 assert (after["seeds"], after["history"]) == (same["seeds"], same["history"])
@@ -243,7 +253,7 @@ def test_a_kill_during_the_final_save_keeps_the_output_and_the_restart_does_not_
     assert state["epoch"] == EPOCHS
     again = subprocess.run(fit_command(reference["data"], out), capture_output=True, text=True, env=ENV)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert f"all {EPOCHS} epochs were done before the interruption; writing the output" in again.stdout
+    assert f"all {EPOCHS} epochs were done already; writing the output" in again.stdout
     assert not TRAINED.search(again.stdout), again.stdout
     assert_same_variables(archive_state(out), reference["state"])
     assert not backup_directory(out).exists()
@@ -341,7 +351,7 @@ def test_the_state_of_keras_callbacks_resumes_with_the_run(tmp_path, data):
     said: list[str] = []
     again = declar.build(SPEC)
     resume = resume_run(tmp_path / "straight.keras", again, [data], OPTIONS, say=said.append)
-    assert said == ["all 4 epochs were done before the interruption; writing the output"]
+    assert said == ["all 4 epochs were done already; writing the output"]
     stopping = tmp_path / "stopping.keras"
     early = [keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=100.0)]
     first = declar.build(SPEC)

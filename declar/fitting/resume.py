@@ -208,7 +208,7 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
         >>> sorted(os.listdir(out + ".backup"))
         ['epoch-0002.weights.h5', 'state.json']
         >>> resume_run(out, declar.build(spec), [], {"epochs": 2}).initial_epoch
-        all 2 epochs were done before the interruption; writing the output
+        all 2 epochs were done already; writing the output
         2
     """
     directory = backup_directory(out_path, section)
@@ -241,7 +241,7 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
     if say:
         say(f"resuming from epoch {done + 1} of {epochs}" if done < epochs and not state["stopped"]
             else f"the run stopped early after epoch {done} of {epochs}; writing the output" if done < epochs
-            else f"all {epochs} epochs were done before the interruption; writing the output")
+            else f"all {epochs} epochs were done already; writing the output")
     return Resume(backup, initial_epoch=epochs if state["stopped"] else done, replaces_source=replaces)
 
 

@@ -205,6 +205,9 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
                 assert (after["seeds"], after["history"]) == (same["seeds"], same["history"])
                 assert_same_variables(h5_state(weights_file(backup, after)), reference["weights"][after["epoch"]])
             run["backup_after"] = after["epoch"] if after else 0
+            if out.exists():  # killed after the final save (written atomically: complete if there)
+                assert_same_variables(archive_state(out), reference["state"])
+                run["backup_after"] = EPOCHS
         else:
             assert_same_variables(archive_state(out), reference["state"])
             assert not backup.exists()

@@ -208,6 +208,9 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
             if out.exists():  # killed after the final save (written atomically: complete if there)
                 assert_same_variables(archive_state(out), reference["state"])
                 run["backup_after"] = EPOCHS
+                if not backup.exists():  # the run was complete: the next kill is in a new run
+                    segment += 1
+                    out = directory / f"chain{index}-{segment}.keras"
         else:
             assert_same_variables(archive_state(out), reference["state"])
             assert not backup.exists()

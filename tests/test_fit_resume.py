@@ -169,6 +169,15 @@ def killed_during_save(backup: Path, state: dict | None) -> bool:
                 or any(int(name[6:10]) > done for name in temporary_files(backup, "epoch-")))
 
 
+def identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` is (an atomic replacement makes a new one), or None."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
     """Runs of one output, each killed at a random moment and started again, until four kills
     happened and the last run completed; what each run did."""
@@ -187,6 +196,7 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
         delay = rng.uniform(0, 0.9 * (reference["duration"] if how == "any time" else epoch_time))
         epoch = min(EPOCHS, done + (1 if how == "training" else int(rng.integers(1, max(EPOCHS - done, 1) + 1))))
         stop = kill_moment(how, delay, epoch, backup) if how != "never" else lambda elapsed: False
+        existing = identity(out)
         killed = run_until(fit_command(reference["data"], out), log, stop)
         output = log.read_text()
         run = {"moment": how, "killed": killed, "resumed_from": done, "during_save": False,
@@ -205,12 +215,9 @@ def kill_chain(index: int, reference: dict, directory: Path) -> list[dict]:
                 assert (after["seeds"], after["history"]) == (same["seeds"], same["history"])
                 assert_same_variables(h5_state(weights_file(backup, after)), reference["weights"][after["epoch"]])
             run["backup_after"] = after["epoch"] if after else 0
-            if out.exists():  # killed after the final save (written atomically: complete if there)
+            if identity(out) not in (None, existing):  # killed after its final save (atomic: complete)
                 assert_same_variables(archive_state(out), reference["state"])
                 run["backup_after"] = EPOCHS
-                if not backup.exists():  # the run was complete: the next kill is in a new run
-                    segment += 1
-                    out = directory / f"chain{index}-{segment}.keras"
         else:
             assert_same_variables(archive_state(out), reference["state"])
             assert not backup.exists()

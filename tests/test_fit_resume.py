@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 import declar
+from declar.errors import ArchiveError
 from declar.fitting.resume import STATE_FILE, backup_directory, remove_backup, resume_run
 from declar.spec.model import CallbackSpec, JsonMap, TrainingSpec
 
@@ -390,6 +391,13 @@ def test_a_resumed_csv_log_goes_on_where_it_stopped(tmp_path, data):
     train(model, data, resume_run(out, model, [data], OPTIONS, say=None), keras.callbacks.CSVLogger(str(csv)))
     assert csv.read_text() == (tmp_path / "straight.csv").read_text()
     assert len(csv.read_text().splitlines()) == 1 + EPOCHS
+
+
+def test_an_output_in_a_missing_directory_is_refused_before_training(tmp_path, data):
+    out = tmp_path / "missing" / "m.keras"
+    with pytest.raises(ArchiveError, match=f"{out}: directory {out.parent} does not exist"):
+        resume_run(out, declar.build(SPEC), [data], OPTIONS, say=None)
+    assert not out.parent.exists()
 
 
 def another_spec(tmp_path: Path) -> Path:

@@ -50,7 +50,7 @@ import numpy as np
 
 from declar.archive import LOST_STATE_WARNINGS
 from declar.atomic import replace_atomically
-from declar.errors import DataError
+from declar.errors import ArchiveError, DataError
 from declar.spec.model import TrainingSpec
 
 BACKUP_SUFFIX = ".backup"
@@ -211,6 +211,9 @@ def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Seque
         all 2 epochs were done already; writing the output
         2
     """
+    out = Path(out_path)
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():  # refused now, not after training
+        raise ArchiveError(f"{out}: directory {out.parent} does not exist", file=os.fspath(out))
     directory = backup_directory(out_path, section)
     key = run_key(model, data, options)
     backup = BackupCallback(directory, key, keep=_backup_args(section).get("delete_checkpoint") is False)

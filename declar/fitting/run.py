@@ -15,7 +15,7 @@ from declar.api import model_to_train, save, train_located
 from declar.fitting.batches import fit_inputs
 from declar.fitting.history import write_history
 from declar.fitting.progress import progress, silenced
-from declar.fitting.resume import resume_callbacks
+from declar.fitting.resume import resume_run
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
@@ -47,9 +47,14 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
         validation = None
     inputs = fit_inputs(fit_data, validation, options, section.order_seed(spec.seed))
     verbose, printers = progress(verbose)
-    callbacks = silenced([*make_callbacks(section, out_path), *resume_callbacks(out_path), *inputs.callbacks,
-                          *printers], verbose)
-    history = train_located(model, loaded, **inputs.arguments, callbacks=callbacks, verbose=verbose)
+    resume = resume_run(out_path, model, [d.source for d in (fit_data, validation) if d is not None], options,
+                        section, say=print if verbose != 0 else None, source=source)
+    callbacks = silenced([*resume.callbacks(make_callbacks(section, out_path)), *inputs.callbacks, *printers],
+                         verbose)
+    history = train_located(model, loaded, **inputs.arguments, callbacks=callbacks, verbose=verbose,
+                            initial_epoch=resume.initial_epoch)
+    resume.trained()
     save(model, out_path, limits=limits)
     write_history(history, out_path)
+    resume.finish()
     return history

@@ -38,6 +38,10 @@ directory, never absolute, never through ``..``."""
 
 REFUSED_ARGS = {
     ("TensorBoard", "embeddings_metadata"): "it names files TensorBoard reads from outside the run",
+    # declar fit's own resume (declar.fitting.resume) backs up every epoch atomically; the section's
+    # BackupAndRestore only places that backup (backup_dir) and keeps it (delete_checkpoint: false).
+    ("BackupAndRestore", "save_freq"): "declar fit backs up after every epoch, atomically",
+    ("BackupAndRestore", "double_checkpoint"): "declar fit's backup is atomic: a kill never leaves half of one",
 }
 """Arguments of allowed callbacks that a spec may not give, with the reason."""
 

@@ -26,7 +26,6 @@ CALLBACK_CLASSES: dict[str, type[keras.callbacks.Callback]] = {
     "EarlyStopping": keras.callbacks.EarlyStopping,
     "ReduceLROnPlateau": keras.callbacks.ReduceLROnPlateau,
     "ModelCheckpoint": AtomicModelCheckpoint,  # Keras's, but every file it writes is replaced atomically
-    "BackupAndRestore": keras.callbacks.BackupAndRestore,
     "CSVLogger": keras.callbacks.CSVLogger,
     "TensorBoard": keras.callbacks.TensorBoard,
     "TerminateOnNaN": keras.callbacks.TerminateOnNaN,
@@ -71,6 +70,8 @@ def make_callbacks(section: TrainingSpec | None, out_path: str | os.PathLike[str
     directory = os.path.dirname(os.fspath(out_path))
     made = []
     for i, callback in enumerate(section.callbacks):
+        if callback.name == "BackupAndRestore":  # declar.fitting.resume keeps the backup; its arguments place it
+            continue
         if callback.name in OPTIONAL_PACKAGES and importlib.util.find_spec(OPTIONAL_PACKAGES[callback.name][0]) is None:
             package, install = OPTIONAL_PACKAGES[callback.name]
             raise DeclarError(f"training.callbacks[{i}]: {callback.name} needs the {package} package, which is not "

@@ -12,6 +12,7 @@ from declar.fitting.history import write_history
 from declar.fitting.progress import progress
 from declar.fitting.resume import resume_callbacks
 from declar.limits import DEFAULT_LIMITS, Limits
+from declar.sections.distribution.build import is_chief, joining_cluster, refuse_cluster_without_distribution, share_data
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec
@@ -26,16 +27,20 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
           validation_split: float | None = None, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
           ) -> keras.callbacks.History:
     """Train and save; see `declar.fit`, the public form of this function."""
-    model, loaded = model_to_train(source, limits)
+    with joining_cluster():  # several processes: bounded wait for the peers (DECLAR_CLUSTER_TIMEOUT)
+        model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
+    if spec.distribution is None:
+        refuse_cluster_without_distribution()
     options = fit_options(spec.training, epochs=epochs, batch_size=batch_size, validation_split=validation_split)
     if data is None:
         raise DataError("no training data: give --data, or data: in the spec's training section")
-    fit_data = open_data(data, model, limits)
+    fit_data, options = share_data(model, open_data(data, model, limits), options)  # each process's rows
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
     history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
                             verbose=verbose)
-    save(model, out_path, limits=limits)
-    write_history(history, out_path)
+    if is_chief():  # the other workers hold the same weights; one writes (Keras's multi-worker guide)
+        save(model, out_path, limits=limits)
+        write_history(history, out_path)
     return history

@@ -29,6 +29,7 @@ from declar._version import __version__
 from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.sections.distribution.cluster import is_chief
 from declar.spec.versions import FORMAT_VERSION
 from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
@@ -404,7 +405,7 @@ def fit(
 
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                limits=_limits())
-    typer.echo(f"wrote {escape(out)}")
+    typer.echo(f"wrote {escape(out)}" if is_chief() else f"trained; the chief writes {escape(out)}")
 
 
 @_command()

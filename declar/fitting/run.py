@@ -12,7 +12,8 @@ from declar.fitting.history import write_history
 from declar.fitting.progress import progress
 from declar.fitting.resume import resume_callbacks
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.sections.distribution.build import is_chief, joining_cluster, refuse_cluster_without_distribution, share_data
+from declar.sections.distribution.build import joining_cluster, refuse_cluster_without_distribution, share_data
+from declar.sections.distribution.cluster import is_chief
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec

@@ -1,5 +1,8 @@
 """The spec's `distribution:` section, handed to the engines Keras already uses.
 
+Several processes (see `cluster`): `joining_cluster` bounds the wait for the peers, `share_data`
+gives each process its rows, and `cluster.is_chief` says which one writes the archive.
+
 TensorFlow: `tf.distribute.MirroredStrategy` / `MultiWorkerMirroredStrategy`; the model is built
 and compiled in the strategy's scope, and Keras's TensorFlow trainer keeps the strategy for fit,
 evaluate and predict. JAX: `keras.distribution.DataParallel` / `ModelParallel` with the layout map
@@ -114,18 +117,6 @@ def _join_jax_cluster() -> None:
         _joined.append(True)
 
 
-def is_chief() -> bool:
-    """Whether this process writes the archive and the history: the only process, TensorFlow's
-    chief task (else worker 0), or JAX's process 0. The others hold the same weights.
-
-    Example:
-        >>> is_chief()   # no TF_CONFIG, no KERAS_DISTRIBUTION_* variables: training alone
-        True
-    """
-    cluster = read_cluster()
-    return cluster is None or cluster.chief
-
-
 def joining_cluster() -> contextlib.AbstractContextManager[Watchdog | None]:
     """Around building the model when the environment describes a cluster: the port this process
     listens on is checked free, and a watchdog bounds the wait for the peers (see `watchdog`).
@@ -185,7 +176,7 @@ def _is_arrays(value: Any) -> bool:
         return all(_is_arrays(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return all(_is_arrays(v) for v in value)
-    return value is None or hasattr(value, "__len__") and hasattr(value, "shape")
+    return value is None or (hasattr(value, "__len__") and hasattr(value, "shape"))
 
 
 def first_local_batch(strategy: Any, iterator: Any) -> Any:

@@ -86,6 +86,18 @@ def read_cluster(env: Mapping[str, str] | None = None) -> Cluster | None:
     return None
 
 
+def is_chief() -> bool:
+    """Whether this process writes the archive and the history: the only process, TensorFlow's
+    chief task (else worker 0), or JAX's process 0. The others hold the same weights.
+
+    Example:
+        >>> is_chief()   # no TF_CONFIG, no KERAS_DISTRIBUTION_* variables: training alone
+        True
+    """
+    cluster = read_cluster()
+    return cluster is None or cluster.chief
+
+
 def _tf_cluster(text: str) -> Cluster:
     try:
         config = json.loads(text)

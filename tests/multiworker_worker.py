@@ -19,10 +19,16 @@ single = os.path.join(out, "single.keras")
 declar.fit(spec, data, single, epochs=2, batch_size=16, verbose=0)
 alone, shared = declar.load(single), declar.load(chief)
 x = np.load(data)["x"]
+
+
+def farthest(first: list, second: list) -> float:
+    """The largest absolute difference between two models' weights."""
+    return max(float(np.abs(a - b).max()) for a, b in zip(first, second, strict=True))
+
+
 info = {
-    "weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(alone.get_weights(), shared.get_weights())),
-    "moved": max(float(np.abs(a - b).max()) for a, b in zip(declar.build(spec, distribute=False).get_weights(),
-                                                              shared.get_weights())),
+    "weight_diff": farthest(alone.get_weights(), shared.get_weights()),
+    "moved": farthest(declar.build(spec, distribute=False).get_weights(), shared.get_weights()),
     "weights": len(shared.get_weights()),
     "iterations": [int(alone.optimizer.iterations.numpy()), int(shared.optimizer.iterations.numpy())],
     "prediction_diff": float(np.abs(alone.predict(x, verbose=0) - shared.predict(x, verbose=0)).max()),

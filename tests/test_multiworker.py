@@ -106,3 +106,117 @@ def test_two_workers_reach_the_weights_of_one_process_and_the_chief_archive_load
     assert info["weight_diff"] <= TOLERANCE, info
     assert info["prediction_diff"] <= TOLERANCE, info
     assert info["replicas"] == 1 and not info["distributed"]  # loaded on one device
+
+
+def tf_config(ports: list[int], index: int, kind: str = "worker") -> str:
+    workers = [f"localhost:{p}" for p in ports]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": kind, "index": index}})
+
+
+def start_fit(tmp_path: Path, name: str, backend: str, spec: str, **env: str) -> subprocess.Popen[str]:
+    """`declar fit` in the background, writing ``name``.keras into ``tmp_path``."""
+    command = [sys.executable, "-m", "declar", "fit", str(HERE / "specs" / spec), "--data", str(tmp_path / "train.npz"),
+               "--out", str(tmp_path / f"{name}.keras"), "--batch-size", "16"]
+    return subprocess.Popen(command, env={**base_env(backend), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen[str], started: float, limit: float) -> tuple[int, str, float]:
+    """Wait for ``proc`` (killing it past ``limit`` seconds: the test then fails) and say how it ended."""
+    try:
+        _, err = proc.communicate(timeout=max(1.0, limit - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"still running after {limit} s: {err[-2000:]}")
+    return proc.returncode, err, time.monotonic() - started
+
+
+WAIT = 10.0
+"""DECLAR_CLUSTER_TIMEOUT in the lonely-worker test; the bound adds the processes' start-up."""
+BOUND = WAIT + 90.0
+
+
+def test_a_worker_whose_peer_never_starts_ends_with_a_message_within_the_timeout(tmp_path):
+    write_data(tmp_path)
+    lonely = []
+    if "tensorflow" in BACKENDS:  # the chief: TensorFlow waits for worker 1 inside C++
+        lonely.append(start_fit(tmp_path, "tf", "tensorflow", "multiworker_tf.yaml", DECLAR_CLUSTER_TIMEOUT=str(WAIT),
+                                TF_CONFIG=tf_config(free_ports(2), 0)))
+    if "jax" in BACKENDS:  # process 1: its coordinator (process 0) never starts
+        port = free_ports(1)[0]
+        lonely.append(start_fit(tmp_path, "jax", "jax", "multiworker_jax.yaml", DECLAR_CLUSTER_TIMEOUT=str(WAIT),
+                                KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
+                                KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID="1"))
+    started = time.monotonic()
+    for proc in lonely:
+        code, err, took = finish(proc, started, BOUND)
+        assert code != 0 and took < BOUND, (code, took)
+        assert "could not form the cluster" in err and f"waited {WAIT:g} s" in err, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]
+    assert not list(tmp_path.glob("*.keras"))
+
+
+def test_a_wrong_cluster_description_is_a_message_not_a_traceback(tmp_path):
+    write_data(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    ports = free_ports(2)
+    cases = {  # name: (backend, spec, environment, the message expected on stderr)
+        "json": ("tensorflow", "multiworker_tf.yaml", {"TF_CONFIG": "{worker: [localhost]"},
+                 "error: TF_CONFIG is not JSON"),
+        "index": ("tensorflow", "multiworker_tf.yaml", {"TF_CONFIG": tf_config(ports, 2)},
+                  "error: TF_CONFIG task index 2 is out of range: cluster.worker has 2 addresses"),
+        "address": ("tensorflow", "multiworker_tf.yaml",
+                    {"TF_CONFIG": json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker",
+                                                                                           "index": 0}})},
+                    "error: TF_CONFIG cluster.worker: 'localhost' is not a host:port address"),
+        "port": ("tensorflow", "multiworker_tf.yaml", {"TF_CONFIG": tf_config([busy, ports[1]], 0)},
+                 f"error: port {busy} of localhost:{busy} is in use"),
+        "missing": ("jax", "multiworker_jax.yaml", {"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"},
+                    "error: KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_PROCESS_ID not set"),
+        "engine": ("jax", "multiworker_jax.yaml", {"TF_CONFIG": tf_config(ports, 1)},
+                   "multiworker_jax.yaml:15:3: error: TF_CONFIG is set but the spec's strategy 'data_parallel' "
+                   "needs KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+    }
+    started, running = time.monotonic(), {}
+    for name, (backend, spec, env, _) in cases.items():
+        if backend in BACKENDS:
+            running[name] = start_fit(tmp_path, name, backend, spec, **env)
+    try:
+        for name, proc in running.items():
+            code, err, _ = finish(proc, started, 120.0)
+            assert code == 1 and cases[name][3] in err and "Traceback" not in err, (name, err[-2000:])
+    finally:
+        taken.close()
+    assert not list(tmp_path.glob("*.keras"))
+
+
+def test_each_process_gets_its_rows_of_every_global_batch():
+    from declar.sections.distribution.cluster import ClusterError, process_share
+
+    rows = np.arange(20)  # global batch 8: batches [0..7], [8..15], and a last one of 4 rows
+    shares = [process_share({"x": rows}, 8, 2, rank)["x"] for rank in (0, 1)]
+    assert [s.tolist() for s in shares] == [[0, 1, 2, 3, 8, 9, 10, 11, 16, 17],
+                                            [4, 5, 6, 7, 12, 13, 14, 15, 18, 19]]
+    with pytest.raises(ClusterError, match="must split evenly over 3 processes"):
+        process_share(rows, 8, 3, 0)
+    with pytest.raises(ClusterError, match="the last batch has 5 rows"):
+        process_share(np.arange(21), 8, 2, 0)
+
+
+def test_the_chief_is_the_chief_task_else_worker_0_else_process_0():
+    from declar.sections.distribution.cluster import read_cluster
+
+    two = ["h1:1", "h2:1"]
+    tf = [read_cluster({"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})}).chief for cluster, task in [
+        ({"worker": two}, {"type": "worker", "index": 0}), ({"worker": two}, {"type": "worker", "index": 1}),
+        ({"chief": ["h0:1"], "worker": two}, {"type": "worker", "index": 0}),
+        ({"chief": ["h0:1"], "worker": two}, {"type": "chief", "index": 0})]]
+    assert tf == [True, False, False, True]
+    jax = [read_cluster({"KERAS_DISTRIBUTION_JOB_ADDRESSES": "h1:1", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+                         "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)}).chief for rank in (0, 1)]
+    assert jax == [True, False]
+    assert read_cluster({}) is None

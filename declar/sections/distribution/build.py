@@ -22,8 +22,8 @@ import keras
 from declar.sections.distribution.cluster import (
     ClusterError,
     check_engine,
-    check_port_free,
     cluster_timeout,
+    preflight,
     process_share,
     read_cluster,
 )
@@ -126,10 +126,9 @@ def joining_cluster() -> contextlib.AbstractContextManager[Watchdog | None]:
         ...     dog is None
         True
     """
-    cluster = read_cluster()
+    cluster = preflight()
     if cluster is None:
         return contextlib.nullcontext()
-    check_port_free(cluster)
     others = ", ".join(a for i, a in enumerate(cluster.addresses) if i != cluster.rank or cluster.engine == "jax")
     return arm(cluster_timeout(), f"process {cluster.rank} of {cluster.processes} could not form the cluster with "
                f"{others}: a peer did not start or cannot be reached")

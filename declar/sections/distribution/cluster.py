@@ -191,6 +191,21 @@ def check_port_free(cluster: Cluster) -> None:
                                "choose a free port in the cluster's addresses") from err
 
 
+def preflight() -> Cluster | None:
+    """The cluster the environment describes, its variables and this process's port checked,
+    before any engine starts (None: training alone). Raises `ClusterError`.
+
+    Example:
+        >>> preflight() is None   # no TF_CONFIG, no KERAS_DISTRIBUTION_* variables
+        True
+    """
+    cluster = read_cluster()
+    if cluster is not None:
+        check_port_free(cluster)
+        cluster_timeout()
+    return cluster
+
+
 def _is_local(host: str) -> bool:
     if host in ("localhost", "127.0.0.1", "0.0.0.0", "", socket.gethostname()):
         return True

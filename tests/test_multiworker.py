@@ -220,3 +220,20 @@ def test_the_chief_is_the_chief_task_else_worker_0_else_process_0():
                          "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)}).chief for rank in (0, 1)]
     assert jax == [True, False]
     assert read_cluster({}) is None
+
+
+def test_validation_refuses_devices_for_multi_worker_mirrored(tmp_path):
+    import declar
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((HERE / "specs" / "multiworker_tf.yaml").read_text() + "  devices: 2\n")
+    env = dict(os.environ)
+    try:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        problems = declar.validate(str(spec))
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    assert [(p.line, p.col, p.code, p.message) for p in problems] == [
+        (16, 3, "distribution", "devices does not apply to multi_worker_mirrored")]
+    assert "TF_CONFIG" in problems[0].hint

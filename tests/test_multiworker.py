@@ -79,9 +79,12 @@ def run_documented(engine: str, backend: str, tmp_path: Path) -> subprocess.Comp
 def compare(backend: str, spec: Path, tmp_path: Path) -> dict:
     fresh = tmp_path / "fresh"
     fresh.mkdir()
+    env = base_env(backend)
+    if backend == "tensorflow":  # one process as a cluster of one: its shuffle is seeded like the workers'
+        env["TF_CONFIG"] = tf_config(free_ports(1), 0)
     proc = subprocess.run([sys.executable, str(WORKER), str(spec), str(tmp_path / "train.npz"),
-                           str(tmp_path / "model.keras"), str(fresh)], env=base_env(backend), capture_output=True,
-                          text=True, timeout=240)
+                           str(tmp_path / "model.keras"), str(fresh)], env=env, capture_output=True, text=True,
+                          timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((fresh / "compare.json").read_text())
 

@@ -152,6 +152,8 @@ def share_data(model: Any, data: Any, options: dict[str, Any]) -> tuple[Any, dic
     Keras's auto-sharding (which only takes a tf.data dataset) is turned off.
     """
     distribution = getattr(model, "_declar_distribution", None)
+    if keras.backend.backend() == "tensorflow" and options.get("shuffle") and read_cluster() is not None:
+        _same_shuffle_everywhere(model.declar_spec)
     if keras.backend.backend() != "jax" or distribution is None or distribution.num_processes < 2:
         return data, options
     arguments = data.fit_arguments()
@@ -161,6 +163,17 @@ def share_data(model: Any, data: Any, options: dict[str, Any]) -> tuple[Any, dic
     shared = {k: process_share(v, batch, processes, rank) for k, v in arguments.items()}
     distribution.auto_shard_dataset = False
     return type(data)(**shared), {**options, "batch_size": batch // processes}
+
+
+def _same_shuffle_everywhere(spec: Any) -> None:
+    """TensorFlow shards each worker's copy of the (shuffled) dataset: the copies must be shuffled
+    alike, or rows are seen twice or never in an epoch. Keras shuffles with `tf.random.shuffle`,
+    which follows TensorFlow's global seed: every worker sets the same one (the training section's
+    shuffle_seed, else the spec's seed)."""
+    import tensorflow as tf
+
+    training = spec.training
+    tf.random.set_seed(training.shuffle_seed if training and training.shuffle_seed is not None else spec.seed)
 
 
 def jax_process_index() -> int:

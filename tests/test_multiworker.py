@@ -116,10 +116,11 @@ def tf_config(ports: list[int], index: int, kind: str = "worker") -> str:
     return json.dumps({"cluster": {"worker": workers}, "task": {"type": kind, "index": index}})
 
 
-def start_fit(tmp_path: Path, name: str, backend: str, spec: str, **env: str) -> subprocess.Popen[str]:
+def start_fit(tmp_path: Path, name: str, backend: str, spec: str, epochs: int = 1, **env: str
+              ) -> subprocess.Popen[str]:
     """`declar fit` in the background, writing ``name``.keras into ``tmp_path``."""
     command = [sys.executable, "-m", "declar", "fit", str(HERE / "specs" / spec), "--data", str(tmp_path / "train.npz"),
-               "--out", str(tmp_path / f"{name}.keras"), "--batch-size", "16"]
+               "--out", str(tmp_path / f"{name}.keras"), "--batch-size", "16", "--epochs", str(epochs)]
     return subprocess.Popen(command, env={**base_env(backend), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -240,3 +241,32 @@ def test_validation_refuses_devices_for_multi_worker_mirrored(tmp_path):
     assert [(p.line, p.col, p.code, p.message) for p in problems] == [
         (16, 3, "distribution", "devices does not apply to multi_worker_mirrored")]
     assert "TF_CONFIG" in problems[0].hint
+
+
+@needs_tf
+def test_a_worker_lost_during_training_ends_the_other_with_a_message(tmp_path):
+    write_data(tmp_path)
+    ports = free_ports(2)
+    long = {"DECLAR_CLUSTER_TIMEOUT": "60"}
+    # 400 epochs would take minutes: the kill comes after the second epoch starts.
+    chief, other = (start_fit(tmp_path, "lost", "tensorflow", "multiworker_tf.yaml", 400,
+                              TF_CONFIG=tf_config(ports, i), **long) for i in (0, 1))
+    started = time.monotonic()
+    try:
+        seen = ""
+        while "Epoch 2/" not in seen:  # the cluster formed and trains (a line per epoch, piped)
+            line = other.stdout.readline()
+            assert line or other.poll() is None, other.stderr.read()[-2000:]
+            seen += line
+            assert time.monotonic() - started < BOUND, "the workers did not start training"
+        other.kill()
+        lost = time.monotonic()
+        code, err, _ = finish(chief, started, BOUND + 60.0)
+    finally:
+        for proc in (chief, other):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert code == 1 and time.monotonic() - lost < 70.0, (code, err[-2000:])
+    assert "error: a worker of the cluster stopped answering during training" in err, err[-2000:]
+    assert not (tmp_path / "lost.keras").exists()

@@ -12,7 +12,12 @@ from declar.fitting.history import write_history
 from declar.fitting.progress import progress
 from declar.fitting.resume import resume_callbacks
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.sections.distribution.build import joining_cluster, refuse_cluster_without_distribution, share_data
+from declar.sections.distribution.build import (
+    joining_cluster,
+    refuse_cluster_without_distribution,
+    reporting_lost_peers,
+    share_data,
+)
 from declar.sections.distribution.cluster import is_chief
 from declar.sections.training.build import fit_options, make_callbacks
 from declar.spec.load import SpecSource
@@ -39,8 +44,9 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     fit_data, options = share_data(model, open_data(data, model, limits), options)  # each process's rows
     verbose, printers = progress(verbose)
     callbacks = [*make_callbacks(spec.training), *resume_callbacks(out_path), *printers]
-    history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
-                            verbose=verbose)
+    with reporting_lost_peers():
+        history = train_located(model, loaded, **fit_data.fit_arguments(), **options, callbacks=callbacks,
+                                verbose=verbose)
     if is_chief():  # the other workers hold the same weights; one writes (Keras's multi-worker guide)
         save(model, out_path, limits=limits)
         write_history(history, out_path)

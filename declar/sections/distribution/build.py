@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 
+from declar.errors import BuildError
 from declar.sections.distribution.cluster import (
     ClusterError,
     check_engine,
@@ -64,7 +65,10 @@ def _make_distribution(section: DistributionSpec) -> Any:
 
         if strategy == "multi_worker_mirrored":
             _mean_scalars_over_workers()
-            return tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG itself
+            # It reads TF_CONFIG itself. A collective that waits longer than the cluster timeout
+            # (a worker lost in training) fails instead of waiting forever.
+            communication = tf.distribute.experimental.CommunicationOptions(timeout_seconds=cluster_timeout())
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=communication)
         devices = None
         if count:
             kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
@@ -132,6 +136,30 @@ def joining_cluster() -> contextlib.AbstractContextManager[Watchdog | None]:
     others = ", ".join(a for i, a in enumerate(cluster.addresses) if i != cluster.rank or cluster.engine == "jax")
     return arm(cluster_timeout(), f"process {cluster.rank} of {cluster.processes} could not form the cluster with "
                f"{others}: a peer did not start or cannot be reached")
+
+
+LOST_PEER = ("UnavailableError", "DeadlineExceededError", "AbortedError", "CancelledError", "JaxRuntimeError",
+             "XlaRuntimeError")
+"""The engines' exceptions for a collective whose peer went away (TensorFlow's gRPC errors, JAX's)."""
+
+
+@contextlib.contextmanager
+def reporting_lost_peers() -> Iterator[None]:
+    """Around training in a cluster: a worker lost during training (the engine's collective fails)
+    is said as such, instead of as a compile setting that does not train.
+
+    `declar.api.train_located` has already made the engine's exception a located `BuildError`
+    whose message starts with "training failed: <exception class>"; the class says it was the peer.
+    """
+    try:
+        yield
+    except BuildError as err:
+        message = err.problems[0].message if err.problems else str(err)
+        cause = message.removeprefix("training failed: ").split(":")[0]
+        if read_cluster() is None or cause not in LOST_PEER:
+            raise
+        raise ClusterError(f"a worker of the cluster stopped answering during training ({message[:200]}); "
+                           "start every worker again") from err
 
 
 def refuse_cluster_without_distribution() -> None:

@@ -230,7 +230,9 @@ def test_validation_refuses_devices_for_multi_worker_mirrored(tmp_path):
     import declar
 
     spec = tmp_path / "spec.yaml"
-    spec.write_text((HERE / "specs" / "multiworker_tf.yaml").read_text() + "  devices: 2\n")
+    text = (HERE / "specs" / "multiworker_tf.yaml").read_text()
+    strategy = "  strategy: multi_worker_mirrored\n"
+    spec.write_text(text.replace(strategy, strategy + "  devices: 2\n"))
     env = dict(os.environ)
     try:
         os.environ["KERAS_BACKEND"] = "tensorflow"

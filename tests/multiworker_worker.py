@@ -34,7 +34,7 @@ info = {
     "iterations": [int(alone.optimizer.iterations.numpy()), int(shared.optimizer.iterations.numpy())],
     "prediction_diff": float(np.abs(alone.predict(x, verbose=0) - shared.predict(x, verbose=0)).max()),
     "replicas": int(getattr(getattr(shared, "distribute_strategy", None), "num_replicas_in_sync", 1)),
-    "distributed": getattr(shared, "_declar_distribution", None) is not None,  # declar.load: one device
+    "distributed": shared.declar_distribution is not None,  # declar.load: one device
 }
 with open(os.path.join(out, "compare.json"), "w") as f:
     json.dump(info, f)

@@ -14,6 +14,7 @@ Nothing here schedules devices itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,7 +180,7 @@ def share_data(model: Any, data: Any, options: dict[str, Any]) -> tuple[Any, dic
     its rows of every global batch (`cluster.process_share`) and the per-process batch size, and
     Keras's auto-sharding (which only takes a tf.data dataset) is turned off.
     """
-    distribution = getattr(model, "_declar_distribution", None)
+    distribution = model.declar_distribution
     if keras.backend.backend() == "tensorflow" and options.get("shuffle") and read_cluster() is not None:
         _same_shuffle_everywhere(model.declar_spec)
     if keras.backend.backend() != "jax" or distribution is None or distribution.num_processes < 2:
@@ -190,7 +191,7 @@ def share_data(model: Any, data: Any, options: dict[str, Any]) -> tuple[Any, dic
     processes, rank, batch = distribution.num_processes, jax_process_index(), options["batch_size"]
     shared = {k: process_share(v, batch, processes, rank) for k, v in arguments.items()}
     distribution.auto_shard_dataset = False
-    return type(data)(**shared), {**options, "batch_size": batch // processes}
+    return dataclasses.replace(data, **shared), {**options, "batch_size": batch // processes}
 
 
 def _same_shuffle_everywhere(spec: Any) -> None:

@@ -22,7 +22,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 
 from declar._version import __version__
@@ -31,6 +30,7 @@ from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.sections.distribution.cluster import is_chief
 from declar.spec.versions import FORMAT_VERSION
+from declar.startup_noise import silence_framework_startup
 from declar.summary import layer_rows
 from declar.text import escape, first_line, json_text
 
@@ -83,7 +83,8 @@ EXIT_CODES_HELP = (
     f"run again with --traceback and report it); {EXIT_BROKEN_PIPE} the output was closed early (a pipe to head)."
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True,  # --install-completion; costs 7 ms of imports
+                  no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Build Keras 3 models from YAML specs, with every saving hook synthesized.",
                   epilog=EXIT_CODES_HELP)
 
@@ -152,7 +153,7 @@ def main(
     # Code that reads the limits of the call in progress (deep inside Keras) sees these too.
     token = current_limits.set(_state["limits"])
     ctx.call_on_close(lambda: _reset_limits(token))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+    silence_framework_startup()  # TensorFlow's start-up chatter, if a command imports it
 
 
 def _reset_limits(token: contextvars.Token[Limits]) -> None:
@@ -187,11 +188,32 @@ def _end(err: Exception, code: int) -> NoReturn:
         raise err
     if isinstance(err, DeclarError):
         _print_error(err)
+    elif missing_framework(err):
+        typer.echo(f"error: {missing_framework(err)}", err=True)
     else:
         message = first_line(str(err))
         typer.echo(f"error: internal error: {type(err).__name__}: {escape(message)} "
                    "(run with --traceback and report it)", err=True)
     raise typer.Exit(code=code)
+
+
+FRAMEWORKS = ("keras", "tensorflow", "jax", "jaxlib", "torch")
+INSTALL_A_BACKEND = "pip install 'declar[tensorflow]' (or 'declar[jax]', 'declar[torch]')"
+
+
+def missing_framework(err: BaseException) -> str | None:
+    """What to install, when ``err`` says Keras or its backend is absent (the core install has
+    neither: validate, schema, init, inspect, diff --no-build and migrate need none).
+
+    Example:
+        >>> print(missing_framework(ModuleNotFoundError("No module named 'keras'", name="keras")))
+        this command needs Keras and a backend, which are not installed: pip install 'declar[tensorflow]' (or ...)
+    """
+    if not isinstance(err, ModuleNotFoundError) or (err.name or "").split(".")[0] not in FRAMEWORKS:
+        return None
+    what = "Keras and a backend" if err.name == "keras" else f"the Keras backend '{err.name}'"
+    return f"this command needs {what}, which {'are' if err.name == 'keras' else 'is'} not installed: " \
+        f"{INSTALL_A_BACKEND}"
 
 
 def _print_error(err: DeclarError) -> None:
@@ -219,6 +241,10 @@ def _broken_pipe() -> NoReturn:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The exceptions typer itself handles (exit codes, usage errors, Ctrl-C's abort). Reached through
+# typer's own names: typer 0.25+ vendors click instead of depending on it, so `import click` fails.
+CLICK_EXCEPTIONS: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, typer.BadParameter.__mro__[2])
+
 
 def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **options: Any) -> Callable[[F], F]:
     """`app.command` with the error handling every command shares (see the module docstring);
@@ -231,10 +257,11 @@ def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **
                 result = function(*args, **kwargs)
                 sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
                 return result
-            except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            except (*CLICK_EXCEPTIONS, KeyboardInterrupt):
                 raise
             except Exception as err:
-                _end(err, exit_code(err, exit_codes))
+                # Keras or a backend not installed is the user's set-up, not a bug: the extra is named
+                _end(err, EXIT_PROBLEMS if missing_framework(err) else exit_code(err, exit_codes))
 
         app.command(name, **options)(run)
         return function
@@ -242,35 +269,75 @@ def _command(name: str | None = None, *, exit_codes: ExitCodes | None = None, **
     return register
 
 
+class ValidateFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+"""The files `declar validate DIR` checks: every ``*.yaml`` and ``*.yml`` under it, as yamllint does."""
+
+
+def spec_files(paths: list[Path]) -> list[Path]:
+    """``paths`` with each directory replaced by the spec files under it (recursively, sorted; hidden
+    directories and files skipped, like ``.git``; symbolic links not followed out of it)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(folder, f) for f in sorted(files)
+                      if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")]
+    return found
+
+
 @_command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people and editors, json for tools.")]
-    = OutputFormat.text,
+    files: Annotated[list[Path], typer.Argument(
+        help="Spec files to check; a directory means every *.yaml and *.yml file under it.")],
+    format: Annotated[ValidateFormat, typer.Option(
+        "--format", help="text for people and editors, json for tools, github for workflow annotations.")]
+    = ValidateFormat.text,
 ) -> None:
     """Check specs without importing Keras; print every problem as file:line:col."""
     from declar.spec.load import validate as validate_spec
 
-    results = {str(f): validate_spec(f, _limits()) for f in files}
-    if format is OutputFormat.json:
-        typer.echo(json_text([p.as_dict() for ps in results.values() for p in ps]))
+    checked = spec_files(files)
+    if not checked:
+        raise typer.BadParameter(f"no *.yaml or *.yml files under {', '.join(escape(f) for f in files)}",
+                                 param_hint="FILES")
+    results = {str(f): validate_spec(f, _limits()) for f in checked}
+    problems = [p for ps in results.values() for p in ps]
+    if format is ValidateFormat.json:
+        typer.echo(json_text([p.as_dict() for p in problems]))
+    elif format is ValidateFormat.github:
+        for p in problems:
+            typer.echo(p.render_github())
     else:
-        _print_problems([p for problems in results.values() for p in problems])
-        count = sum(len(p) for p in results.values())
-        bad = sum(1 for p in results.values() if p)
-        summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {len(files)} file{'s' * (len(files) != 1)}"
-                   if count else f"{len(files)} spec{'s' * (len(files) != 1)} valid")
+        _print_problems(problems)
+    if format is not ValidateFormat.json:
+        count, bad, total = len(problems), sum(1 for p in results.values() if p), len(checked)
+        summary = (f"{count} problem{'s' * (count != 1)} in {bad} of {total} file{'s' * (total != 1)}"
+                   if count else f"{total} spec{'s' * (total != 1)} valid")
         typer.echo(summary, err=True)
-    if any(results.values()):
+    if problems:
         raise typer.Exit(code=EXIT_PROBLEMS)
 
 
 @_command()
-def schema() -> None:
+def schema(
+    bundle: Annotated[bool, typer.Option("--bundle", help="One self-contained file: the layer-argument schema "
+                                         "inlined (what https://declar.dev/schemas/declar.schema.json serves).")
+                      ] = False,
+) -> None:
     """Print the spec format's JSON Schema."""
+    from declar.spec.bundle import bundle as bundled
     from declar.spec.schema import schema as load_schema
 
-    typer.echo(json.dumps(load_schema(), indent=2))
+    typer.echo(json.dumps(bundled() if bundle else load_schema(), indent=2))
 
 
 @_command()
@@ -320,7 +387,8 @@ def _print_table(rows: list[dict[str, Any]], title: str) -> None:
 
         table = Table(title=Text(title))
         for key in cells[0]:
-            table.add_column(key, justify="right" if key == "params" else "left")
+            # fold, never crop: in a narrow terminal a long layer name wraps onto the next line
+            table.add_column(key, justify="right" if key == "params" else "left", overflow="fold")
         for row in cells:
             table.add_row(*(Text(v) for v in row.values()))  # Text: never read as rich markup
         Console().print(table)
@@ -391,21 +459,32 @@ def save(
 @_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
-    data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
-    out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
+    out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically); the "
+                                      "history goes next to it (OUT.history.json).")],
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Training data named after the inputs and outputs: .npz, .csv, .tfrecord, or a directory "
+                       "with one subdirectory of images per class (default: training.data of the spec).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Overrides training.epochs (default 1).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
                                                    help="Overrides training.batch_size (default 32).")] = None,
     validation_split: Annotated[float | None, typer.Option("--validation-split", min=0.0, max=0.99,
                                                            help="Overrides training.validation_split.")] = None,
+    shuffle: Annotated[bool | None, typer.Option("--shuffle/--no-shuffle", help="Overrides training.shuffle "
+                                                 "(the order comes from training.shuffle_seed).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Train a spec or resume an archive on an .npz file, then save the archive."""
+    """Train a spec or resume an archive, as its training section says, on a data file or directory,
+    then save the archive.
+
+    On a terminal Keras's progress bar shows; piped, one plain line per epoch.
+    """
     import declar
 
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-               limits=_limits())
-    typer.echo(f"wrote {escape(out)}" if is_chief() else f"trained; the chief writes {escape(out)}")
+               shuffle=shuffle, verbose=0 if quiet else "auto", limits=_limits())
+    if not quiet:
+        typer.echo(f"wrote {escape(out)}" if is_chief() else f"trained; the chief writes {escape(out)}")
 
 
 @_command()
@@ -436,6 +515,11 @@ def inspect(
         upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
     mark = "(unverified) " if "format_version" in unverified else ""
     typer.echo(f"{'format:':<10}{mark}{escape(shown_format)}{upgraded}")
+    if isinstance(info["spec"].get("training"), dict):
+        from declar.sections.training import describe
+        from declar.spec.model import TrainingSpec
+
+        typer.echo(f"{'training:':<10}{escape(describe(TrainingSpec.from_data(info['spec']['training'])))}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")
@@ -490,9 +574,29 @@ def diff_command(
     elif format is DiffFormat.markdown:
         typer.echo(result.render_markdown(), nl=False)
     else:
-        typer.echo(result.render_text())
+        _print_diff(result.render_text())
     if not result.equal:
         raise typer.Exit(code=EXIT_PROBLEMS)
+
+
+DIFF_STYLES = {"---": "bold red", "+++": "bold green", "+": "green", "-": "red", "~": "yellow", ">": "cyan"}
+"""The colour of a `declar diff` line by its marker, as git colours its diffs."""
+
+
+def _print_diff(text: str) -> None:
+    """The diff's text, coloured by each line's marker on a terminal (rich honours NO_COLOR), plain
+    when piped: the lines are the same either way."""
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in text.splitlines():
+        marker = line.lstrip().split(" ", 1)[0]
+        style = DIFF_STYLES.get(marker, "bold" if line.endswith(":") and not line.startswith(" ") else "")
+        console.print(Text(line, style=style))  # Text: spec text is never read as rich markup
 
 
 @_command("transfer")
@@ -540,6 +644,21 @@ def plot_command(
         model = (declar.load(source, compile=False, limits=_limits()) if is_archive(source)
                  else declar.build(loaded, compile=False, distribute=False, limits=_limits()))
     write(to_dot(loaded.spec, model), out)
+    typer.echo(f"wrote {escape(out)}")
+
+
+@_command("plot-history")
+def plot_history_command(
+    source: Annotated[Path, typer.Argument(help="A history (OUT.history.json) or the .keras archive it is next to.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="curves.svg (needs nothing) or curves.png (needs "
+                                      "matplotlib: pip install 'declar[plot]').")],
+) -> None:
+    """Draw the loss and metric curves of a training run, training and validation, one panel each."""
+    from declar.fitting.history import read_history
+    from declar.history_plot import check_can_write, write
+
+    check_can_write(out)
+    write(read_history(source), out)
     typer.echo(f"wrote {escape(out)}")
 
 

@@ -7,6 +7,7 @@ The tree::
     │   └── SpecFileRefused     a spec path is not a regular file of an allowed size
     ├── BuildError              Keras refused part of a valid spec, or it did not train (located)
     │   ├── ModelBuildError     a node of the graph could not be built (``node`` names it)
+    │   ├── CompileBuildError   a loss or metric could not be made (``where`` is its spec path)
     │   ├── LayerBuildError     a declared layer could not be built or loaded
     │   ├── WeightBudgetError   a variable, or all of them, over Limits.max_*_elements
     │   ├── FunctionCallError   a spec function failed when Keras called it
@@ -83,6 +84,32 @@ class Problem:
         where = f"{escape(self.file)}:{self.line}:{self.col}: " if self.line else \
             (f"{escape(self.file)}: " if self.file else "")
         return f"{where}error: {escape(self.message)}{hint}"
+
+    def render_github(self) -> str:
+        """The problem as a GitHub Actions workflow command, which the run's page shows as an
+        annotation on the spec's line (``::error file=m.yaml,line=3,col=5,title=...::message``).
+
+        The message and properties are escaped as the runner's toolkit does (``%``, CR, LF; and
+        ``:``/``,`` in properties), so spec text cannot end the command or start another one.
+
+        Example:
+            >>> Problem(file="m.yaml", line=3, col=5, path=(), message="unknown layer 'Dens'",
+            ...         hint="did you mean 'Dense'?", code="unknown-layer").render_github()
+            "::error file=m.yaml,line=3,col=5,title=declar unknown-layer::unknown layer 'Dens' (did you mean 'Dense'?)"
+        """
+        def data(text: str) -> str:
+            text = escape(text)  # control characters shown, as in every other output
+            return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+        def prop(text: str) -> str:
+            return data(text).replace(":", "%3A").replace(",", "%2C")
+
+        where = [f"file={prop(self.file)}"] if self.file else []
+        if self.line:
+            where += [f"line={self.line}", f"col={self.col}"]
+        where.append("title=" + prop(f"declar {self.code}"))
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"::error {','.join(where)}::{data(self.message + hint)}"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -188,6 +215,15 @@ class ModelBuildError(BuildError):
     def __init__(self, node: NodeSpec, message: str, code: str | None = None):
         DeclarError.__init__(self, message, code=code, path=node.path)
         self.node = node
+
+
+class CompileBuildError(BuildError):
+    """Keras refused a loss or metric of the compile section; ``where`` is its path in the spec,
+    so that `declar.build` locates it (``compile.metrics[1]``)."""
+
+    def __init__(self, where: JsonPath, message: str):
+        DeclarError.__init__(self, message, path=where)
+        self.where = where
 
 
 class LayerBuildError(BuildError):

@@ -1,9 +1,13 @@
 """A starter spec for `declar init NAME`: valid, buildable, with the editor's schema modeline.
 
-The first line, ``# yaml-language-server: $schema=...``, turns on completion and hover docs in
-editors with the YAML language server. It points at the schema's published ``$id`` URL when the
-schema has one; otherwise at the schema file shipped inside the installed package, by a path
-relative to the new file (so it works in a checkout; `--schema` overrides both).
+The first line, ``# yaml-language-server: $schema=...``, turns on completion, hover docs and
+checking in editors with the YAML language server. It points at the schema's published ``$id``
+(https://declar.dev/schemas/declar.schema.json, where the self-contained file of `declar schema
+--bundle` is served), never at a file of this machine: the spec is committed and opened on other
+machines, where a path into this machine's site-packages or checkout does not exist, and a
+schema copied into the project would go stale when declar is upgraded. `--schema` overrides it
+(a path relative to the spec, e.g. to a bundle written with `declar schema --bundle`, for work
+offline).
 
 Example:
     >>> from declar.spec.load import validate
@@ -17,8 +21,8 @@ import os
 import re
 from pathlib import Path
 
-from declar.data import DATA_DIR
 from declar.errors import StarterError
+from declar.spec.schema import schema
 from declar.spec.versions import FORMAT_VERSION
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -52,19 +56,14 @@ compile:
 """
 
 
-def schema_ref(out: str | os.PathLike[str] | None = None) -> str:
-    """The schema's published ``$id``, else the packaged schema's path relative to ``out``'s directory."""
-    from declar.spec.schema import schema
+def schema_ref() -> str:
+    """The schema's published address: the same on every machine.
 
-    published = schema().get("$id")
-    if isinstance(published, str) and published:
-        return published
-    packaged = (DATA_DIR / "declar.schema.json").resolve()
-    base = Path(out).resolve().parent if out is not None else Path.cwd()
-    try:
-        return Path(os.path.relpath(packaged, base)).as_posix()
-    except ValueError:  # another drive on Windows
-        return packaged.as_uri()
+    Example:
+        >>> schema_ref()
+        'https://declar.dev/schemas/declar.schema.json'
+    """
+    return schema()["$id"]
 
 
 def starter_spec(name: str, *, file: str = "spec.yaml", schema_ref: str) -> str:
@@ -85,7 +84,7 @@ def default_path(name: str) -> Path:
 def write_starter(name: str, out: str | os.PathLike[str] | None = None, *, schema: str | None = None) -> Path:
     """Write the starter spec (never over an existing file) and return its path."""
     path = Path(out) if out is not None else default_path(name)
-    text = starter_spec(name, file=str(path), schema_ref=schema or schema_ref(path))
+    text = starter_spec(name, file=str(path), schema_ref=schema or schema_ref())
     if not path.parent.is_dir():
         raise StarterError(f"{path}: directory {path.parent} does not exist", file=os.fspath(path))
     try:

@@ -22,8 +22,10 @@ BACKENDS = [b for b, module in (("tensorflow", "tensorflow"), ("jax", "jax"), ("
 
 
 def roundtrip_jobs() -> list[dict]:
-    # Integer class targets for a sparse loss, one-hot ones otherwise (as the spec's loss expects).
-    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text()} for p in EXAMPLE_SPECS]
+    # Integer class targets for a sparse loss, label sequences for CTC, one-hot ones otherwise (as
+    # the spec's loss expects).
+    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text(),
+             "label_sequences": "loss: ctc" in p.read_text()} for p in EXAMPLE_SPECS]
     jobs += [{"name": p.stem, "spec": str(p), "resume": True} for p in RESUME_SPECS]
     return jobs
 

@@ -1,10 +1,9 @@
 """Worker for the multi-worker tests. Usage: multiworker_worker.py SPEC DATA CHIEF_ARCHIVE OUT_DIR
 
-Runs in a fresh process, alone (no KERAS_DISTRIBUTION_* variables; for TensorFlow a TF_CONFIG of
-one worker, so its shuffle is seeded as the workers' are): trains the spec in this one process with
-the same global batch and epochs as the workers (`declar.fit`), loads the archive the chief wrote
-on one device with `import declar` alone, and records how far the two sets of weights are apart,
-the optimizer steps, and the predictions.
+Runs in a fresh process, alone (no TF_CONFIG, no KERAS_DISTRIBUTION_* variables): trains the spec
+in this one process with the same global batch and epochs as the workers (`declar.fit`), loads the
+archive the chief wrote on one device with `import declar` alone, and records how far the two sets
+of weights are apart, the optimizer steps, and the predictions.
 """
 
 import json

@@ -50,6 +50,13 @@ def sparse_targets(model, n=6, seed=1):
     return rng.integers(0, shape[-1], size=(n, *shape[1:-1])).astype("int32")
 
 
+def label_sequences(model, n=6, seed=1):
+    """CTC targets: half as many labels as time steps, each a class in [1, classes) (0 is the blank)."""
+    rng = np.random.default_rng(seed)
+    _, steps, classes = model.outputs[0].shape
+    return rng.integers(1, classes, size=(n, steps // 2)).astype("int32")
+
+
 def flat(y):
     if isinstance(y, dict):
         return [np.asarray(y[k]) for k in sorted(y)]
@@ -72,7 +79,8 @@ def optimizer_state(model):
 
 def data_for(model, job):
     x = inputs_for(model, n=32, seed=3)
-    y = sparse_targets(model, n=32) if job.get("sparse") else targets_for(model, n=32, seed=4)
+    y = sparse_targets(model, n=32) if job.get("sparse") else label_sequences(model, n=32) \
+        if job.get("label_sequences") else targets_for(model, n=32, seed=4)
     return x, y
 
 
@@ -84,6 +92,8 @@ def evaluate(model, job):
 
 
 def guide_facts(model):
+    import keras
+
     facts = {}
     for layer in model.layers:
         if hasattr(layer, "definition"):
@@ -96,6 +106,9 @@ def guide_facts(model):
         facts["loss"] = [type(model.loss).__name__, getattr(model.loss, "name", str(model.loss))] \
             if not isinstance(model.loss, (str, dict, list)) else model.loss
         facts["metrics"] = sorted(m.name for m in model.metrics)
+        # Every compile argument as Keras serializes it (the losses and metrics with their arguments);
+        # the archive itself holds {"declar": true} and compiles from the spec again.
+        facts["compile_config"] = keras.Model.get_compile_config(model)
     return facts
 
 

@@ -16,7 +16,7 @@ RTOL, ATOL = 1e-5, 1e-6
 # Outputs drawn by a random layer: each backend has its own random algorithm (TensorFlow's stateless
 # Philox, JAX's threefry), so the same seed state draws other numbers elsewhere. Compared on one
 # backend only (test_roundtrip.py); the other outputs of these specs are still compared here.
-DRAWN = {"vae_encoder": {"arr_2"}, "vae": {"arr_0"}}  # vae: the reconstruction decodes the drawn z
+DRAWN = {"vae_encoder": {"arr_2"}, "vae": {"arr_0"}, "vae_kl": {"arr_0"}}  # vae(_kl): the reconstruction decodes z
 
 
 @pytest.fixture(scope="module", params=OTHER_BACKENDS or [pytest.param("none", marks=pytest.mark.skip(

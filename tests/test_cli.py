@@ -47,9 +47,9 @@ class TestValidate:
         assert "valid" in result.output
 
     def test_readme_example_output_is_what_declar_prints(self):
-        result = run("validate", "typo.yaml", cwd=TYPO.parent)
+        result = run("validate", "tests/data/typo.yaml", cwd=ROOT)
         assert result.exit_code == 1
-        assert result.output.splitlines() == readme_block("$ declar validate typo.yaml")
+        assert result.output.splitlines() == readme_block("$ declar validate tests/data/typo.yaml")
 
     def test_every_problem_line_is_file_line_col_error(self):
         result = run("validate", str(TYPO))

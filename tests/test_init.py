@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import declar
 from declar.cli import app
-from declar.spec.schema import schema
+from declar.spec.bundle import bundle
+
+ROOT = Path(__file__).resolve().parent.parent
 
 runner = CliRunner()
 
@@ -34,27 +37,21 @@ def test_writes_a_valid_buildable_spec_named_for_the_pre_commit_hook(tmp_path):
     assert model.name == "sentiment" and model.output_shape == (None, 1) and model.compiled
 
 
-def test_modeline_points_at_the_schema(tmp_path):
-    out = tmp_path / "sub" / "m.yaml"
-    out.parent.mkdir()
-    assert run("init", "m", "-o", out).exit_code == 0
-    first = out.read_text().splitlines()[0]
-    assert first.startswith("# yaml-language-server: $schema=")
-    ref = first.split("$schema=", 1)[1]
-    published = schema().get("$id")
-    if published:
-        assert ref == published
-    else:  # no published URL yet: the packaged schema, relative to the new file
-        target = (out.parent / ref).resolve()
-        assert target.is_file() and target.read_text() == (Path(declar.__file__).parent / "data" /
-                                                           "declar.schema.json").read_text()
-
-
-def test_published_id_is_used_when_the_schema_has_one(tmp_path, monkeypatch):
-    url = "https://example.org/declar/v1/declar.schema.json"
-    monkeypatch.setattr("declar.spec.schema.schema", lambda *a: {"$id": url})
-    assert run("init", "m", "-o", tmp_path / "m.yaml").exit_code == 0
-    assert (tmp_path / "m.yaml").read_text().splitlines()[0] == f"# yaml-language-server: $schema={url}"
+@pytest.mark.parametrize("where", ["cwd", "nested", "absolute"])
+def test_modeline_is_the_published_schema_on_any_machine(tmp_path, where):
+    """Never a path of this machine (its checkout, its site-packages): the spec is committed."""
+    nested = tmp_path / "project" / "models"
+    nested.mkdir(parents=True)
+    args = {"cwd": ("init", "m"), "nested": ("init", "m", "-o", "models/m.yaml"),
+            "absolute": ("init", "m", "-o", nested / "a.yaml")}[where]
+    assert run(*args, cwd=tmp_path if where == "cwd" else tmp_path / "project").exit_code == 0
+    (written,) = [p for p in tmp_path.rglob("*.yaml")]
+    first = written.read_text().splitlines()[0]
+    ref = first.split("# yaml-language-server: $schema=", 1)[1]
+    assert ref == "https://declar.dev/schemas/declar.schema.json" == bundle()["$id"]
+    for local in (str(tmp_path), str(ROOT), "site-packages", "..", "file:"):
+        assert local not in ref
+    assert not Path(ref).is_absolute()
 
 
 def test_schema_option_overrides(tmp_path):

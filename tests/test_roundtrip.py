@@ -57,6 +57,7 @@ def test_compile_settings_and_evaluate_are_restored(roundtrip, name):
     assert saved["facts"].get("optimizer") == loaded["facts"].get("optimizer")
     assert saved["facts"].get("loss") == loaded["facts"].get("loss")
     assert saved["facts"].get("metrics") == loaded["facts"].get("metrics")
+    assert saved["facts"].get("compile_config") == loaded["facts"].get("compile_config")  # with every argument
     assert saved["evaluate"] == loaded["evaluate"]
 
 

@@ -5,7 +5,8 @@ Each entry is written once, as a signature line with the same parameter names as
 `Signature.keras_path` names (``keras.ops.<name>``, ``keras.ops.image.<name>`` for image ops) only
 when a model is built. Validation reads the table without importing keras.
 
-The random draws (`RANDOM_OPS`: ``random_normal``, ``random_uniform``) are a table of their own:
+The random draws (`RANDOM_OPS`: ``random_normal``, ``random_uniform``, ``random_bernoulli``) are a
+table of their own:
 they need a seed generator, which only a custom layer owns, so only a custom type's ``call`` may
 use them (`declar.spec.expressions.call_context`); everywhere else they are unknown functions.
 
@@ -140,10 +141,12 @@ _RANDOM_TABLE = """
 random_normal(shape, mean=, stddev=, dtype=): draws from a normal distribution (a custom type's call only)
 random_uniform(shape, minval=, maxval=, dtype=): draws from a uniform distribution in [minval, maxval) (a custom \
 type's call only)
+random_bernoulli(shape, p=, dtype=): 1 with probability p (default 0.5), else 0, e.g. a dropout mask (a custom \
+type's call only)
 """
 
 # Functions declar defines itself from keras.ops (everything else maps 1:1 to keras.ops).
-COMPOSITES = frozenset({"squared_difference"})
+COMPOSITES = frozenset({"squared_difference", "random_bernoulli"})
 
 
 @dataclass(frozen=True)

@@ -143,8 +143,7 @@ def program_closure(program: CheckedProgram, functions: Mapping[str, Callable[..
     if not program.ok or program.result is None or program.result.tree is None:
         first = program.problems[0].problem.message if program.problems else "the program was not checked"
         raise ValueError(f"program refused: {first}")
-    steps = [(name, to_closure(_tree(checked), functions, limits)) for name, checked in program.steps]
-    result = to_closure(_tree(program.result), functions, limits)
+    steps, result = _closures(program, functions, limits)
     if not steps:
         return result
 
@@ -155,6 +154,37 @@ def program_closure(program: CheckedProgram, functions: Mapping[str, Callable[..
         return result(local)
 
     return run
+
+
+def program_scope_closure(program: CheckedProgram, functions: Mapping[str, Callable[..., Any]],
+                          limits: Limits | None = None) -> Callable[[Env], tuple[Any, dict[str, Any]]]:
+    """As `program_closure`, but the closure returns the result and the environment with the let names
+    bound: what a custom type's losses and updates read after its call.
+
+    Example:
+        >>> from declar.expr.parse import Context
+        >>> program = check_program({"let": {"h": "a * 2"}, "return": "h + 1"}, Context(names={"a"}))
+        >>> result, names = program_scope_closure(program, {})({"a": 3})
+        >>> result, names["h"]
+        (7, 6)
+    """
+    if not program.ok:
+        program_closure(program, functions, limits)  # raises with the program's first problem
+    steps, result = _closures(program, functions, limits)
+
+    def run(env: Env) -> tuple[Any, dict[str, Any]]:
+        local = dict(env)
+        for name, step in steps:
+            local[name] = step(local)
+        return result(local), local
+
+    return run
+
+
+def _closures(program: CheckedProgram, functions: Mapping[str, Callable[..., Any]], limits: Limits | None
+              ) -> tuple[list[tuple[str, Closure]], Closure]:
+    steps = [(name, to_closure(_tree(checked), functions, limits)) for name, checked in program.steps]
+    return steps, to_closure(_tree(program.result), functions, limits)  # type: ignore[arg-type]
 
 
 def program_texts(value: Any) -> list[tuple[Where, Any]]:

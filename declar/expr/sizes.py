@@ -31,13 +31,13 @@ from typing import Any
 # The functions whose result size is computed before they run (see `per_example`).
 SIZED = frozenset({"tile", "repeat", "one_hot", "broadcast_to", "reshape", "full_like", "outer", "arange", "zeros",
                    "ones", "eye", "pad", "extract_patches", "segment_sum", "segment_max", "random_normal",
-                   "random_uniform"})
+                   "random_uniform", "random_bernoulli"})
 # Which argument of each is its size, for locating a problem at validate.
 SIZE_ARGUMENT = {"tile": "repeats", "repeat": "repeats", "one_hot": "num_classes", "broadcast_to": "shape",
                  "reshape": "newshape", "full_like": "x", "outer": "x2", "arange": "stop", "zeros": "shape",
                  "ones": "shape", "eye": "N", "pad": "pad_width", "extract_patches": "size",
                  "segment_sum": "num_segments", "segment_max": "num_segments", "random_normal": "shape",
-                 "random_uniform": "shape"}
+                 "random_uniform": "shape", "random_bernoulli": "shape"}
 
 _CAP = 1 << 80  # products stop growing past this: any limit is far below, and no huge integer is built
 
@@ -223,6 +223,7 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], int | None]] = {
     "segment_max": _segments,
     "random_normal": _shape_given("shape"),
     "random_uniform": _shape_given("shape"),
+    "random_bernoulli": _shape_given("shape"),
 }
 
 

@@ -17,6 +17,9 @@ hooks, while this class owns only what the spec declares:
   own seed generator, seeded from the spec's seed and the layer's name (`draw_seed`), whose state
   is saved with the declared variables (`SEED_STATE`) so predictions after load continue exactly
   as the saved model's would;
+- the type's ``losses`` are added (Keras's add_loss, each under its name for fit's metrics:
+  `declar.keras.aux_losses`) and its ``updates`` applied to its non-trainable variables
+  (`declar.keras.updates`) after the call, over the call's names, its let names and ``outputs``;
 - compute_output_shape traces call symbolically (so wrappers such as TimeDistributed, and a type
   extending this one, can ask for it);
 - masks propagate as through the extended layer (supports_masking and compute_mask are its own),
@@ -41,11 +44,13 @@ from declar.errors import FileLimitError, LayerBuildError
 from declar.expr.evaluate import ExpressionError
 from declar.expr.ops import RANDOM_OPS
 from declar.expr.parse import Context
-from declar.expr.program import CheckedProgram, check_program, program_closure
+from declar.expr.program import CheckedProgram, check_program, program_closure, program_scope_closure
+from declar.keras.aux_losses import NamedLosses, add_losses, loss_closures
 from declar.keras.budget import variable_message, weight_budget
 from declar.keras.ops import draw_seed, keras_functions, random_functions
+from declar.keras.updates import apply_updates, update_closures
 from declar.limits import Limits, current_limits
-from declar.spec.expressions import call_context, compute_shape, mask_context
+from declar.spec.expressions import after_call_context, call_context, compute_shape, mask_context
 from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS, snake_case
 from declar.spec.keras_objects import LAYER_ARGS, path_refusals, refusal
 from declar.spec.model import BUILD_KEY, AssetSpec, LayerTypeSpec, layer_type_from_data
@@ -59,7 +64,7 @@ SEED_STATE = "@seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="declar", name="DeclarLayer")
-class DeclarLayer(keras.layers.Layer):
+class DeclarLayer(NamedLosses, keras.layers.Layer):
     """A layer of a custom type declared in a spec.
 
     Example:
@@ -93,6 +98,15 @@ class DeclarLayer(keras.layers.Layer):
             self.seed_generator = keras.random.SeedGenerator(draw_seed(seed or 0, self.name), name="seed_generator")
             functions.update(random_functions(self.seed_generator))
         self._call = program_closure(program, functions)
+        # Losses and updates read the call's let names and result: the call then keeps its scope.
+        owner = f"layer '{self.name}' ({layer_type})"
+        definition = self.definition
+        self._loss_closures = loss_closures(definition.losses, after_call_context(definition, "losses"), owner)
+        self._update_closures = update_closures(definition.updates, after_call_context(definition, "updates"),
+                                                {v.name: v.trainable for v in definition.variables}, owner)
+        effects = self._loss_closures or self._update_closures
+        self._call_scope = program_scope_closure(program, functions) if effects else None
+        self.declar_loss_names = [loss.name for loss in self.definition.losses]
         self._mask = None if self.definition.mask is None else \
             program_closure(_checked(self.definition.mask, mask_context(self.definition)), keras_functions())
         # Keras sets an output mask only for a layer that supports masking; without a declared mask,
@@ -212,7 +226,17 @@ class DeclarLayer(keras.layers.Layer):
         env = {**self._names(inputs, mask), "training": training}
         self._input_mask, self._inputs = mask, inputs
         try:
-            outputs = self._call(env)
+            if self._call_scope is None:
+                outputs = self._call(env)
+            else:
+                outputs, scope = self._call_scope(env)
+                scope["outputs"] = outputs
+                owner = f"layer '{self.name}' ({self._layer_type})"
+                add_losses(self, self._loss_closures, scope, owner)
+                apply_updates(self._update_closures, self._declared, scope, training, owner)
+        except LayerBuildError as err:  # a loss or an update that does not fit: one line, as below
+            err._keras_call_info_injected = True  # type: ignore[attr-defined]
+            raise
         except ExpressionError as err:  # a guard of the expression tripped (a size or constant limit)
             refused = LayerBuildError(f"layer '{self.name}' ({self._layer_type}): call {err}")
             refused._keras_call_info_injected = True  # type: ignore[attr-defined]  # keep it one line

@@ -19,6 +19,7 @@ import keras
 
 from declar._version import __version__
 from declar.errors import ArchiveError, FileLimitError
+from declar.keras.aux_losses import declared_loss_names, loss_metrics, update_loss_metrics
 from declar.keras.budget import weight_budget
 from declar.keras.layer import DeclarLayer
 from declar.limits import current_limits
@@ -105,6 +106,8 @@ class DeclarModel(keras.Model):
         if parsed.dtype_policy:
             self.dtype_policy = parsed.dtype_policy  # compile() wraps the optimizer for mixed_float16
         self._declar = {"spec": parsed, "source": source, "declar_version": declar_version}
+        # The auxiliary losses of custom types and blocks, each reported by fit as a metric of its name.
+        self._declar_loss_metrics = loss_metrics(declared_loss_names(self))
         self._declar_compiled = None
         self._declar_distribution: Any = None
 
@@ -148,6 +151,13 @@ class DeclarModel(keras.Model):
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         with self._in_distribution():
             return super().predict(*args, **kwargs)
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        """Keras's total (compile loss plus every added loss), with each auxiliary loss recorded by name."""
+        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        update_loss_metrics(self._declar_loss_metrics, self, x)
+        return total
 
     @property
     def declar_spec(self) -> Spec:

@@ -42,8 +42,19 @@ def random_functions(seed_generator: keras.random.SeedGenerator) -> dict[str, Ca
         >>> draws = random_functions(keras.random.SeedGenerator(3))
         >>> tuple(draws["random_normal"]((2, 3)).shape)
         (2, 3)
+        >>> sorted(set(keras.ops.convert_to_numpy(draws["random_bernoulli"]((50,), p=0.5)).tolist()))
+        [0.0, 1.0]
     """
-    return {n: functools.partial(keras_function(s), seed=seed_generator) for n, s in RANDOM_OPS.items()}
+    table = {n: functools.partial(keras_function(s), seed=seed_generator) for n, s in RANDOM_OPS.items()
+             if n not in COMPOSITES}
+
+    def bernoulli(shape: Any, p: Any = 0.5, dtype: Any = None) -> Any:
+        # One uniform draw per element, compared with p: what Keras's own dropout does.
+        drawn = keras.random.uniform(shape, seed=seed_generator)
+        return keras.ops.cast(keras.ops.less(drawn, p), dtype or keras.backend.floatx())
+
+    table["random_bernoulli"] = bernoulli
+    return table
 
 
 def draw_seed(seed: int, name: str) -> int:

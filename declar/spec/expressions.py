@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from declar.expr.evaluate import ExpressionError, shape_functions, to_closure
-from declar.expr.ops import SHAPE_FUNCTIONS, TENSOR_OPS
+from declar.expr.ops import OPS, SHAPE_FUNCTIONS, TENSOR_OPS
 from declar.expr.parse import Checked, Context, check
 from declar.limits import Limits
-from declar.spec.model import LayerTypeSpec
+from declar.spec.model import BlockSpec, LayerTypeSpec
 
 
 def call_context(definition: LayerTypeSpec) -> Context:
@@ -35,6 +35,32 @@ def call_context(definition: LayerTypeSpec) -> Context:
     names |= {v.name for v in definition.variables}
     return Context(names=names, functions=TENSOR_OPS, allow_base=definition.extends != "Layer",
                    kind=f"call of {definition.name}")
+
+
+def let_names(call: Any) -> list[str]:
+    """The let names of a call program (none for a plain expression)."""
+    lets = call.get("let") if isinstance(call, Mapping) else None
+    return [n for n in lets if isinstance(n, str)] if isinstance(lets, Mapping) else []
+
+
+def after_call_context(definition: LayerTypeSpec, what: str) -> Context:
+    """What a type's losses and updates (``what``) may use: the names of its call, the call's let
+    names, and ``outputs`` (the call's result); the function table without the random draws.
+
+    Example:
+        >>> from declar.spec.model import layer_type_from_data
+        >>> lt = layer_type_from_data("T", {"extends": "Layer", "call": {"let": {"h": "inputs"}, "return": "h"}})
+        >>> sorted(after_call_context(lt, "losses").names)
+        ['h', 'inputs', 'mask', 'outputs', 'training']
+    """
+    names = set(call_context(definition).names) | set(let_names(definition.call)) | {"outputs"}
+    return Context(names=names, functions=OPS, kind=f"{what} of {definition.name}")
+
+
+def block_loss_context(block: BlockSpec) -> Context:
+    """What a block's losses may use: its inputs, its node names, its parameters and ``training``."""
+    names = {*block.graph.inputs, *(n.name for n in block.graph.nodes), *(p.name for p in block.params), "training"}
+    return Context(names=names, functions=OPS, kind=f"losses of block {block.name}")
 
 
 def mask_context(definition: LayerTypeSpec) -> Context:

@@ -56,6 +56,15 @@ UNSAFE_LAYERS = {
 }
 
 
+# Built-in layers that exist but cannot be a layer of a model: refused at validate (each with a
+# hint), since each fails only at build otherwise, and not offered by the editor's schema.
+UNUSABLE_LAYERS = {
+    "InputLayer": ("is made by declar from the spec's `inputs:`", "declare the input under `inputs:`"),
+    "Layer": ("is the base class of layers and has no call", "write a custom type with `extends: Layer` and a call"),
+    "Wrapper": ("is an abstract base class", "use a wrapper such as Bidirectional or TimeDistributed"),
+}
+
+
 def snake_case(name: str) -> str:
     """A class name as Keras turns it into a layer name or an object name, e.g. for ``dense_1``.
 

@@ -23,6 +23,7 @@ from declar.errors import Problem
 from declar.hints import did_you_mean
 from declar.spec.catalog import catalog
 from declar.spec.json_types import JSON_TYPES
+from declar.spec.keras_objects import LAYER_KINDS, argument_kind
 from declar.spec.source import Document
 
 SCHEMA_FILE = "declar.schema.json"
@@ -51,7 +52,17 @@ def _layer_validator(layer: str) -> Draft202012Validator | None:
     definition = schema(LAYER_SCHEMA_FILE)["$defs"].get(layer)
     if definition is None:
         return None
-    return Draft202012Validator(_inline_refs(definition, LAYER_SCHEMA_FILE))
+    # Unknown and missing arguments are declar's own checks (with "did you mean", and a custom
+    # type's parameters beside its base layer's arguments): only the values are checked here.
+    values_only = {k: v for k, v in definition.items() if k not in _NAME_RULES}
+    # A layer-valued argument (`Bidirectional: {layer: {LSTM: ...}}`) is checked as a layer of its
+    # own by the model checks, with its position; the editor's schema of it would report it twice.
+    values_only["properties"] = {k: {} if argument_kind(layer, k) in LAYER_KINDS else rule
+                                 for k, rule in definition.get("properties", {}).items()}
+    return Draft202012Validator(_inline_refs(values_only, LAYER_SCHEMA_FILE))
+
+
+_NAME_RULES = ("additionalProperties", "required", "defaultSnippets")
 
 
 def layer_args_problems(doc: Document, path: tuple[Any, ...], layer: str, args: dict[str, Any]) -> list[Problem]:
@@ -81,8 +92,10 @@ def _plainly_valid(rule: dict[str, Any], value: Any) -> bool:
         return False
     if "items" in rule and not (isinstance(value, list) and all(_plainly_valid(rule["items"], v) for v in value)):
         return False
-    return set(rule) <= {"anyOf", "enum", "type", "default", "description", "x-kind", "minimum", "maximum",
-                         "items"} or (
+    if "pattern" in rule and not (isinstance(value, str) and re.search(rule["pattern"], value)):
+        return False
+    return set(rule) <= {"anyOf", "enum", "type", "default", "description", "minimum", "maximum",
+                         "items", "pattern"} or (
         kind == "object" and isinstance(value, dict) and "class_name" in value)
 
 
@@ -215,8 +228,9 @@ def _message(error: ValidationError) -> str:
         key = error.absolute_path[-1] if error.absolute_path else None
         where = f"{key}: " if isinstance(key, str) else ""
         return f"{where}expected {expected}, got {_json_type(value)} {shown}"
-    if v == "enum" and error.schema.get("x-kind"):
-        return f"unknown {error.schema['x-kind']} '{value}'"
+    kind = _object_kind(error.validator_value) if v == "enum" else None
+    if kind:
+        return f"unknown {kind} '{value}'"
     if v == "enum":
         choices = error.validator_value
         if len(choices) > 6:
@@ -231,6 +245,20 @@ def _message(error: ValidationError) -> str:
         where = f"{key}: " if isinstance(key, str) else ""
         return f"{where}{shown} is out of range ({v} {error.validator_value})"
     return error.message
+
+
+@functools.cache
+def _object_kinds() -> dict[frozenset[str], str]:
+    cat = catalog()
+    return {frozenset(cat.activations): "activation", frozenset(cat.initializers): "initializer",
+            frozenset(cat.regularizers): "regularizer", frozenset(cat.constraints): "constraint"}
+
+
+def _object_kind(choices: Any) -> str | None:
+    """The kind of Keras object whose catalog names are ``choices`` (an enum of the layer schema)."""
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        return None
+    return _object_kinds().get(frozenset(choices))
 
 
 def _hint(error: ValidationError) -> str:

@@ -6,7 +6,8 @@ shaped like the incoming tensors, its nodes created by the model's own `run_grap
 and ``model.get_layer("encoder")`` is a model a user can call. ``repeat: N`` makes a sub-model
 named after the node holding N chained copies ``block_1 ... block_N``, each with its own weights
 (``encoder/block_2/attention/query/kernel``). Parameter expressions are computed first, and the
-computed arguments pass the same argument gate as written ones before Keras sees them.
+computed arguments pass the same argument gate as written ones before Keras sees them. A block's
+``losses:`` are an `AuxiliaryLoss` layer in its graph (`declar.keras.aux_losses.with_block_losses`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import keras
 
 from declar.errors import ModelBuildError
+from declar.keras.aux_losses import with_block_losses
 from declar.limits import current_limits
 from declar.spec.block_args import gate_refusals, substitute
 from declar.spec.layer_count import block_env, repeat_count
@@ -67,6 +69,7 @@ def block_model(spec: Spec, node: NodeSpec, incoming: list[Any], run_graph: RunG
         inputs = _inputs_like(incoming, block.graph.inputs)
         tensors = dict(zip(block.graph.inputs, inputs, strict=False))
         outputs = run_graph(concrete_graph(spec, block.graph, env), tensors, env)
+        outputs = with_block_losses(block.name, block.losses, tensors, env, outputs)
     model = keras.Model(_single(inputs), outputs, name=node.name)
     model.declar_kind = block.name  # what `declar build` shows as its type
     return model

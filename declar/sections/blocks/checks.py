@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from declar.errors import Problem
 from declar.limits import Limits
+from declar.sections.layers.state_checks import check_block_losses
 from declar.sections.model.checks import check_graph, layer_infos
 from declar.spec.catalog import catalog
 from declar.spec.checks.values import check_value
@@ -33,6 +34,7 @@ def check_blocks(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
             yield doc.problem((*block.path, "inputs"), f"block input '{clash}' has the name of a parameter",
                               "rename one", "duplicate-name")
         yield from check_graph(spec, doc, block.graph, infos, limits)
+        yield from check_block_losses(doc, block, limits)
     yield from _check_nesting(spec, doc, limits)
 
 

@@ -181,28 +181,12 @@ def share_data(model: Any, data: Any, options: dict[str, Any]) -> tuple[Any, dic
     Keras's auto-sharding (which only takes a tf.data dataset) is turned off.
     """
     distribution = model.declar_distribution
-    if keras.backend.backend() == "tensorflow" and options.get("shuffle") and read_cluster() is not None:
-        _same_shuffle_everywhere(model.declar_spec)
-    if keras.backend.backend() != "jax" or distribution is None or distribution.num_processes < 2:
-        return data, options
-    arguments = data.fit_arguments()
-    if not all(_is_arrays(v) for v in arguments.values()):  # a tf.data dataset: Keras shards it
-        return data, options
+    if keras.backend.backend() != "jax" or distribution is None or distribution.num_processes < 2 or data.batched:
+        return data, options  # one process, or a dataset: Keras's auto-sharding splits it
     processes, rank, batch = distribution.num_processes, jax_process_index(), options["batch_size"]
-    shared = {k: process_share(v, batch, processes, rank) for k, v in arguments.items()}
+    shared = {k: process_share(v, batch, processes, rank) for k, v in data.fit_arguments().items()}
     distribution.auto_shard_dataset = False
     return dataclasses.replace(data, **shared), {**options, "batch_size": batch // processes}
-
-
-def _same_shuffle_everywhere(spec: Any) -> None:
-    """TensorFlow shards each worker's copy of the (shuffled) dataset: the copies must be shuffled
-    alike, or rows are seen twice or never in an epoch. Keras shuffles with `tf.random.shuffle`,
-    which follows TensorFlow's global seed: every worker sets the same one (the training section's
-    shuffle_seed, else the spec's seed)."""
-    import tensorflow as tf
-
-    training = spec.training
-    tf.random.set_seed(training.shuffle_seed if training and training.shuffle_seed is not None else spec.seed)
 
 
 def jax_process_index() -> int:
@@ -210,14 +194,6 @@ def jax_process_index() -> int:
     import jax
 
     return int(jax.process_index())
-
-
-def _is_arrays(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(_is_arrays(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_is_arrays(v) for v in value)
-    return value is None or (hasattr(value, "__len__") and hasattr(value, "shape"))
 
 
 def first_local_batch(strategy: Any, iterator: Any) -> Any:

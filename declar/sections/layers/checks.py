@@ -12,6 +12,7 @@ from declar.expr.evaluate import ExpressionError
 from declar.expr.parse import Checked
 from declar.hints import did_you_mean
 from declar.limits import Limits
+from declar.sections.layers.state_checks import check_type_state
 from declar.spec.catalog import catalog
 from declar.spec.checks.locate import checked_expression, checked_program, expression_problem
 from declar.spec.checks.values import check_value, object_problems
@@ -64,6 +65,7 @@ def check_layer_types(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         yield from _check_assets(loaded.origin, doc, lt, limits)
         yield from _check_call(doc, lt, limits)
         yield from _check_mask(doc, lt, limits)
+        yield from check_type_state(doc, lt, limits)
 
 
 def _check_extends_depth(spec: Spec, doc: Document, max_depth: int) -> Iterator[Problem]:

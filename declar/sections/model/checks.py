@@ -24,7 +24,7 @@ from declar.spec.block_args import check_expression, expressions_in, gate_refusa
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.locate import expression_problem
 from declar.spec.checks.values import argument_problems, check_value, object_problems
-from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS
+from declar.spec.facts import DTYPE_POLICIES, UNSAFE_LAYERS, UNUSABLE_LAYERS
 from declar.spec.json_types import typed_repr
 from declar.spec.keras_objects import LAYER_ARGS, MAX_NESTING, path_refusals
 from declar.spec.layer_count import node_layer_counts
@@ -331,6 +331,12 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
     args = JsonMap({k: v for k, v in args.items() if k not in dynamic})
     info = infos[layer] if layer in infos else _builtin_info(layer)
     allowed, params, build_args, root = info.allowed, info.params, info.build_args, info.root
+    # `extends: Layer` is the way to use Layer; a list item naming no layer stands for "Layer" unwritten
+    if (root in UNUSABLE_LAYERS and root != "Layer") or (layer == "Layer" and _names_key(doc, args_path)):
+        what, hint = UNUSABLE_LAYERS[root]
+        yield doc.problem(args_path, f"layer '{root}' {what}; it cannot be a layer of a model", hint,
+                          "unusable-layer", at_key=True)
+        return
     if root in UNSAFE_LAYERS:
         yield doc.problem(args_path, f"layer '{root}' {UNSAFE_LAYERS[root]}; declar refuses it",
                           "write a custom layer type with a call expression instead", "unsafe-layer", at_key=True)
@@ -373,6 +379,12 @@ def check_layer(spec: Spec, doc: Document, layer: str, args: Any, args_path: Jso
     for missing in [p for p in build_args.values() if p.required and p.name not in given_build]:
         yield doc.problem(args_path, f"'{layer}' needs build argument '{missing.name}' under build:", "",
                           "missing-param", at_key=missing_at_key)
+
+
+def _names_key(doc: Document, path: JsonPath) -> bool:
+    """Whether the last key of ``path`` is written in the document (not a stand-in of the typed spec)."""
+    parent = _written(doc, path[:-1]) if path else None
+    return isinstance(parent, dict) and path[-1] in parent
 
 
 def _check_nested_layers(spec: Spec, doc: Document, wrapper: str, args: dict[str, Any], args_path: JsonPath,

@@ -29,6 +29,7 @@ from declar.sections.distribution.cluster import (
     process_share,
     read_cluster,
 )
+from declar.sections.distribution.cluster import is_chief as is_chief  # the design's interface: build.is_chief()
 from declar.sections.distribution.watchdog import Watchdog, arm
 from declar.spec.facts import STRATEGIES
 from declar.spec.model import DistributionSpec

@@ -22,6 +22,7 @@ from declar.errors import (
     WeightBudgetError,
 )
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.sections.distribution.cluster import preflight
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import DistributionSpec, Spec
@@ -190,6 +191,7 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         >>> len(history.history["loss"])
         2
     """
+    preflight()  # a bad TF_CONFIG or KERAS_DISTRIBUTION_* variable is refused before keras starts
     from declar.fitting.run import train
 
     return train(source, data, out_path, epochs=epochs, batch_size=batch_size, validation_split=validation_split,

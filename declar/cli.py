@@ -28,6 +28,7 @@ from declar._version import __version__
 from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.sections.distribution.cluster import is_chief
 from declar.spec.versions import FORMAT_VERSION
 from declar.startup_noise import silence_framework_startup
 from declar.summary import layer_rows
@@ -483,7 +484,7 @@ def fit(
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                shuffle=shuffle, verbose=0 if quiet else "auto", limits=_limits())
     if not quiet:
-        typer.echo(f"wrote {escape(out)}")
+        typer.echo(f"wrote {escape(out)}" if is_chief() else f"trained; the chief writes {escape(out)}")
 
 
 @_command()

@@ -189,6 +189,22 @@ class Resume:
             remove_backup(self.backup.directory)
 
 
+class NoResume:
+    """A run that keeps no backup: the workers of a cluster (each would write the same backup, and a
+    worker restarted alone cannot rejoin its peers' epoch); a killed cluster starts again."""
+
+    initial_epoch = 0
+
+    def callbacks(self, others: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+        return list(others)
+
+    def trained(self) -> None:
+        """Nothing to drop."""
+
+    def finish(self) -> None:
+        """Nothing to remove."""
+
+
 def resume_run(out_path: str | os.PathLike[str], model: keras.Model, data: Sequence[str | os.PathLike[str]],
                options: Mapping[str, Any], section: TrainingSpec | None = None,
                say: Callable[[str], None] | None = print, source: object = None) -> Resume:

@@ -131,6 +131,16 @@ class DeclarModel(keras.Model):
         jax = keras.backend.backend() == "jax"
         return distribution_scope(self._declar_distribution if jax else None)
 
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> Any:
+        from declar.sections.distribution.build import first_local_batch
+
+        # TensorFlow only (its trainer defines it): Keras 3.15 cannot reduce the first batch under
+        # MultiWorkerMirroredStrategy; the worker's local batch gives the build its shapes.
+        local = first_local_batch(self._distribute_strategy, iterator) if iterator is not None else None
+        if local is not None:
+            iterator, data_batch = None, local
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         with self._in_distribution():
             return super().fit(*args, **kwargs)

@@ -16,7 +16,7 @@ from declar.fitting.history import write_history
 from declar.fitting.progress import progress, silenced
 from declar.fitting.resume import resume_callbacks
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.sections.training.build import fit_options, make_callbacks
+from declar.sections.training.build import check_class_weight, fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec, TrainingSpec
 from declar.training_data import open_training_data
@@ -37,6 +37,7 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     section = spec.training or TrainingSpec()
+    check_class_weight(loaded, model)
     options = fit_options(section, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                           shuffle=shuffle)
     fit_data, validation = open_training_data(loaded, model, data, options, limits)

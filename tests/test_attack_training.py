@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras  # noqa: F401  (declar.keras.* are imported after keras, as declar's hook does)
+import pytest
 from typer.testing import CliRunner
 
 from declar.cli import app
+from declar.errors import DeclarError, LayerBuildError
+from declar.keras.aux_losses import AuxiliaryLoss
+from declar.sections.training.build import make_callbacks
 from declar.spec.load import validate
+from declar.spec.model import TrainingSpec
 from tests.data_writers import image_directory
 from tests.training_helpers import tiny_spec
 
@@ -121,3 +127,34 @@ def test_callback_arguments_keras_refuses_are_located_not_internal_errors(tmp_pa
     assert problems(spec) == [
         f"{spec}:13:35: error: ReduceLROnPlateau factor 5.0 must be below 1.0 (the learning rate is multiplied by "
         "it when the metric stops improving: 0.5 halves it)"]
+
+
+# -- a forged AuxiliaryLoss config (an archive's) --------------------------------------------------
+
+
+@pytest.mark.parametrize("forged", [{"params": [1, 2]}, {"params": "ab"}, {"params": [[1, 2]]}, {"block": 5},
+                                    {"losses": ["x"]}])
+def test_forged_auxiliary_loss_config_of_wrong_types_is_refused_in_one_line(forged):
+    config = {"name": "a", "losses": [{"name": "l", "value": "sum(h)", "weight": 1.0}], "names": ["h"], **forged}
+    with pytest.raises(LayerBuildError, match="AuxiliaryLoss config"):
+        AuxiliaryLoss.from_config(config)
+
+
+# -- callback settings Keras refuses when it makes the callback ------------------------------------
+
+
+def test_save_freq_keras_refuses_is_located_at_validate(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n  callbacks:\n"
+                               "    - ModelCheckpoint: {filepath: m.keras, save_freq: often}\n"
+                               "    - BackupAndRestore: {backup_dir: b, save_freq: 0}\n")
+    hint = "save_freq: epoch (the default) or a whole number of batches, e.g. 100"
+    assert problems(spec) == [
+        f"{spec}:13:55: error: ModelCheckpoint save_freq str 'often' is neither 'epoch' nor a number of batches "
+        f"({hint})",
+        f"{spec}:14:52: error: BackupAndRestore save_freq int 0 is neither 'epoch' nor a number of batches ({hint})"]
+
+
+def test_a_callback_keras_refuses_from_an_unchecked_section_is_a_declar_error():
+    section = TrainingSpec.from_data({"callbacks": [{"ReduceLROnPlateau": {"factor": 5.0}}]})
+    with pytest.raises(DeclarError, match=r"training.callbacks\[0\]: ReduceLROnPlateau: .*factor >= 1.0"):
+        make_callbacks(section)

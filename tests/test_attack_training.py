@@ -158,3 +158,24 @@ def test_a_callback_keras_refuses_from_an_unchecked_section_is_a_declar_error():
     section = TrainingSpec.from_data({"callbacks": [{"ReduceLROnPlateau": {"factor": 5.0}}]})
     with pytest.raises(DeclarError, match=r"training.callbacks\[0\]: ReduceLROnPlateau: .*factor >= 1.0"):
         make_callbacks(section)
+
+
+# -- an --out that cannot be written is refused before training, not after it ----------------------
+
+
+def test_out_that_is_not_an_archive_is_refused_before_training(tmp_path):
+    spec = tiny_spec(tmp_path, "  data: d.npz\n")
+    out = tmp_path / "run" / "m.h5"
+    result = runner.invoke(app, ["fit", str(spec), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {out}: the archive name must end in .keras"  # no epoch line
+    assert not out.parent.exists()
+
+
+def test_out_in_a_new_directory_is_written_with_or_without_callbacks(tmp_path):
+    # A callback's file under run/ used to make run/ (and the save work); without one, the run
+    # trained, then could not save.
+    spec = tiny_spec(tmp_path, "  data: d.npz\n")
+    out = tmp_path / "run" / "m.keras"
+    assert fit(spec, out).exit_code == 0
+    assert out.is_file() and (out.parent / "m.history.json").is_file()

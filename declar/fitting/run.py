@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from declar.api import model_to_train, save, train_located
+from declar.archive import check_archive_target, is_archive
 from declar.fitting.batches import fit_inputs
 from declar.fitting.history import write_history
 from declar.fitting.progress import progress, silenced
@@ -34,6 +35,9 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     ``data`` None means the section's ``training.data``; each option given (not None) overrides the
     section's setting; ``verbose`` is `declar.fitting.progress.progress`'s (0 for ``--quiet``).
     """
+    if is_archive(out_path):  # its directory, as the section's callbacks make theirs under it
+        os.makedirs(os.path.dirname(os.fspath(out_path)) or ".", exist_ok=True)
+    check_archive_target(out_path)  # before the epochs a refusal at the save would lose
     model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     section = spec.training or TrainingSpec()

@@ -55,6 +55,24 @@ def is_archive(source: object) -> bool:
     return isinstance(name, str) and "\n" not in name and name.endswith(ARCHIVE_SUFFIX)
 
 
+def check_archive_target(out_path: str | os.PathLike[str]) -> None:
+    """Refuse an archive path `atomic_save` cannot write: not ``.keras``, or in no directory.
+    `declar fit` checks it before training, not after the epochs it would lose.
+
+    Example:
+        >>> check_archive_target("no/such/dir/m.keras")
+        Traceback (most recent call last):
+        ...
+        declar.errors.ArchiveError: no/such/dir/m.keras: directory no/such/dir does not exist
+    """
+    out = Path(out_path)
+    if not is_archive(out):
+        raise ArchiveError(f"{out}: the archive name must end in .keras", file=os.fspath(out))
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise ArchiveError(f"{out}: directory {directory} does not exist", file=os.fspath(out))
+
+
 def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
                 check: Callable[[Path], None] | None = None) -> None:
     """Write ``model`` to ``out_path`` so that the path holds either the old or the new archive.
@@ -73,11 +91,7 @@ def atomic_save(model: keras.Model, out_path: str | os.PathLike[str],
         True
     """
     out = Path(out_path)
-    if not is_archive(out):
-        raise ArchiveError(f"{out}: the archive name must end in .keras", file=os.fspath(out))
-    directory = out.parent if str(out.parent) else Path(".")
-    if not directory.is_dir():
-        raise ArchiveError(f"{out}: directory {directory} does not exist", file=os.fspath(out))
+    check_archive_target(out)
     try:
         # An archive is a shared artefact like any file model.save writes: 0666 less the umask.
         replace_atomically(out, lambda tmp: model.save(tmp), mode=0o666 & ~_umask(), suffix=".tmp.keras",

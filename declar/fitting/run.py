@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from declar.adapt import adapt_model
 from declar.api import model_to_train, save, train_located
+from declar.archive import check_archive_target, is_archive
 from declar.fitting.batches import fit_inputs
 from declar.fitting.history import write_history
 from declar.fitting.progress import progress, silenced
@@ -24,7 +25,7 @@ from declar.sections.distribution.build import (
     share_data,
 )
 from declar.sections.distribution.cluster import is_chief, read_cluster
-from declar.sections.training.build import fit_options, make_callbacks
+from declar.sections.training.build import check_class_weight, fit_options, make_callbacks
 from declar.spec.load import SpecSource
 from declar.spec.model import Spec, TrainingSpec
 from declar.training_data import open_training_data
@@ -42,12 +43,16 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     ``data`` None means the section's ``training.data``; each option given (not None) overrides the
     section's setting; ``verbose`` is `declar.fitting.progress.progress`'s (0 for ``--quiet``).
     """
+    if is_archive(out_path):  # its directory, as the section's callbacks make theirs under it
+        os.makedirs(os.path.dirname(os.fspath(out_path)) or ".", exist_ok=True)
+    check_archive_target(out_path)  # before the epochs a refusal at the save would lose
     with joining_cluster():  # several processes: bounded wait for the peers (DECLAR_CLUSTER_TIMEOUT)
         model, loaded = model_to_train(source, limits)
     spec: Spec = model.declar_spec
     if spec.distribution is None:
         refuse_cluster_without_distribution()
     section = spec.training or TrainingSpec()
+    check_class_weight(loaded, model)
     options = fit_options(section, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                           shuffle=shuffle)
     fit_data, validation = open_training_data(loaded, model, data, options, limits)

@@ -177,6 +177,13 @@ class AuxiliaryLoss(NamedLosses, keras.layers.Layer):
         if not isinstance(config.get("losses"), list) or not isinstance(config.get("names"), list) \
                 or not all(isinstance(n, str) for n in config["names"]):
             raise LayerBuildError("AuxiliaryLoss config needs a list of losses and a list of names")
+        params = config.get("params")
+        if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
+            raise LayerBuildError(f"AuxiliaryLoss config params must be a mapping of names, got {str(params)[:80]}")
+        if not isinstance(config.get("block", ""), str):
+            raise LayerBuildError("AuxiliaryLoss config block must be a block's name")
+        for loss in config["losses"]:
+            _typed_loss(loss, "AuxiliaryLoss config")  # before __init__ copies each as a mapping
         return cls(**config)
 
     def get_config(self) -> dict[str, Any]:

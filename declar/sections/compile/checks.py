@@ -22,7 +22,7 @@ def check_compile(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         return
     yield from _check_optimizer(doc, cfg["optimizer"])
     outputs = list(spec.output_names)
-    yield from check_losses_and_metrics(spec, doc, cfg, outputs)
+    yield from check_losses_and_metrics(spec, doc, cfg, outputs, limits)
     value = cfg.get("loss_weights")
     if isinstance(value, dict):
         for out in value:

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
+from declar.limits import DEFAULT_LIMITS, Limits
 from declar.sections.compile.arguments import check_argument
+from declar.sections.compile.metric_sizes import state_size
 from declar.spec.catalog import KerasClass, catalog
 from declar.spec.checks.values import check_value
 from declar.spec.facts import DTYPE_POLICIES
@@ -30,8 +32,8 @@ _SETTINGS: dict[str, Kind] = {"loss": "loss", "metrics": "metric", "weighted_met
 """The compile keys holding losses or metrics, and which."""
 
 
-def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], outputs: Sequence[str]
-                             ) -> Iterator[Problem]:
+def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], outputs: Sequence[str],
+                             limits: Limits = DEFAULT_LIMITS) -> Iterator[Problem]:
     """Every problem of ``loss``, ``metrics`` and ``weighted_metrics`` of the compile mapping ``cfg``.
 
     Example:
@@ -41,7 +43,7 @@ def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], 
         >>> [p.render() for p in declar.validate(text)]
         ["<string>:7:21: error: loss 'mse' has no argument 'redution' (did you mean 'reduction'?)"]
     """
-    checker = _Checker(spec, doc, outputs)
+    checker = _Checker(spec, doc, outputs, limits)
     for key, kind in _SETTINGS.items():
         if key in cfg:
             yield from checker.setting(("compile", key), cfg[key], kind)
@@ -50,8 +52,8 @@ def check_losses_and_metrics(spec: Spec, doc: Document, cfg: Mapping[str, Any], 
 class _Checker:
     """The checks of one compile section, sharing the spec, its document and the output names."""
 
-    def __init__(self, spec: Spec, doc: Document, outputs: Sequence[str]):
-        self.spec, self.doc, self.outputs = spec, doc, list(outputs)
+    def __init__(self, spec: Spec, doc: Document, outputs: Sequence[str], limits: Limits = DEFAULT_LIMITS):
+        self.spec, self.doc, self.outputs, self.limits = spec, doc, list(outputs), limits
 
     def setting(self, path: JsonPath, value: Any, kind: Kind) -> Iterator[Problem]:
         """One of loss / metrics / weighted_metrics: one value, a list, or a mapping by output."""
@@ -142,6 +144,11 @@ class _Checker:
         missing = [a for a in cls.required if a not in args and a not in misspelt]
         if missing:
             yield self.missing(path, kind, name, missing)
+        size = state_size(name, args) if kind == "metric" else None
+        if size is not None and size[0] > self.limits.max_variable_elements:
+            yield self.doc.problem(path, f"metric '{name}' keeps {size[0]:,} numbers ({size[1]}), over the limit of "
+                                   f"{self.limits.max_variable_elements:,}",
+                                   "raise Limits.max_variable_elements if this is intended", "weight-budget")
 
     def function_use(self, path: JsonPath, function: FunctionSpec, args: dict[str, Any]) -> Iterator[Problem]:
         """A spec function used as a loss or metric: (y_true, y_pred), and its params given right."""

@@ -8,6 +8,7 @@ Keras wants, a path that is absolute or climbs out through ``..`` is refused.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import string
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,10 @@ DATA_PATHS = ("data", "validation_data")
 # metric) and a plain format spec. Keras calls str.format with it, which would otherwise reach
 # attributes and items of its arguments (`{epoch.__class__}`).
 _FORMAT_SPEC = re.compile(r"[0-9a-zA-Z.,_+\- <>=^#%]*")
+# A width or precision of three digits or more: str.format would build a string that long
+# (`{epoch:2000000000d}` is 2 GB) before the file name is refused.
+_WIDE_FORMAT = re.compile(r"[0-9]{3,}")
+_BACKUP_DELETES = "BackupAndRestore deletes its directory when training ends"
 
 
 def check_training(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
@@ -54,6 +59,32 @@ def check_training(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
                                   "class-weight", at_key=True)
     for i, item in enumerate(section.get("callbacks") or ()):
         yield from _check_callback(doc, (*BASE, "callbacks", i), item)
+    yield from _check_backup_overlap(doc, section.get("callbacks"))
+
+
+def _normal(path: str) -> str:
+    """A relative path as a comparable form: ``./a//b/`` is ``a/b``, the directory itself ``.``."""
+    return posixpath.normpath(path.replace("\\", "/"))
+
+
+def _check_backup_overlap(doc: Document, callbacks: Any) -> Iterator[Problem]:
+    """No callback writes under a BackupAndRestore directory: Keras deletes it when training ends."""
+    if not isinstance(callbacks, list):
+        return
+    paths = [(i, name, args[PATH_ARGS[name]]) for i, item in enumerate(callbacks)
+             if isinstance(item, Mapping) and len(item) == 1
+             for name, args in item.items()
+             if name in PATH_ARGS and isinstance(args, Mapping) and isinstance(args.get(PATH_ARGS[name]), str)]
+    backups = [_normal(p) for _, name, p in paths if name == "BackupAndRestore" and _normal(p) != "."]
+    for i, name, value in paths:
+        if name == "BackupAndRestore":
+            continue
+        for backup in backups:
+            if _normal(value) == backup or _normal(value).startswith(backup + "/"):
+                yield doc.problem((*BASE, "callbacks", i, name, PATH_ARGS[name]),
+                                  f"{name} {PATH_ARGS[name]} {value!r} is under BackupAndRestore's backup_dir "
+                                  f"{backup!r}", f"{_BACKUP_DELETES}; write it elsewhere", "callback-arg")
+                break
 
 
 def _class_index(key: Any) -> bool:
@@ -111,8 +142,20 @@ def _check_arguments(doc: Document, path: JsonPath, name: str, args: Mapping[str
         elif key == "mode" and value not in MODES:
             yield doc.problem(where, f"{name} mode {value!r} is not one of {', '.join(MODES)}",
                               did_you_mean(str(value), MODES), "callback-arg")
+        elif key == "save_freq" and value != "epoch" and (isinstance(value, bool) or not isinstance(value, int)
+                                                          or value < 1):
+            yield doc.problem(where, f"{name} save_freq {typed_repr(value)} is neither 'epoch' nor a number of "
+                              "batches", "save_freq: epoch (the default) or a whole number of batches, e.g. 100",
+                              "callback-arg")
+        elif name == "ReduceLROnPlateau" and key == "factor" and value >= 1.0:
+            yield doc.problem(where, f"ReduceLROnPlateau factor {value} must be below 1.0",
+                              "the learning rate is multiplied by it when the metric stops improving: 0.5 halves it",
+                              "callback-arg")
         elif key == PATH_ARGS.get(name):
             yield from _check_path(doc, where, value, "the output archive's directory")
+            if name == "BackupAndRestore" and not path_refusal(value) and _normal(value) == ".":
+                yield doc.problem(where, f"BackupAndRestore backup_dir {value!r} is the output archive's directory",
+                                  f"{_BACKUP_DELETES}; give it a directory of its own, e.g. backup", "callback-arg")
             if name == "ModelCheckpoint":
                 yield from _check_checkpoint_path(doc, where, value, bool(args.get("save_weights_only")))
     missing = [a for a in signature["required"] if a not in args and a not in misspelt]
@@ -140,3 +183,6 @@ def _check_checkpoint_path(doc: Document, path: JsonPath, value: str, weights_on
             yield doc.problem(path, f"ModelCheckpoint filepath field {{{field}}} is not a plain name",
                               "fields name the epoch, the batch or a logged metric, with an optional format: "
                               "{epoch:02d}, {val_loss:.3f}", "callback-arg")
+        elif _WIDE_FORMAT.search(spec or ""):
+            yield doc.problem(path, f"ModelCheckpoint filepath field {{{field}}} has a width or precision over 99",
+                              "a file name holds no more; {epoch:02d}, {val_loss:.3f}", "callback-arg")

@@ -6,12 +6,12 @@ check, and ``OUT.export.json`` beside it records the format, the converter's and
 versions (with the ONNX opset), the model's inputs and outputs and what the check found. A
 refused export leaves no ``out`` and the previous one, if any, untouched.
 
-Example:
-    >>> import tempfile, os
-    >>> out = os.path.join(tempfile.mkdtemp(), "m.onnx")
-    >>> report = export("specs/keras_guide/custom_build.yaml", out, format="onnx")
-    >>> report.verification.passed, os.path.exists(out + ".export.json")
-    (True, True)
+Example (what `declar export` prints, from the report of an export):
+    >>> versions = {"keras": "3.15.1", "tensorflow": "2.21.0", "tf2onnx": "1.17.0", "onnx": "1.23.2", "opset": 15}
+    >>> print(ExportReport("m.onnx", "onnx", versions, None, "m.onnx.export.json").render())
+    wrote m.onnx (ONNX; Keras 3.15.1, TensorFlow 2.21.0, tf2onnx 1.17.0, onnx 1.23.2, opset 15)
+    not verified (--no-verify)
+    wrote m.onnx.export.json
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def export(source: SpecSource | str | os.PathLike[str], out: str | os.PathLike[s
     Example:
         >>> import tempfile, os
         >>> out = os.path.join(tempfile.mkdtemp(), "m.tflite")
-        >>> export("specs/keras_guide/custom_build.yaml", out, format="litert").verification.passed
-        True
+        >>> export("specs/keras_guide/custom_build.yaml", out, format="litert", verify=False).versions["keras"]
+        '3.15...'
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; the formats: {', '.join(FORMATS)}", code="export-format")

@@ -85,6 +85,7 @@ def export_matrix(fmt: str, specs: list[str], out: Path, batch_size: int | None 
     for result, verdict in zip(exported, verdicts, strict=True):
         assert verdict["ok"], (result["spec"], verdict)
         assert verdict["declar_imported"] is False  # the artifact runs on its runtime alone
+        assert verdict["keras_imported"] is (fmt == "saved_model")  # TensorFlow's loader imports Keras itself
         expected = [keras_predictions(f) for f in result["feeds"]]
         found = compare(FORMATS[fmt], verdict["runtime"], result["inputs"], expected,
                         [runtime_outputs(f) for f in result["feeds"]], tuple(result["batches"]))

@@ -7,8 +7,8 @@ One step per module:
 - `refusals`: what a format cannot express, located in the spec (a random draw; an op the
   converter lacks, found in its error text and traced back to the layer that uses it).
 - `convert`: Keras's own exporters (``model.export``), with the settings declar chooses.
-- `runtime_worker`: the fresh process that loads an artifact in its runtime (no declar, no
-  Keras) and runs it on fixed inputs.
+- `runtime_worker`: the fresh process that loads an artifact in its runtime (without declar)
+  and runs it on fixed inputs.
 - `check`: the seeded inputs, the worker run and the comparison with Keras's predictions.
 - `run`: the whole job: build or load, refuse, convert, check, write atomically with the
   versions next to the artifact.

@@ -1,9 +1,10 @@
 """The fresh process of `declar export`'s check: an artifact in its own runtime, on given inputs.
 
 Run as a script (``python runtime_worker.py JOBS.json``), never imported by the export: it
-imports neither declar nor Keras, only the runtime of each artifact (TensorFlow's SavedModel
-loader, ONNX Runtime, the LiteRT interpreter), so what it computes is what a server or a
-device that has only that runtime computes. Each job names a format, an artifact and one or
+imports no part of declar, only the runtime of each artifact (TensorFlow's SavedModel loader,
+ONNX Runtime, the LiteRT interpreter; only TensorFlow's loader imports Keras, by itself), so
+what it computes is what a server or a device that has only that runtime computes. Each verdict
+says whether declar and Keras were imported, which the tests check. Each job names a format, an artifact and one or
 more ``.npz`` files of inputs keyed by input name; the worker writes each feed's outputs next
 to it (``FEED.out.npz``, arrays named as the runtime names them, in its order) and prints one
 JSON line per job: ``{"artifact": ..., "ok": true, "runtime": "onnxruntime 1.32.0"}`` or the
@@ -80,7 +81,8 @@ def main(argv):
         except Exception as err:  # any runtime failure is a verdict on the artifact, reported as data
             first = (str(err).strip().splitlines() or [""])[0][:800]
             line = {"artifact": job["artifact"], "ok": False, "error": f"{type(err).__name__}: {first}"}
-        line["declar_imported"] = "declar" in sys.modules
+        line["declar_imported"] = "declar" in sys.modules  # what the tests check: the runtime alone ran it
+        line["keras_imported"] = "keras" in sys.modules
         print(json.dumps(line), flush=True)
     return 0
 

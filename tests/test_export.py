@@ -210,7 +210,8 @@ def test_a_runtime_that_disagrees_with_keras_refuses_the_artifact_located_at_the
                           cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
-    assert re.fullmatch(r"export export-mismatch specs/keras_guide/custom_build\.yaml:23:5: error: ONNX Runtime computes "
+    assert re.fullmatch(r"export export-mismatch specs/keras_guide/custom_build\.yaml:23:5: error: ONNX Runtime "
+                        r"computes "
                         r"other predictions than Keras: max abs diff [0-9.e-]+ at output 'dense', over 0 \(atol\) \+ "
                         r"0 \(rtol\) x \|keras\|; .*m\.onnx was not written \(the format's arithmetic differs from "
                         r"Keras's here\)", line), line
@@ -253,3 +254,31 @@ def test_an_unknown_format_is_a_usage_error_naming_the_formats():
     with pytest.raises(declar.ExportError, match="unknown export format 'coreml'; the formats: saved_model, onnx, "
                                                  "litert"):
         declar.export("specs/keras_guide/custom_build.yaml", "m.x", format="coreml")
+
+
+STRING_SPEC = """declar: 2
+name: strings
+inputs:
+  words: {shape: [3], dtype: string}
+model:
+  - StringLookup: {vocabulary: [a, b, c], output_mode: int}
+  - Embedding: {input_dim: 5, output_dim: 2}
+  - Flatten: {}
+"""
+
+
+@pytest.mark.slow
+def test_a_string_lookup_is_refused_by_onnx_at_the_layer_and_exported_to_litert(tmp_path):
+    spec = tmp_path / "strings.yaml"
+    spec.write_text(STRING_SPEC)
+    onnx = subprocess.run([sys.executable, "-m", "declar", "export", str(spec), str(tmp_path / "s.onnx"), "--format",
+                           "onnx"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
+    assert onnx.returncode == 1
+    assert onnx.stderr.strip().splitlines()[-1] == (
+        f"{spec}:6:5: error: layer string_lookup (StringLookup): tf2onnx has no ONNX operator for TensorFlow's "
+        "LookupTableFindV2 (the layer computes an op ONNX cannot express)")
+    litert = subprocess.run([sys.executable, "-m", "declar", "export", str(spec), str(tmp_path / "s.tflite"),
+                             "--format", "litert"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
+    assert litert.returncode == 0, litert.stderr
+    assert "verified: ai-edge-litert " in litert.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tflite", "s.tflite.export.json", "strings.yaml"]

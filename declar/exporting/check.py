@@ -100,7 +100,8 @@ def write_feeds(model: Any, directory: Path, stem: str, batches: tuple[int, ...]
     paths = []
     for i, xs in enumerate(seeded_feeds(model, batches)):
         path = directory / f"{stem}.feed{i}.npz"
-        np.savez(path, **dict(zip(names, xs, strict=True)))
+        # Text goes as fixed-width unicode: an object array would need pickle to be read back.
+        np.savez(path, **{n: x.astype(str) if x.dtype.kind == "O" else x for n, x in zip(names, xs, strict=True)})
         paths.append(str(path))
     return paths
 

@@ -56,6 +56,12 @@ def run_litert(artifact, feeds):
     return f"ai-edge-litert {version} (LiteRT interpreter)", results
 
 
+def _text(array):
+    if array.dtype.kind != "U":
+        return array
+    return np.array([v.encode() for v in array.ravel()], dtype=object).reshape(array.shape)
+
+
 RUNTIMES = {"saved_model": run_saved_model, "onnx": run_onnx, "litert": run_litert}
 
 
@@ -63,7 +69,8 @@ def run_job(job):
     feeds = []
     for path in job["feeds"]:
         with np.load(path, allow_pickle=False) as data:
-            feeds.append({k: data[k] for k in data.files})
+            # Text comes as unicode arrays; the runtimes take it as bytes objects, as TensorFlow's strings are.
+            feeds.append({k: _text(data[k]) for k in data.files})
     runtime, results = RUNTIMES[job["format"]](job["artifact"], feeds)
     for path, outputs in zip(job["feeds"], results, strict=True):
         # Names go in a list beside the arrays: a runtime's names need not be valid npz keys.

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import logging
 import os
 import sys
 import tempfile
@@ -85,7 +84,6 @@ def convert(model: Any, fmt: ExportFormat, path: str, batch_size: int | None = N
         options["input_signature"] = [specs] if len(specs) > 1 else specs  # Keras's form: one list argument
     if fmt.name == "litert":
         options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     with _captured_output() as printed:
         try:
             model.export(path, format=fmt.keras_format, verbose=False, **options)

@@ -268,17 +268,20 @@ model:
 
 
 @pytest.mark.slow
-def test_a_string_lookup_is_refused_by_onnx_at_the_layer_and_exported_to_litert(tmp_path):
+def test_a_string_lookup_is_refused_by_onnx_at_the_layer_and_exported_to_litert_and_saved_model(tmp_path):
     spec = tmp_path / "strings.yaml"
     spec.write_text(STRING_SPEC)
+    # The check feeds words of the lookup's vocabulary and one outside it (declar.verify.probe_inputs).
     onnx = subprocess.run([sys.executable, "-m", "declar", "export", str(spec), str(tmp_path / "s.onnx"), "--format",
                            "onnx"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
     assert onnx.returncode == 1
     assert onnx.stderr.strip().splitlines()[-1] == (
         f"{spec}:6:5: error: layer string_lookup (StringLookup): tf2onnx has no ONNX operator for TensorFlow's "
         "LookupTableFindV2 (the layer computes an op ONNX cannot express)")
-    litert = subprocess.run([sys.executable, "-m", "declar", "export", str(spec), str(tmp_path / "s.tflite"),
-                             "--format", "litert"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
-    assert litert.returncode == 0, litert.stderr
-    assert "verified: ai-edge-litert " in litert.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tflite", "s.tflite.export.json", "strings.yaml"]
+    for fmt, name, runtime in (("litert", "s.tflite", "ai-edge-litert "), ("saved_model", "s.sm", "TensorFlow ")):
+        done = subprocess.run([sys.executable, "-m", "declar", "export", str(spec), str(tmp_path / name), "--format",
+                               fmt], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
+        assert done.returncode == 0, done.stderr
+        assert f"verified: {runtime}" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sm", "s.sm.export.json", "s.tflite",
+                                                          "s.tflite.export.json", "strings.yaml"]

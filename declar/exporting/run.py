@@ -111,9 +111,9 @@ def export(source: SpecSource | str | os.PathLike[str], out: str | os.PathLike[s
         verification = _verify(loaded, model, fmt, artifact, Path(work), target, expected, batches) if verify \
             else None
         metadata = Path(work, "export.json")
-        metadata.write_text(json.dumps(_metadata(source, loaded, model, fmt, target, versions, verification,
-                                                 batch_size),
-                                       indent=2) + "\n", encoding="utf-8")
+        record = _metadata(source, loaded, model, fmt, target, versions, verification, batch_size)
+        metadata.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        # The artifact first, then its record: a record never describes an artifact that is not there.
         _install(Path(artifact), target, Path(work))
         sidecar = target.with_name(target.name + METADATA_SUFFIX)
         os.replace(metadata, sidecar)

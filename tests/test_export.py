@@ -192,6 +192,15 @@ def test_an_archive_exports_and_a_refusal_leaves_the_previous_artifact_and_no_te
     assert "Traceback" not in proc.stderr
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.savedmodel", "m.savedmodel.export.json"]
+    # --no-verify with a fixed batch: written as asked, and the record says it was not checked.
+    fixed = tmp_path / "fixed.tflite"
+    proc = subprocess.run([sys.executable, "-m", "declar", "export", str(archive), str(fixed), "--format", "litert",
+                           "--no-verify", "--batch-size", "2"], capture_output=True, text=True, env=ENV, cwd=ROOT,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == ["not verified (--no-verify)", f"wrote {fixed}.export.json"]
+    meta = json.loads(Path(f"{fixed}.export.json").read_text())
+    assert (meta["verification"], meta["inputs"][0]["shape"], meta["source"]) == (None, [2, 8], str(archive))
 
 
 @pytest.mark.slow

@@ -643,8 +643,8 @@ class ExportFormatName(str, Enum):
 def export_command(
     source: Annotated[Path, typer.Argument(help="A spec (built from its seed) or a .keras archive.")],
     out: Annotated[Path, typer.Argument(help="The artifact: a SavedModel directory, a .onnx or a .tflite file.")],
-    format: Annotated[ExportFormatName, typer.Option("--format", help="saved_model, onnx (needs declar[onnx]) or "
-                                                     "litert (needs declar[litert]).")],
+    format: Annotated[ExportFormatName, typer.Option("--format", help="saved_model, onnx (needs declar's onnx extra) "
+                                                     "or litert (needs its litert extra).")],
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Run the artifact in its own runtime in a "
                                          "fresh process and compare with Keras's predictions.")] = True,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Fix the batch dimension (default: "

@@ -11,6 +11,7 @@ its output, the file of versions, the atomic write) is run end to end on a small
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -294,3 +295,15 @@ def test_a_string_lookup_is_refused_by_onnx_at_the_layer_and_exported_to_litert_
         assert f"verified: {runtime}" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sm", "s.sm.export.json", "s.tflite",
                                                           "s.tflite.export.json", "strings.yaml"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="the JAX backend is not installed")
+def test_another_backend_is_refused_in_one_line_naming_the_one_to_use(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "declar", "export", "specs/keras_guide/custom_build.yaml",
+                           str(tmp_path / "m.onnx"), "--format", "onnx"], capture_output=True, text=True,
+                          env={**ENV, "KERAS_BACKEND": "jax"}, cwd=ROOT, timeout=900)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: declar export uses Keras's TensorFlow route for every format; this process runs the jax backend: "
+        "run it with KERAS_BACKEND=tensorflow")
+    assert list(tmp_path.iterdir()) == []

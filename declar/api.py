@@ -300,5 +300,27 @@ def transfer(spec: SpecSource | Spec, weights_from: str | os.PathLike[str], out_
     return report
 
 
-__all__ = ["BuildError", "DataError", "DeclarError", "Spec", "SpecError", "build", "data_names", "diff", "fit",
-           "inspect", "load", "load_spec", "save", "transfer", "transfer_weights"]
+# -- serving formats ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from declar.exporting import ExportReport
+
+
+def export(source: SpecSource | str | os.PathLike[str], out_path: str | os.PathLike[str], *, format: str,
+           verify: bool = True, batch_size: int | None = None, limits: Limits = DEFAULT_LIMITS) -> ExportReport:
+    """Export a spec or archive as ``format`` (saved_model, onnx, litert), checked in its own runtime
+    in a fresh process (see `declar.exporting`); the batch dimension stays dynamic unless ``batch_size`` fixes it.
+
+    Example:
+        >>> import declar, tempfile, os
+        >>> out = os.path.join(tempfile.mkdtemp(), "m.onnx")
+        >>> declar.export("specs/keras_guide/custom_build.yaml", out, format="onnx").verification.passed
+        True
+    """
+    from declar.exporting import export as export_model
+
+    return export_model(source, out_path, format=format, verify=verify, batch_size=batch_size, limits=limits)
+
+
+__all__ = ["BuildError", "DataError", "DeclarError", "Spec", "SpecError", "build", "data_names", "diff", "export",
+           "fit", "inspect", "load", "load_spec", "save", "transfer", "transfer_weights"]

@@ -675,6 +675,31 @@ def plot_history_command(
     check_can_write(out)
     write(read_history(source), out)
     typer.echo(f"wrote {escape(out)}")
+class ExportFormatName(str, Enum):
+    saved_model = "saved_model"
+    onnx = "onnx"
+    litert = "litert"
+
+
+@_command("export", epilog="The artifact is written to a hidden temporary name next to OUT and renamed to OUT only "
+                           "after it passed its check; OUT.export.json records the converter's and runtime's "
+                           "versions. A format that cannot express part of the spec refuses it, located at "
+                           "file:line:col, and exits 1 with no OUT written.")
+def export_command(
+    source: Annotated[Path, typer.Argument(help="A spec (built from its seed) or a .keras archive.")],
+    out: Annotated[Path, typer.Argument(help="The artifact: a SavedModel directory, a .onnx or a .tflite file.")],
+    format: Annotated[ExportFormatName, typer.Option("--format", help="saved_model, onnx (needs declar's onnx extra) "
+                                                     "or litert (needs its litert extra).")],
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Run the artifact in its own runtime in a "
+                                         "fresh process and compare with Keras's predictions.")] = True,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Fix the batch dimension (default: "
+                                                   "dynamic); LiteRT lowers recurrent layers only with one.")] = None,
+) -> None:
+    """Export a model for serving (SavedModel, ONNX, LiteRT), checked in the format's own runtime."""
+    from declar.api import export
+
+    report = export(source, out, format=format.value, verify=verify, batch_size=batch_size, limits=_limits())
+    typer.echo(escape(report.render(), keep_newlines=True))
 
 
 @_command("init")

@@ -17,6 +17,7 @@ The tree::
     ├── DataError               training data does not fit the model, or cannot be read safely
     ├── FileLimitError          an untrusted file is not a regular file, or too large
     ├── PlotError               the graph could not be drawn
+    ├── ExportError             a serving format cannot express the model, or its runtime disagrees
     └── StarterError            the starter spec cannot be written
 
 `DeclarError` subclasses `ValueError` so that code written against declar 1, which raised
@@ -288,13 +289,21 @@ class PlotError(DeclarError):
     code = "plot"
 
 
+class ExportError(DeclarError):
+    """A model could not be exported: the format cannot express a construct of the spec (located
+    there), its runtime computed something else, or the format's packages are not installed
+    (code ``missing-extra``, the message names the extra)."""
+
+    code = "export"
+
+
 class StarterError(DeclarError):
     """The starter spec cannot be written (bad name, file exists)."""
 
     code = "starter"
 
 
-__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "FileLimitError",
+__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExportError", "FileLimitError",
            "FunctionCallError", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError", "Problem",
            "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "format_path",
            "render_problems", "sort_problems"]

@@ -6,7 +6,8 @@ predictions and the same weights. The inputs are made to suit the model rather t
 guess: unknown dimensions are `UNKNOWN_DIM` long (enough for strided convolutions and pooling),
 and integer inputs hold ids below the vocabulary size of the layers that read them (an
 `Embedding`'s ``input_dim``, a `CategoryEncoding`'s ``num_tokens``), spread over that range, so
-that every row of an embedding can take part, not only row 0.
+that every row of an embedding can take part, not only row 0; string inputs hold the words of
+the vocabulary of the layer that reads them (a `StringLookup`'s) and one word outside it.
 
 Example:
     >>> import declar, tempfile, os
@@ -54,20 +55,37 @@ def probe_inputs(model: Any, batch: int = 2, seed: int = 0) -> list[Any]:
         elif dtype.kind == "b":
             arrays.append(rng.random(shape) < 0.5)
         elif dtype.kind == "O":
-            arrays.append(np.array([str(v) for v in rng.integers(0, 9, size=shape).ravel()],
+            # Words of the vocabulary that reads the input (a StringLookup's), and one outside it, so
+            # that the lookup's every row can take part; digits when no layer has a vocabulary.
+            vocabulary = _vocabulary(model, tensor)
+            words = [*vocabulary, "<not in the vocabulary>"] if vocabulary else [str(v) for v in range(9)]
+            arrays.append(np.array([words[i] for i in rng.integers(0, len(words), size=shape).ravel()],
                                    dtype=object).reshape(shape))
         else:
             arrays.append(rng.random(shape).astype(dtype))
     return arrays
 
 
+def _readers(model: Any, tensor: Any) -> list[Any]:
+    """The layers of ``model`` that take ``tensor`` as a direct input."""
+    return [layer for layer in model.layers for node in getattr(layer, "_inbound_nodes", [])
+            if any(t is tensor for t in node.input_tensors)]
+
+
+def _vocabulary(model: Any, tensor: Any) -> list[str]:
+    """The string vocabulary of the first layer reading ``tensor`` that has one (empty when none)."""
+    for layer in _readers(model, tensor):
+        vocabulary = layer.get_vocabulary() if hasattr(layer, "get_vocabulary") else []
+        words = [str(w) for w in vocabulary if isinstance(w, str) and w not in ("", "[UNK]")]
+        if words:
+            return words
+    return []
+
+
 def _id_bound(model: Any, tensor: Any) -> int:
     """The smallest vocabulary size among the layers that read ``tensor`` directly."""
-    bounds = []
-    for layer in model.layers:
-        for node in getattr(layer, "_inbound_nodes", []):
-            if any(t is tensor for t in node.input_tensors):
-                bounds += [int(v) for a in _ID_ATTRIBUTES if isinstance(v := getattr(layer, a, None), int) and v > 0]
+    bounds = [int(v) for layer in _readers(model, tensor) for a in _ID_ATTRIBUTES
+              if isinstance(v := getattr(layer, a, None), int) and v > 0]
     return min(bounds, default=INTEGER_RANGE)
 
 

@@ -42,7 +42,7 @@ def bad_nodes(count: int) -> str:
 
 class TestTree:
     def test_every_error_class_is_a_declar_error_and_a_value_error(self):
-        assert len(ERROR_CLASSES) == 16
+        assert len(ERROR_CLASSES) == 17
         for cls in ERROR_CLASSES:
             assert issubclass(cls, DeclarError) and issubclass(cls, ValueError), cls
             assert getattr(declar, cls.__name__) is cls  # exported from the package

@@ -24,6 +24,7 @@ from declar.errors import (
     DeclarError,
     FileLimitError,
     FunctionCallError,
+    ImportRefused,
     LayerBuildError,
     ModelBuildError,
     PlotError,
@@ -40,20 +41,21 @@ from declar.spec.load import load_spec, validate
 from declar.spec.model import Spec
 
 if TYPE_CHECKING:
-    from declar.api import build, diff, fit, inspect, load, save, transfer_weights
+    from declar.api import build, diff, fit, import_model, inspect, load, save, transfer_weights
     from declar.migration import MigrationResult, migrate
 
 _keras_hook.install()
 
 # Imported on first use: `declar validate` (a pre-commit hook, run on every commit) needs none of
 # them, and they bring the archive, diff and migration code (ruamel.yaml) with them.
-_LAZY = {**dict.fromkeys(("build", "diff", "fit", "inspect", "load", "save", "transfer_weights"), "declar.api"),
+_LAZY = {**dict.fromkeys(("build", "diff", "fit", "import_model", "inspect", "load", "save", "transfer_weights"),
+                         "declar.api"),
          **dict.fromkeys(("migrate", "MigrationResult"), "declar.migration")}
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
-           "FunctionCallError", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError", "PlotError",
+           "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError", "PlotError",
            "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError",
-           "__version__", "build", "diff", "fit", "inspect", "load", "load_spec", "migrate", "save",
+           "__version__", "build", "diff", "fit", "import_model", "inspect", "load", "load_spec", "migrate", "save",
            "transfer_weights", "validate"]
 
 

@@ -1,6 +1,7 @@
 """The fresh-process half of `declar import`'s check: the original and the archive predict alike.
 
-Run as ``python -m declar.importer.check ORIGINAL.keras ARCHIVE.keras PROBE.npz``: a new Python
+Run as ``python -m declar.importer.check ORIGINAL.keras ARCHIVE.keras PROBE.npz [...]`` (one line
+per triple, so that tests batch many models into one process): a new Python
 process with ``import declar`` and Keras only loads the original with Keras's own loader in safe
 mode (it was surveyed first: built-in classes only) and the archive with `declar.load` (strict),
 predicts on the probe's inputs and prints "ok" when both are bit-identical to each other and to
@@ -51,4 +52,5 @@ def compare(original: str, archive: str, probe: str) -> str:
 
 
 if __name__ == "__main__":
-    print(compare(*sys.argv[1:4]))
+    for i in range(1, len(sys.argv) - 2, 3):
+        print(compare(*sys.argv[i:i + 3]), flush=True)

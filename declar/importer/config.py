@@ -80,6 +80,8 @@ def survey(config: dict[str, Any]) -> Survey:
                               "own call and cannot become a spec")
         return result
     for entry in _layers(config):
+        if str(entry.get("module", "")).startswith("keras.src.ops"):
+            continue  # an operation Keras recorded (a mask's not_equal): the converter decides
         problem = _refusal(entry)
         if problem:
             result.refused.append(problem)

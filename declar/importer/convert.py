@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from declar.importer.config import is_model
+from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.facts import snake_case
 from declar.spec.model import model_from_data
 from declar.spec.versions import FORMAT_VERSION
@@ -51,6 +52,7 @@ def identifier(name: str) -> str:
 
 def spec_data(model: keras.Model, config: dict[str, Any], *, description: str | None = None) -> dict[str, Any]:
     """The spec (as YAML-ready data) of ``model``, whose serialized config is ``config``."""
+    config = _unshared(config)
     converter = _Converter()
     data: dict[str, Any] = {"declar": FORMAT_VERSION, "name": identifier(model.name)}
     if description:
@@ -72,6 +74,9 @@ class _Converter:
     def __init__(self) -> None:
         self.blocks: dict[str, dict[str, Any]] = {}
         self._block_of: dict[int, str] = {}
+        self._ops: set[str] = set()
+        self._inputs: set[str] = set()
+        self._offsets: dict[str, int] = {}
 
     def graph(self, model: keras.Model, config: dict[str, Any]) -> dict[str, Any]:
         """``{_inputs, nodes, outputs}`` of a Functional or Sequential config."""
@@ -84,9 +89,18 @@ class _Converter:
             if entry["class_name"] == "InputLayer":
                 inputs[identifier(entry["config"]["name"])] = _input(entry["config"])
         names = self._call_names(entries)
+        outer_inputs, outer_offsets = self._inputs, self._offsets
+        self._offsets = _call_offsets(inner)
+        self._inputs = {e["config"]["name"] for e in entries if e["class_name"] == "InputLayer"}
+        outer_ops, self._ops = self._ops, {e["config"]["name"] for e in entries if _is_op(e)}
+        if any(h[0] in self._ops for h in _histories(inner["output_layers"])):
+            raise Unimportable("a model output is computed by a keras.ops operation; declar import writes layers only")
         nodes: dict[str, Any] = {}
         for entry in entries:
             if entry["class_name"] == "InputLayer":
+                continue
+            if _is_op(entry):
+                self._check_op_feeds_masks_only(entry, entries)
                 continue
             layer = model.get_layer(entry["config"]["name"] if "name" not in entry else entry["name"])
             for k, call in enumerate(entry.get("inbound_nodes") or [{"args": [], "kwargs": {}}]):
@@ -94,6 +108,7 @@ class _Converter:
                 node.update(self._call(layer, entry, call, names, model))
                 nodes[names[(layer.name, k)]] = node
         refs = [self._ref(h, names, model) for h in _histories(inner["output_layers"])]
+        self._ops, self._inputs, self._offsets = outer_ops, outer_inputs, outer_offsets
         order = [identifier(n) for n, *_ in _histories(inner["input_layers"])]
         return {"_inputs": {n: inputs[n] for n in order}, "nodes": nodes,
                 "outputs": refs[0] if len(refs) == 1 and not _is_list_of_histories(inner["output_layers"], 1)
@@ -142,10 +157,26 @@ class _Converter:
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
             kwargs = {**{p.name: a for p, a in zip(params, args, strict=False)}, **kwargs}
         extra = {k: self._value(v, names, model) for k, v in kwargs.items()
-                 if k not in IGNORED_CALL_ARGS and v is not None}
+                 if k not in IGNORED_CALL_ARGS and v is not None and not self._is_mask(k, v)}
         if extra:
             out["call"] = extra
         return out
+
+    def _is_mask(self, key: str, value: Any) -> bool:
+        """A ``mask`` Keras computed by an operation (an Embedding's ``not_equal(ids, 0)``): the spec's
+        graph propagates masks as Keras does, so the call gets it without saying so (the archive's
+        predictions are checked against the original's, which would show a mask given otherwise)."""
+        return key == "mask" and isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR and \
+            value["config"]["keras_history"][0] in self._ops
+
+    def _check_op_feeds_masks_only(self, op: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+        name = op["config"]["name"]
+        for entry in entries:
+            for call in entry.get("inbound_nodes") or ():
+                uses = [k for k, v in _tensor_args(call) if v == name]
+                if any(k != "mask" for k in uses):
+                    raise Unimportable(f"operation '{name}' (keras.ops {op['class_name']}) is used as a tensor "
+                                       f"by '{entry['config']['name']}'; declar import writes layers only")
 
     def _value(self, value: Any, names: dict[tuple[str, int], str], model: keras.Model) -> Any:
         if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
@@ -158,12 +189,79 @@ class _Converter:
 
     def _ref(self, history: list[Any], names: dict[tuple[str, int], str], model: keras.Model) -> str:
         layer_name, node_index, tensor_index = history
-        name = names.get((layer_name, node_index)) or identifier(layer_name)  # an input
-        layer = model.get_layer(layer_name)
-        if layer.__class__.__name__ == "InputLayer":
-            return name
-        outputs = layer._inbound_nodes[node_index].outputs  # noqa: SLF001 - the recorded call's outputs
+        if layer_name in self._inputs:
+            return identifier(layer_name)
+        call = node_index - self._offsets.get(layer_name, 0)
+        name, layer = names[(layer_name, call)], model.get_layer(layer_name)
+        # Every call of a layer returns the same structure; the last is one of this model's calls
+        # (a nested Functional's node 0 links its own inputs to its outputs).
+        outputs = layer._inbound_nodes[-1].outputs  # noqa: SLF001 - the recorded call's outputs
         return f"{name}[{tensor_index}]" if len(outputs) > 1 else name
+
+
+def _call_offsets(config: dict[str, Any]) -> dict[str, int]:
+    """Where each nested model's call numbers start in the references to it: Keras numbers them from
+    0 or from 1 (its node 0 links its own inputs to outputs) depending on how the model was made, so
+    a reference past the last call means the numbering starts at 1."""
+    calls = {e["config"]["name"]: len(e.get("inbound_nodes") or ()) for e in config["layers"]}
+    offsets: dict[str, int] = {}
+    histories = [h for e in config["layers"] for call in e.get("inbound_nodes") or ()
+                 for h in _call_histories(call)] + _histories(config["output_layers"])
+    for name, index, _ in histories:
+        if name in calls and calls[name] and index >= calls[name]:
+            offsets[name] = 1
+    return offsets
+
+
+def _call_histories(call: dict[str, Any]) -> list[list[Any]]:
+    found: list[list[Any]] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
+            found.append(value["config"]["keras_history"])
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+
+    visit(list(call.get("args") or ()))
+    visit(call.get("kwargs") or {})
+    return found
+
+
+def _tensor_args(call: dict[str, Any]) -> list[tuple[str, str]]:
+    """(argument, producing layer) of each tensor a recorded call takes (positional ones as ``""``)."""
+    found = []
+
+    def visit(key: str, value: Any) -> None:
+        if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
+            found.append((key, value["config"]["keras_history"][0]))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(key, v)
+
+    for arg in call.get("args") or ():
+        visit("", arg)
+    for key, arg in (call.get("kwargs") or {}).items():
+        visit(key, arg)
+    return found
+
+
+def _unshared(value: Any) -> Any:
+    """The config without Keras's ``shared_object_id`` marks (one dtype policy object serialized
+    for several layers carries one), which say nothing about the layer itself."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items() if k != "shared_object_id"}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+def _is_op(entry: dict[str, Any]) -> bool:
+    """A keras.ops operation the functional API recorded (``NotEqual`` computing an Embedding's mask)."""
+    return str(entry.get("module", "")).startswith("keras.src.ops")
 
 
 def _histories(value: Any) -> list[list[Any]]:
@@ -194,7 +292,7 @@ def _sequential_as_functional(config: dict[str, Any]) -> dict[str, Any]:
             "keras_history": [previous, 0, 0]}}], "kwargs": {}}]
         previous = entry["config"]["name"]
     return {"layers": layers, "input_layers": [[layers[0]["config"]["name"], 0, 0]],
-            "output_layers": [[previous, 0, 0]]}
+            "output_layers": [previous, 0, 0]}
 
 
 def _input(config: dict[str, Any]) -> dict[str, Any]:
@@ -243,9 +341,12 @@ def layer_args(entry: dict[str, Any]) -> dict[str, Any]:
     config = entry["config"]
     required = _required(cls, config)
     defaults = _default_config(cls, config, required)
+    accepted = {*catalog().layers.get(entry["class_name"], ()), *COMMON_LAYER_ARGS}
     args = {}
     for key, value in config.items():
         if key in ("name", "build_config") or (key == "trainable" and value is True):
+            continue
+        if key not in accepted:  # set by Keras, not by the caller (Bidirectional's zero_output_for_mask)
             continue
         if key not in required and key in defaults and (
                 _same(defaults[key], value)

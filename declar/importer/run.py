@@ -83,13 +83,26 @@ def import_model(source: str | os.PathLike[str] | keras.Model, out: str | os.Pat
     found = survey(config)
     if found.refused:
         raise ImportRefused(found.refused, found.importable, label)
-    if isinstance(source, (str, os.PathLike)):
-        model = keras.saving.load_model(source, safe_mode=True, compile=True)
-        original_file = os.fspath(source)
-    else:
-        model, original_file = source, None
     spec_path = Path(out)
     archive_path = Path(archive) if archive is not None else spec_path.with_suffix(".keras")
+    with tempfile.TemporaryDirectory() as tmp:
+        if isinstance(source, (str, os.PathLike)):
+            original_file = os.fspath(source)
+            if archive_path.resolve() == Path(original_file).resolve():
+                raise ImportRefused([f"the archive {archive_path} would replace the model being imported; give "
+                                     "--archive"], [], label)
+        else:
+            # Saved by Keras and read back, a model object is numbered as a file is (a layer's calls
+            # counted in this model only) and is what the fresh process loads.
+            original_file = os.path.join(tmp, "original.keras")
+            source.save(original_file)
+            config = read_config(original_file)
+        model = keras.saving.load_model(original_file, safe_mode=True, compile=False)
+        return _import(model, config, label, original_file, spec_path, archive_path, schema, fresh_process)
+
+
+def _import(model: keras.Model, config: dict[str, Any], label: str, original_file: str, spec_path: Path,
+            archive_path: Path, schema: str | None, fresh_process: bool) -> ImportReport:
     text = _spec_text(model, config, label, schema or published_schema())
     load_spec(text)  # a problem here is the importer's own: raised as a SpecError, nothing written
     replace_atomically(spec_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=0o644)
@@ -181,12 +194,9 @@ def _check_same(original: Any, built: Any, inputs: list[np.ndarray]) -> None:
         raise VerifyError(f"outputs {wrong} of the spec's model differ from the original's on the probe batch")
 
 
-def _check_fresh(model: Any, original_file: str | None, archive: Path, inputs: list[np.ndarray]) -> None:
-    """Both files loaded in a new process (an object is first saved by Keras's own ``model.save``)."""
+def _check_fresh(model: Any, original_file: str, archive: Path, inputs: list[np.ndarray]) -> None:
+    """Both files loaded in a new process (an object was saved by Keras's own ``model.save``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        if original_file is None:
-            original_file = os.path.join(tmp, "original.keras")
-            model.save(original_file)
         expected = _outputs(model, inputs)
         probe = os.path.join(tmp, "probe.npz")
         np.savez(probe, n_inputs=len(inputs), n_outputs=len(expected),

@@ -53,7 +53,8 @@ _LAZY = {**dict.fromkeys(("build", "diff", "fit", "import_model", "inspect", "lo
          **dict.fromkeys(("migrate", "MigrationResult"), "declar.migration")}
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
-           "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError", "PlotError",
+           "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError",
+           "PlotError",
            "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError",
            "__version__", "build", "diff", "fit", "import_model", "inspect", "load", "load_spec", "migrate", "save",
            "transfer_weights", "validate"]

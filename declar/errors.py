@@ -300,6 +300,7 @@ class StarterError(DeclarError):
 
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "FileLimitError",
-           "FunctionCallError", "ImportRefused", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError", "Problem",
+           "FunctionCallError", "ImportRefused", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError",
+           "Problem",
            "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "format_path",
            "render_problems", "sort_problems"]

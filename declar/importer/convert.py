@@ -195,7 +195,7 @@ class _Converter:
         name, layer = names[(layer_name, call)], model.get_layer(layer_name)
         # Every call of a layer returns the same structure; the last is one of this model's calls
         # (a nested Functional's node 0 links its own inputs to its outputs).
-        outputs = layer._inbound_nodes[-1].outputs  # noqa: SLF001 - the recorded call's outputs
+        outputs = layer._inbound_nodes[-1].outputs
         return f"{name}[{tensor_index}]" if len(outputs) > 1 else name
 
 

@@ -128,11 +128,10 @@ def _config(source: str | os.PathLike[str] | keras.Model) -> dict[str, Any]:
 
     if isinstance(source, (str, os.PathLike)):
         return read_config(source)
-    try:
-        config = keras.saving.serialize_keras_object(source)
-    except NotImplementedError:  # a subclassed model without get_config
-        return {"class_name": type(source).__name__, "module": type(source).__module__,
-                "config": {"name": source.name}}
+    subclass = {"class_name": type(source).__name__, "module": type(source).__module__, "config": {"name": source.name}}
+    if not isinstance(source, (keras.Sequential, keras.Model)) or type(source).__module__.split(".")[0] != "keras":
+        return subclass  # its call is Python code, whatever its config says
+    config = keras.saving.serialize_keras_object(source)
     if source.compiled and not config.get("compile_config"):
         config["compile_config"] = source.get_compile_config()
     return config

@@ -4,7 +4,8 @@ Arguments equal to what the layer class gives by default are left out (the defau
 of a fresh instance made with the same required arguments, so Keras's own normalisation of
 initializers, dtype policies and tuples is compared like for like). Layer names are kept (a
 node's name is its layer's name); a layer called more than once becomes one node and a `shares`
-node per further call; a nested model becomes a block, named after it in CamelCase.
+node per further call; a nested model becomes a block, named after it in CamelCase. A plain chain is written as a
+Sequential list, with a ``name`` only where the list's own (Keras's) numbering would give another.
 
 Only configs that `declar.importer.config.survey` accepted come here: every class named is a
 Keras built-in, so the fresh instances made to read defaults run no code from the model.
@@ -14,7 +15,7 @@ Example:
     >>> x = keras.Input((4,), name="x")
     >>> m = keras.Model(x, keras.layers.Dense(2, activation="relu", name="d")(x), name="m")
     >>> spec_data(m, keras.saving.serialize_keras_object(m))["model"]
-    {'nodes': {'d': {'Dense': {'units': 2, 'activation': 'relu'}, 'inputs': 'x'}}, 'outputs': 'd'}
+    [{'Dense': {'units': 2, 'activation': 'relu', 'name': 'd'}}]
 """
 
 from __future__ import annotations

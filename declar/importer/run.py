@@ -13,7 +13,7 @@ Example:
     >>> x = keras.Input((4,), name="x")
     >>> m = keras.Model(x, keras.layers.Dense(2, name="d")(x), name="m")
     >>> d = tempfile.mkdtemp()
-    >>> report = import_model(m, os.path.join(d, "m.yaml"))
+    >>> report = import_model(m, os.path.join(d, "m.yaml"), fresh_process=False)
     >>> report.layers, os.path.basename(report.archive)
     (['d'], 'm.keras')
 """

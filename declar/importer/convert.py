@@ -174,7 +174,7 @@ class _Converter:
         name = op["config"]["name"]
         for entry in entries:
             for call in entry.get("inbound_nodes") or ():
-                uses = [k for k, v in _tensor_args(call) if v == name]
+                uses = [k for k, h in _call_tensors(call) if h[0] == name]
                 if any(k != "mask" for k in uses):
                     raise Unimportable(f"operation '{name}' (keras.ops {op['class_name']}) is used as a tensor "
                                        f"by '{entry['config']['name']}'; declar import writes layers only")
@@ -207,40 +207,25 @@ def _call_offsets(config: dict[str, Any]) -> dict[str, int]:
     calls = {e["config"]["name"]: len(e.get("inbound_nodes") or ()) for e in config["layers"]}
     offsets: dict[str, int] = {}
     histories = [h for e in config["layers"] for call in e.get("inbound_nodes") or ()
-                 for h in _call_histories(call)] + _histories(config["output_layers"])
+                 for _, h in _call_tensors(call)] + _histories(config["output_layers"])
     for name, index, _ in histories:
         if name in calls and calls[name] and index >= calls[name]:
             offsets[name] = 1
     return offsets
 
 
-def _call_histories(call: dict[str, Any]) -> list[list[Any]]:
-    found: list[list[Any]] = []
-
-    def visit(value: Any) -> None:
-        if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
-            found.append(value["config"]["keras_history"])
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                visit(v)
-        elif isinstance(value, dict):
-            for v in value.values():
-                visit(v)
-
-    visit(list(call.get("args") or ()))
-    visit(call.get("kwargs") or {})
-    return found
-
-
-def _tensor_args(call: dict[str, Any]) -> list[tuple[str, str]]:
-    """(argument, producing layer) of each tensor a recorded call takes (positional ones as ``""``)."""
-    found = []
+def _call_tensors(call: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """(argument, keras_history) of each tensor a recorded call takes (positional ones as ``""``)."""
+    found: list[tuple[str, list[Any]]] = []
 
     def visit(key: str, value: Any) -> None:
         if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
-            found.append((key, value["config"]["keras_history"][0]))
+            found.append((key, value["config"]["keras_history"]))
         elif isinstance(value, (list, tuple)):
             for v in value:
+                visit(key, v)
+        elif isinstance(value, dict):
+            for v in value.values():
                 visit(key, v)
 
     for arg in call.get("args") or ():

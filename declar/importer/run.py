@@ -30,9 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from declar.api import build, save
 from declar.atomic import replace_atomically
 from declar.errors import DeclarError, ImportRefused, VerifyError
+from declar.importer.check import differences, outputs
 from declar.importer.config import read_config, survey
+from declar.importer.emit import spec_text
 from declar.spec.load import load_spec
 from declar.starter import schema_ref as published_schema
 from declar.verify import probe_inputs
@@ -75,9 +78,6 @@ def import_model(source: str | os.PathLike[str] | keras.Model, out: str | os.Pat
     """
     import keras
 
-    from declar._keras_hook import register
-
-    register()
     label = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "a Keras model object"
     config = _config(source)
     found = survey(config)
@@ -104,17 +104,14 @@ def import_model(source: str | os.PathLike[str] | keras.Model, out: str | os.Pat
 def _import(model: keras.Model, config: dict[str, Any], label: str, original_file: str, spec_path: Path,
             archive_path: Path, schema: str | None, fresh_process: bool) -> ImportReport:
     text = _spec_text(model, config, label, schema or published_schema())
-    load_spec(text)  # a problem here is the importer's own: raised as a SpecError, nothing written
-    replace_atomically(spec_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=0o644)
-    loaded = load_spec(spec_path)
+    loaded = load_spec(text)  # a problem here is the importer's own: a SpecError, and nothing written
     report = ImportReport(os.fspath(spec_path), os.fspath(archive_path))
     built = _built_with_weights(loaded, model, report)
     inputs = probe_inputs(model, batch=PROBE_BATCH)
     _check_same(model, built, inputs)
-    import declar
-
-    declar.save(built, archive_path)
-    outputs_count = len(_outputs(model, inputs))
+    replace_atomically(spec_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=0o644)
+    save(built, archive_path)
+    outputs_count = len(outputs(model, inputs))
     report.compared = (f"{outputs_count} output{'s' * (outputs_count != 1)} on a probe batch of {PROBE_BATCH} "
                        "bit-identical, original and spec-built model in this process")
     if fresh_process:
@@ -139,7 +136,6 @@ def _config(source: str | os.PathLike[str] | keras.Model) -> dict[str, Any]:
 
 def _spec_text(model: keras.Model, config: dict[str, Any], label: str, schema: str) -> str:
     from declar.importer.convert import Unimportable, spec_data
-    from declar.importer.emit import spec_text
 
     try:
         data = spec_data(model, config, description=f"Imported from {label} by declar import.")
@@ -151,9 +147,7 @@ def _spec_text(model: keras.Model, config: dict[str, Any], label: str, schema: s
 
 
 def _built_with_weights(loaded: Any, original: keras.Model, report: ImportReport) -> keras.Model:
-    import declar
-
-    built = declar.build(loaded)
+    built = build(loaded)
     report.layers = _copy_weights(original, built)
     report.parameters = built.count_params()
     if built.count_params() != original.count_params():
@@ -179,16 +173,8 @@ def _copy_weights(original: Any, built: Any, prefix: str = "") -> list[str]:
     return names
 
 
-def _outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from declar.importer.check import outputs
-
-    return outputs(model, inputs)
-
-
 def _check_same(original: Any, built: Any, inputs: list[np.ndarray]) -> None:
-    from declar.importer.check import differences
-
-    wrong = differences(_outputs(original, inputs), _outputs(built, inputs))
+    wrong = differences(outputs(original, inputs), outputs(built, inputs))
     if wrong:
         raise VerifyError(f"outputs {wrong} of the spec's model differ from the original's on the probe batch")
 
@@ -196,7 +182,7 @@ def _check_same(original: Any, built: Any, inputs: list[np.ndarray]) -> None:
 def _check_fresh(model: Any, original_file: str, archive: Path, inputs: list[np.ndarray]) -> None:
     """Both files loaded in a new process (an object was saved by Keras's own ``model.save``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        expected = _outputs(model, inputs)
+        expected = outputs(model, inputs)
         probe = os.path.join(tmp, "probe.npz")
         np.savez(probe, n_inputs=len(inputs), n_outputs=len(expected),
                  **{f"x{i}": x for i, x in enumerate(inputs)}, **{f"y{i}": y for i, y in enumerate(expected)})

@@ -20,6 +20,7 @@ from declar._version import __version__
 from declar.errors import (
     ArchiveError,
     BuildError,
+    CompileBuildError,
     DataError,
     DeclarError,
     FileLimitError,
@@ -52,12 +53,11 @@ _LAZY = {**dict.fromkeys(("build", "diff", "fit", "import_model", "inspect", "lo
                          "declar.api"),
          **dict.fromkeys(("migrate", "MigrationResult"), "declar.migration")}
 
-__all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExpressionError", "FileLimitError",
-           "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits", "MigrationResult", "ModelBuildError",
-           "PlotError",
-           "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError",
-           "__version__", "build", "diff", "fit", "import_model", "inspect", "load", "load_spec", "migrate", "save",
-           "transfer_weights", "validate"]
+__all__ = ["ArchiveError", "BuildError", "CompileBuildError", "DataError", "DeclarError", "ExpressionError",
+           "FileLimitError", "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits", "MigrationResult",
+           "ModelBuildError", "PlotError", "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError",
+           "VerifyError", "WeightBudgetError", "__version__", "build", "diff", "fit", "import_model", "inspect", "load",
+           "load_spec", "migrate", "save", "transfer_weights", "validate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,7 @@ from declar.archive import atomic_save, inspect_archive, is_archive, strict_load
 from declar.compare import SpecDiff, compare_builds, diff_specs, keras_available, read_spec
 from declar.errors import (
     BuildError,
+    CompileBuildError,
     DataError,
     DeclarError,
     FunctionCallError,
@@ -21,6 +22,7 @@ from declar.errors import (
     WeightBudgetError,
 )
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.sections.distribution.cluster import preflight
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.loaded import LoadedSpec
 from declar.spec.model import DistributionSpec, Spec
@@ -79,6 +81,8 @@ def _construct(loaded: LoadedSpec, compile: bool) -> keras.Model:
     if compile and loaded.spec.compile:
         try:
             model.compile_from_spec()
+        except CompileBuildError as err:
+            raise BuildError([_locate(loaded, err.where, str(err), "Keras refused this loss or metric")]) from err
         except (ValueError, TypeError, KeyError) as err:
             raise BuildError([_locate(loaded, ("compile",), f"{type(err).__name__}: {err}")]) from err
     return model
@@ -166,14 +170,17 @@ def data_names(model: keras.Model) -> tuple[list[str], list[str]]:
 
 def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathLike[str] | None,
         out_path: str | os.PathLike[str], *, epochs: int | None = None, batch_size: int | None = None,
-        validation_split: float | None = None, verbose: int | str = "auto", limits: Limits = DEFAULT_LIMITS
-        ) -> keras.callbacks.History:
-    """Train a spec (built fresh) or an archive (resumed where it stopped) on a data file, then save.
+        validation_split: float | None = None, shuffle: bool | None = None, verbose: int | str = "auto",
+        limits: Limits = DEFAULT_LIMITS) -> keras.callbacks.History:
+    """Train a spec (built fresh) or an archive (resumed where it stopped) on its data, then save.
 
-    The data's arrays are named after the model's inputs and outputs (see `data_names`). The spec's
+    The data (an `.npz` or CSV file, a TFRecord file, a directory of images; None: the spec's
+    ``training.data``) is named after the model's inputs and outputs (see `data_names`). The spec's
     `training:` section gives the epochs, batch size, validation and callbacks; the arguments given
-    here override it. The data file is checked before it is read (see `declar.training_data`): a bad
-    one is a `DataError`, never a traceback.
+    here override it. ``verbose``: 0 silent, 1 Keras's bar, 2 one plain line per epoch, ``"auto"``
+    the bar on a terminal and lines otherwise. The history is written next to the archive
+    (``m.keras`` -> ``m.history.json``). The data is checked before it is read (see
+    `declar.training_data`): a bad one is a `DataError`, never a traceback.
 
     Example:
         >>> import declar, numpy as np, tempfile, os
@@ -184,10 +191,11 @@ def fit(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.PathL
         >>> len(history.history["loss"])
         2
     """
+    preflight()  # a bad TF_CONFIG or KERAS_DISTRIBUTION_* variable is refused before keras starts
     from declar.fitting.run import train
 
     return train(source, data, out_path, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-                 verbose=verbose, limits=limits)
+                 shuffle=shuffle, verbose=verbose, limits=limits)
 
 
 def model_to_train(source: SpecSource | Spec | str | os.PathLike[str], limits: Limits

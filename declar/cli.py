@@ -28,6 +28,7 @@ from declar._version import __version__
 from declar.errors import DeclarError, Problem, SpecError
 from declar.hints import did_you_mean
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
+from declar.sections.distribution.cluster import is_chief
 from declar.spec.versions import FORMAT_VERSION
 from declar.startup_noise import silence_framework_startup
 from declar.summary import layer_rows
@@ -458,20 +459,46 @@ def save(
 @_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],
-    data: Annotated[Path, typer.Option("--data", help=".npz file with arrays named after inputs and outputs.")],
-    out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically).")],
+    out: Annotated[Path, typer.Option("--out", help="The .keras archive to write (replaced atomically); the "
+                                      "history goes next to it (OUT.history.json).")],
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Training data named after the inputs and outputs: .npz, .csv, .tfrecord, or a directory "
+                       "with one subdirectory of images per class (default: training.data of the spec).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Overrides training.epochs (default 1).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
                                                    help="Overrides training.batch_size (default 32).")] = None,
     validation_split: Annotated[float | None, typer.Option("--validation-split", min=0.0, max=0.99,
                                                            help="Overrides training.validation_split.")] = None,
+    shuffle: Annotated[bool | None, typer.Option("--shuffle/--no-shuffle", help="Overrides training.shuffle "
+                                                 "(the order comes from training.shuffle_seed).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Train a spec or resume an archive on an .npz file, then save the archive."""
+    """Train a spec or resume an archive, as its training section says, on a data file or directory,
+    then save the archive.
+
+    On a terminal Keras's progress bar shows; piped, one plain line per epoch.
+    """
     import declar
 
     declar.fit(source, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-               limits=_limits())
+               shuffle=shuffle, verbose=0 if quiet else "auto", limits=_limits())
+    if not quiet:
+        typer.echo(f"wrote {escape(out)}" if is_chief() else f"trained; the chief writes {escape(out)}")
+
+
+@_command()
+def adapt(
+    source: Annotated[Path, typer.Argument(help="A spec with Normalization, TextVectorization, StringLookup, "
+                                                "IntegerLookup or Discretization layers.")],
+    data: Annotated[Path, typer.Argument(help="The data to adapt on: an .npz file or a directory of text.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The .keras archive to write (replaced atomically).")],
+) -> None:
+    """Build a spec, run adapt() of its preprocessing layers on the data, and save the archive."""
+    from declar.adapt import adapt_spec
+
+    for line in adapt_spec(source, data, out, limits=_limits()).lines():
+        typer.echo(f"adapted {escape(line)}" if not line.endswith("the spec gives") else f"kept {escape(line)}")
     typer.echo(f"wrote {escape(out)}")
 
 
@@ -503,6 +530,11 @@ def inspect(
         upgraded = f" (upgraded to format {info['upgraded_to']} when loaded)" if info.get("upgraded_to") else ""
     mark = "(unverified) " if "format_version" in unverified else ""
     typer.echo(f"{'format:':<10}{mark}{escape(shown_format)}{upgraded}")
+    if isinstance(info["spec"].get("training"), dict):
+        from declar.sections.training import describe
+        from declar.spec.model import TrainingSpec
+
+        typer.echo(f"{'training:':<10}{escape(describe(TrainingSpec.from_data(info['spec']['training'])))}")
     if unverified:
         typer.echo("(unverified) = as the archive records it: no hash covers it, anyone could have written it")
     typer.echo("variables:")
@@ -627,6 +659,21 @@ def plot_command(
         model = (declar.load(source, compile=False, limits=_limits()) if is_archive(source)
                  else declar.build(loaded, compile=False, distribute=False, limits=_limits()))
     write(to_dot(loaded.spec, model), out)
+    typer.echo(f"wrote {escape(out)}")
+
+
+@_command("plot-history")
+def plot_history_command(
+    source: Annotated[Path, typer.Argument(help="A history (OUT.history.json) or the .keras archive it is next to.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="curves.svg (needs nothing) or curves.png (needs "
+                                      "matplotlib: pip install 'declar[plot]').")],
+) -> None:
+    """Draw the loss and metric curves of a training run, training and validation, one panel each."""
+    from declar.fitting.history import read_history
+    from declar.history_plot import check_can_write, write
+
+    check_can_write(out)
+    write(read_history(source), out)
     typer.echo(f"wrote {escape(out)}")
 
 

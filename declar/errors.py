@@ -7,6 +7,7 @@ The tree::
     │   └── SpecFileRefused     a spec path is not a regular file of an allowed size
     ├── BuildError              Keras refused part of a valid spec, or it did not train (located)
     │   ├── ModelBuildError     a node of the graph could not be built (``node`` names it)
+    │   ├── CompileBuildError   a loss or metric could not be made (``where`` is its spec path)
     │   ├── LayerBuildError     a declared layer could not be built or loaded
     │   ├── WeightBudgetError   a variable, or all of them, over Limits.max_*_elements
     │   ├── FunctionCallError   a spec function failed when Keras called it
@@ -215,6 +216,15 @@ class ModelBuildError(BuildError):
     def __init__(self, node: NodeSpec, message: str, code: str | None = None):
         DeclarError.__init__(self, message, code=code, path=node.path)
         self.node = node
+
+
+class CompileBuildError(BuildError):
+    """Keras refused a loss or metric of the compile section; ``where`` is its path in the spec,
+    so that `declar.build` locates it (``compile.metrics[1]``)."""
+
+    def __init__(self, where: JsonPath, message: str):
+        DeclarError.__init__(self, message, path=where)
+        self.where = where
 
 
 class LayerBuildError(BuildError):

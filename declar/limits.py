@@ -55,7 +55,36 @@ class Limits:
     """The config.json and metadata.json members of an archive, checked from the zip directory
     before they are read."""
     max_data_bytes: int = 8_000_000_000
-    """The arrays of one data file given to `declar fit`, expanded, checked before they are read."""
+    """The arrays of one data file given to `declar fit`, expanded, checked before they are read; the
+    size of a CSV or TFRecord file, and of the files of a data directory together, before reading;
+    and the arrays a CSV's text becomes, as its rows are read. Stops a data file or directory larger
+    than memory, and a small compressed file that expands past it."""
+    max_data_rows: int = 10_000_000
+    """Rows (examples) of one CSV or TFRecord file, counted as they are read. Stops a file of millions
+    of tiny rows, each of which costs Python objects far larger than its text."""
+    max_csv_columns: int = 10_000
+    """Columns of a CSV file's header, checked before any row is read. Stops a header of a million
+    columns (every row is then parsed into a million fields)."""
+    max_csv_row_bytes: int = 1_000_000
+    """Characters of one CSV record (a quoted field may span lines), checked while it is read, before
+    it is parsed. Stops an enormous field or a file with no line ends, which would be read whole
+    into memory. (Python's csv module also caps one field at 131,072 characters.)"""
+    max_data_files: int = 1_000_000
+    """Entries (files and subdirectories) of a data directory, counted while it is listed, before any
+    file is read. Stops a directory of millions of files, whose listing alone exhausts memory."""
+    max_image_bytes: int = 64_000_000
+    """One image file of a data directory, checked from its size before it is read."""
+    max_image_pixels: int = 89_478_485
+    """Pixels of one image (width times height, times the frames of a GIF, all of which TensorFlow
+    decodes), read from its header before Keras decodes it. Stops an image bomb: a small PNG that
+    declares 100,000 x 100,000 pixels decodes to 30 GB. The default is Pillow's bomb limit."""
+    max_tfrecord_record_bytes: int = 64_000_000
+    """One record of a TFRecord file, read from its length header before TensorFlow reads it. Stops a
+    record header that declares a huge length, which TensorFlow would try to allocate."""
+    max_adapt_rows: int = 10_000_000
+    """Examples `declar adapt` (and `declar fit` from a spec) hands to the `adapt()` of one layer."""
+    max_vocabulary_tokens: int = 1_000_000
+    """Tokens of one vocabulary: adapted (set `max_tokens` to bound it) or read from a spec's file."""
 
 
     def asset_limit(self, json_text: bool) -> tuple[int, str]:

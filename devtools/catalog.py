@@ -1,7 +1,9 @@
 """The Keras catalog (``declar/data/keras_catalog.json``): what the installed Keras offers by name.
 
 Layers with their constructor arguments, optimizers and schedules with argument types, losses,
-metrics, and the names of initializers, activations, regularizers and constraints, read from the
+metrics and the signatures of their classes (``loss_classes``, ``metric_classes``: what
+``{name: sparse_categorical_crossentropy, from_logits: true}`` may give), and the names of
+initializers, activations, regularizers and constraints, read from the
 installed Keras so that `declar validate` can check them without importing it
 (`declar.spec.catalog` reads the file). ``python -m devtools.generate`` writes it;
 tests/test_generated_files.py fails when it differs from what the installed Keras gives.
@@ -19,8 +21,10 @@ from typing import Any
 
 import keras
 from keras.src import constraints, initializers, regularizers
+from keras.src.losses.loss import standardize_reduction
 
 from declar.keras.layer import DeclarLayer
+from declar.sections.training.allow_list import ALLOWED
 from declar.spec.facts import snake_case
 
 
@@ -143,6 +147,10 @@ def generate() -> dict[str, Any]:
         "schedules_required": {snake_case(n): required_args(c) for n, c in sorted(schedules.items())},
         "losses": sorted(loss_names),
         "metrics": sorted(metric_names),
+        # The classes behind the names a spec writes with arguments ({name: ..., from_logits: true}).
+        "loss_classes": compile_classes(keras.losses, keras.losses.Loss, loss_names),
+        "metric_classes": compile_classes(keras.metrics, keras.metrics.Metric, metric_names),
+        "loss_reductions": loss_reductions(),
         "initializers": sorted(
             set(functions(keras.initializers)) - skip
             | {snake_case(n) for n in public_classes(keras.initializers, keras.initializers.Initializer)}
@@ -154,7 +162,36 @@ def generate() -> dict[str, Any]:
             {snake_case(n) for n in public_classes(keras.constraints, keras.constraints.Constraint)} - {"constraint"}
         ),
         "object_classes": _object_classes(),
+        "callbacks": _callbacks(),
     }
+
+
+# Callback arguments whose default does not tell their type (None, or a string that may also be
+# a number); the types Keras's documentation gives them ("any": not checked here, Keras checks).
+_CALLBACK_TYPES = {"min_delta": "number", "baseline": "number?", "initial_value_threshold": "number?",
+                   "save_freq": "any", "update_freq": "any", "profile_batch": "any", "embeddings_metadata": "any"}
+
+
+def _callbacks() -> dict[str, dict[str, Any]]:
+    """The allow-listed callbacks (`declar.sections.training.allow_list`): each one's arguments,
+    their types ("number", "boolean", "string", "integer?"... see `arg_type_ok`) and the required ones."""
+    out = {}
+    for name in ALLOWED:
+        cls = getattr(keras.callbacks, name)
+        types = {}
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name in _CALLBACK_TYPES:
+                types[p.name] = _CALLBACK_TYPES[p.name]
+            elif isinstance(p.default, bool):
+                types[p.name] = "boolean"
+            elif isinstance(p.default, int):
+                types[p.name] = "integer"
+            elif isinstance(p.default, float):
+                types[p.name] = "number"
+            elif isinstance(p.default, str) or p.name in ("filepath", "filename", "backup_dir"):
+                types[p.name] = "string"
+        out[name] = {"args": arg_names(cls), "types": types, "required": required_args(cls)}
+    return out
 
 
 def _object_classes() -> dict[str, dict[str, list[str]]]:
@@ -171,6 +208,71 @@ def _object_classes() -> dict[str, dict[str, list[str]]]:
         out[kind] = {name: arg_names(cls) for name, cls in sorted(table.items())
                      if inspect.isclass(cls) and name.lower() != kind}
     return out
+
+
+# Loss and metric arguments whose default is None (or that have none), so the signature does not
+# tell their type, or misleads (the metrics' label_smoothing defaults to the integer 0); these are
+# the types Keras's documentation gives them.
+_COMPILE_DOCUMENTED_TYPES = {
+    "label_smoothing": "number", "class_aggregation": "string?",
+    "dtype": "string?", "ignore_class": "integer?", "reduction": "string?", "num_classes": "integer",
+    "top_k": "integer?", "class_id": "integer?", "num_labels": "integer?", "average": "string?",
+    "threshold": "number?", "recall": "number", "precision": "number", "specificity": "number",
+    "sensitivity": "number",
+}
+# Classes a spec cannot make with plain arguments: the abstract bases and the wrapper of a function.
+_NOT_COMPILE_CLASSES = {"Loss", "Metric", "MeanMetricWrapper", "Reduction"}
+# What Keras's documentation lists for `reduction`; `loss_reductions` keeps those Keras accepts.
+_REDUCTION_CANDIDATES = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", "auto")
+
+
+def _compile_arg_types(cls: type) -> dict[str, str]:
+    """Argument -> type of a loss or metric constructor (integers stay integers: ``k: 2.5`` is wrong)."""
+    out = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in ("self", "name") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        if p.name in _COMPILE_DOCUMENTED_TYPES:  # documented first: a reduction may also be null
+            out[p.name] = _COMPILE_DOCUMENTED_TYPES[p.name]
+        elif isinstance(p.default, bool):
+            out[p.name] = "boolean"
+        elif isinstance(p.default, int):
+            out[p.name] = "integer"
+        elif isinstance(p.default, float):
+            out[p.name] = "number"
+        elif isinstance(p.default, str):
+            out[p.name] = "string"
+    return out
+
+
+def compile_classes(module: Any, base: type, names: set[str]) -> dict[str, dict[str, Any]]:
+    """Each snake_case name a spec may give with arguments -> its Keras class and constructor.
+
+    The class names become snake_case (``SparseCategoricalCrossentropy`` ->
+    ``sparse_categorical_crossentropy``, as Keras resolves them); an alias Keras resolves to a
+    function (``mse``) maps to the class of that function. ``name`` is not an argument: in a spec
+    it names the class.
+    """
+    classes = {snake_case(n): c for n, c in public_classes(module, base).items() if n not in _NOT_COMPILE_CLASSES}
+    by_class = {c: c for c in classes.values()}
+    for alias in sorted(names - set(classes)):
+        found = module.get(alias)  # a function (losses) or an instance (metrics)
+        if getattr(found, "__name__", None) in classes:
+            classes[alias] = classes[found.__name__]
+        elif type(found) in by_class:
+            classes[alias] = type(found)
+    return {
+        name: {"class": cls.__name__,
+               "args": [a for a in arg_names(cls) if a != "name"],
+               "types": _compile_arg_types(cls),
+               "required": required_args(cls)}
+        for name, cls in sorted(classes.items())
+    }
+
+
+def loss_reductions() -> list[str]:
+    """The ``reduction`` values Keras's losses accept (besides null)."""
+    return [r for r in _REDUCTION_CANDIDATES if _accepts(standardize_reduction, r)]
 
 
 def _accepts(getter: Any, name: str) -> bool:

@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "roundtrip_worker.py"
 EXAMPLE_SPECS = sorted(ROOT.glob("specs/**/*.yaml"))
 RESUME_SPECS = sorted((ROOT / "tests" / "specs").glob("resume_*.yaml"))
+# Text, and Keras's lookup layers, run on TensorFlow only: they are TensorFlow string tensors and
+# lookup tables, which a JAX or PyTorch model cannot compile (keras.io runs them in tf.data there).
+TF_ONLY_MARKERS = ("dtype: string", "Lookup:", "TextVectorization:")
+TF_ONLY_SPECS = frozenset(p.stem for p in EXAMPLE_SPECS if any(m in p.read_text() for m in TF_ONLY_MARKERS))
 
 # TensorFlow is the default install; JAX and PyTorch are extras, tested when installed.
 BACKENDS = [b for b, module in (("tensorflow", "tensorflow"), ("jax", "jax"), ("torch", "torch"))
@@ -22,8 +26,11 @@ BACKENDS = [b for b, module in (("tensorflow", "tensorflow"), ("jax", "jax"), ("
 
 
 def roundtrip_jobs() -> list[dict]:
-    # Integer class targets for a sparse loss, one-hot ones otherwise (as the spec's loss expects).
-    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text()} for p in EXAMPLE_SPECS]
+    # Integer class targets for a sparse loss, label sequences for CTC, one-hot ones otherwise (as
+    # the spec's loss expects).
+    jobs = [{"name": p.stem, "spec": str(p), "sparse": "sparse_categorical" in p.read_text(),
+             "label_sequences": "loss: ctc" in p.read_text(), "tf_only": p.stem in TF_ONLY_SPECS}
+            for p in EXAMPLE_SPECS]
     jobs += [{"name": p.stem, "spec": str(p), "resume": True} for p in RESUME_SPECS]
     return jobs
 

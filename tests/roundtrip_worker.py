@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+WORDS = ["the", "film", "was", "great", "awful"]
+
 
 def inputs_for(model, n=6, seed=0):
     rng = np.random.default_rng(seed)
@@ -25,6 +27,12 @@ def inputs_for(model, n=6, seed=0):
     for t in model.inputs:
         shape = [n] + [d if d is not None else 5 for d in t.shape[1:]]
         dt = str(t.dtype)
+        if dt == "string":  # texts of a few words, as Keras takes text: a TensorFlow string tensor
+            import tensorflow as tf
+
+            texts = np.vectorize(lambda i: " ".join(WORDS[(i + k) % 5] for k in range(3)), otypes=[object])
+            xs.append(tf.constant(texts(rng.integers(0, 5, size=shape))))
+            continue
         xs.append(rng.integers(0, 3, size=shape).astype(dt) if "int" in dt else rng.random(shape).astype(dt))
     return xs if len(xs) > 1 else xs[0]
 
@@ -50,6 +58,13 @@ def sparse_targets(model, n=6, seed=1):
     return rng.integers(0, shape[-1], size=(n, *shape[1:-1])).astype("int32")
 
 
+def label_sequences(model, n=6, seed=1):
+    """CTC targets: half as many labels as time steps, each a class in [1, classes) (0 is the blank)."""
+    rng = np.random.default_rng(seed)
+    _, steps, classes = model.outputs[0].shape
+    return rng.integers(1, classes, size=(n, steps // 2)).astype("int32")
+
+
 def flat(y):
     if isinstance(y, dict):
         return [np.asarray(y[k]) for k in sorted(y)]
@@ -72,7 +87,8 @@ def optimizer_state(model):
 
 def data_for(model, job):
     x = inputs_for(model, n=32, seed=3)
-    y = sparse_targets(model, n=32) if job.get("sparse") else targets_for(model, n=32, seed=4)
+    y = sparse_targets(model, n=32) if job.get("sparse") else label_sequences(model, n=32) \
+        if job.get("label_sequences") else targets_for(model, n=32, seed=4)
     return x, y
 
 
@@ -84,6 +100,8 @@ def evaluate(model, job):
 
 
 def guide_facts(model):
+    import keras
+
     facts = {}
     for layer in model.layers:
         if hasattr(layer, "definition"):
@@ -96,6 +114,9 @@ def guide_facts(model):
         facts["loss"] = [type(model.loss).__name__, getattr(model.loss, "name", str(model.loss))] \
             if not isinstance(model.loss, (str, dict, list)) else model.loss
         facts["metrics"] = sorted(m.name for m in model.metrics)
+        # Every compile argument as Keras serializes it (the losses and metrics with their arguments);
+        # the archive itself holds {"declar": true} and compiles from the spec again.
+        facts["compile_config"] = keras.Model.get_compile_config(model)
     return facts
 
 
@@ -103,10 +124,16 @@ def save_side(jobs, out):
     import keras
 
     import declar
+    from declar.adapt import adapt_model, adaptable_nodes
+    from declar.training_data import FitData
 
     for job in jobs:
         name, spec = job["name"], job["spec"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = declar.build(spec)
+        if adaptable_nodes(model.declar_spec):  # preprocessing layers learn their state before saving
+            adapt_model(model, FitData(inputs_for(model, n=32, seed=5)))
         # Saved before predicting: a layer drawing random numbers advances its seed state with each
         # prediction, and the loaded model must predict what this one predicts next.
         declar.save(model, os.path.join(out, f"{name}.keras"))
@@ -136,6 +163,8 @@ def load_side(jobs, out):
 
     for job in jobs:
         name = job["name"]
+        if job.get("tf_only") and keras.backend.backend() != "tensorflow":
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = keras.models.load_model(os.path.join(out, f"{name}.keras"))
@@ -176,8 +205,8 @@ def predict_side(jobs, out):
 
     backend = keras.backend.backend()
     for job in jobs:
-        if job.get("resume"):
-            continue
+        if job.get("resume") or (job.get("tf_only") and backend != "tensorflow"):
+            continue  # text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)
         model = keras.models.load_model(os.path.join(out, f"{job['name']}.keras"))
         np.savez(os.path.join(out, f"{job['name']}.pred_{backend}.npz"),
                  *flat(model.predict(inputs_for(model), verbose=0)))

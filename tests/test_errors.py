@@ -42,7 +42,7 @@ def bad_nodes(count: int) -> str:
 
 class TestTree:
     def test_every_error_class_is_a_declar_error_and_a_value_error(self):
-        assert len(ERROR_CLASSES) == 16
+        assert len(ERROR_CLASSES) == 17
         for cls in ERROR_CLASSES:
             assert issubclass(cls, DeclarError) and issubclass(cls, ValueError), cls
             assert getattr(declar, cls.__name__) is cls  # exported from the package
@@ -189,6 +189,7 @@ EXAMPLES = {
     declar.BuildError: lambda: declar.BuildError([Problem("m.yaml", 3, 5, ("model",), "bad", "", "keras-build")]),
     declar.ModelBuildError: lambda: declar.ModelBuildError(declar.load_spec(TYPO_LAYER.replace("Dens", "Dense"))
                                                             .spec.nodes[0], "refused"),
+    declar.CompileBuildError: lambda: declar.CompileBuildError(("compile", "metrics", 0), "refused"),
     declar.FunctionCallError: lambda: declar.FunctionCallError("f", ValueError("shapes")),
     declar.ExpressionError: lambda: declar.ExpressionError("too large", col=3),
     declar.ImportRefused: lambda: declar.ImportRefused(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE_SPECS, RESUME_SPECS
+from conftest import EXAMPLE_SPECS, RESUME_SPECS, TF_ONLY_SPECS
 
 LOST_STATE = ("Skipping variable loading", "cannot be built automatically", "was not called as part of model loading")
 
@@ -18,6 +18,14 @@ def _record(out: Path, name: str, side: str) -> dict:
 
 
 ALL_NAMES = [p.stem for p in EXAMPLE_SPECS] + [p.stem for p in RESUME_SPECS]
+
+
+@pytest.fixture(autouse=True)
+def _tensorflow_only_specs(request):
+    """Specs of text or lookup tables run on TensorFlow only: skipped on the other backends."""
+    params = request.node.callspec.params if hasattr(request.node, "callspec") else {}
+    if params.get("roundtrip", "tensorflow") != "tensorflow" and params.get("name") in TF_ONLY_SPECS:
+        pytest.skip("text and lookup tables run on TensorFlow only (see conftest.TF_ONLY_MARKERS)")
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -57,6 +65,7 @@ def test_compile_settings_and_evaluate_are_restored(roundtrip, name):
     assert saved["facts"].get("optimizer") == loaded["facts"].get("optimizer")
     assert saved["facts"].get("loss") == loaded["facts"].get("loss")
     assert saved["facts"].get("metrics") == loaded["facts"].get("metrics")
+    assert saved["facts"].get("compile_config") == loaded["facts"].get("compile_config")  # with every argument
     assert saved["evaluate"] == loaded["evaluate"]
 
 

@@ -17,8 +17,11 @@ from declar.expr.parse import Context, check
 from declar.keras.ops import keras_functions
 
 
-def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -> Any:
-    checked = check(expr, Context(names=args, kind=f"function {name}"))
+def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str,
+                      params: dict[str, Any] | None = None) -> Any:
+    """The expression as a Python function of ``args``; ``params`` are fixed values it reads by name."""
+    fixed = dict(params or {})
+    checked = check(expr, Context(names=(*args, *fixed), kind=f"function {name}"))
     if checked.tree is None:
         raise ValueError(f"function '{name}': {checked.problems[0].message}")
     closure = to_closure(checked.tree, keras_functions())
@@ -26,7 +29,7 @@ def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -
 
     def function(*values: Any) -> Any:
         try:
-            return closure(dict(zip(arg_names, values, strict=False)))
+            return closure({**fixed, **dict(zip(arg_names, values, strict=False))})
         except (FunctionCallError, NotImplementedError):  # Keras falls back on NotImplementedError
             raise
         except Exception as err:  # shapes, axes, overflowing constants: whatever the backend raises
@@ -38,29 +41,30 @@ def _function_closure(name: str, args: list[str] | tuple[str, ...], expr: str) -
 
 @keras.saving.register_keras_serializable(package="declar", name="DeclarLoss")
 class DeclarLoss(keras.losses.Loss):
-    """A loss written in the expression language.
+    """A loss written in the expression language; ``params`` are the values of its spec params.
 
     Example:
-        >>> loss = DeclarLoss("l2", ["y_true", "y_pred"], "sum(square(y_pred - y_true), axis=1)")
+        >>> loss = DeclarLoss("l2", ["y_true", "y_pred"], "scale * sum(square(y_pred - y_true), axis=1)",
+        ...                   params={"scale": 2.0})
         >>> float(loss(keras.ops.zeros((2, 3)), keras.ops.ones((2, 3))))
-        3.0
+        6.0
     """
 
     def __init__(self, name: str, args: list[str], expr: str, reduction: str = "sum_over_batch_size",
-                 dtype: Any = None):
+                 dtype: Any = None, params: dict[str, Any] | None = None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.args, self.expr = list(args), expr
-        self._fn = _function_closure(name, args, expr)
+        self.args, self.expr, self.params = list(args), expr, dict(params or {})
+        self._fn = _function_closure(name, args, expr, self.params)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self._fn(y_true, y_pred)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "args": self.args, "expr": self.expr}
+        return {**super().get_config(), "args": self.args, "expr": self.expr, "params": self.params}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DeclarLoss:
-        _check_config(cls.__name__, config, {"name", "reduction", "dtype", "args", "expr"})
+        _check_config(cls.__name__, config, {"name", "reduction", "dtype", "args", "expr", "params"})
         return cls(**config)
 
 
@@ -68,16 +72,17 @@ class DeclarLoss(keras.losses.Loss):
 class DeclarMetric(keras.metrics.MeanMetricWrapper):
     """A metric written in the expression language, averaged over batches like Keras function metrics."""
 
-    def __init__(self, name: str, args: list[str], expr: str, dtype: Any = None):
-        super().__init__(fn=_function_closure(name, args, expr), name=name, dtype=dtype)
-        self.args, self.expr = list(args), expr
+    def __init__(self, name: str, args: list[str], expr: str, dtype: Any = None,
+                 params: dict[str, Any] | None = None):
+        super().__init__(fn=_function_closure(name, args, expr, params), name=name, dtype=dtype)
+        self.args, self.expr, self.params = list(args), expr, dict(params or {})
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "args": self.args, "expr": self.expr}
+        return {"name": self.name, "dtype": self.dtype, "args": self.args, "expr": self.expr, "params": self.params}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DeclarMetric:
-        _check_config(cls.__name__, config, {"name", "dtype", "args", "expr"})
+        _check_config(cls.__name__, config, {"name", "dtype", "args", "expr", "params"})
         return cls(**config)
 
 
@@ -99,3 +104,9 @@ def _check_config(what: str, config: Any, known: set[str]) -> None:
         raise ValueError(f"{what} config: dtype must be a name")
     if not isinstance(config.get("reduction", ""), (str, type(None))):
         raise ValueError(f"{what} config: reduction must be a name")
+    params = config.get("params", {})
+    # A param is a plain number or boolean under a name the expression may read, never an arg's.
+    if not (isinstance(params, dict) and all(
+            isinstance(k, str) and k.isidentifier() and k not in args and isinstance(v, (bool, int, float))
+            for k, v in params.items())):
+        raise ValueError(f"{what} config: params must map names (not args) to numbers or booleans")

@@ -19,6 +19,7 @@ import keras
 
 from declar._version import __version__
 from declar.errors import ArchiveError, FileLimitError
+from declar.keras.adapted_state import load_adapted_state, save_adapted_state, unadapted_lookups
 from declar.keras.aux_losses import declared_loss_names, loss_metrics, update_loss_metrics
 from declar.keras.budget import weight_budget
 from declar.keras.layer import DeclarLayer
@@ -130,6 +131,16 @@ class DeclarModel(keras.Model):
         jax = keras.backend.backend() == "jax"
         return distribution_scope(self._declar_distribution if jax else None)
 
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> Any:
+        from declar.sections.distribution.build import first_local_batch
+
+        # TensorFlow only (its trainer defines it): Keras 3.15 cannot reduce the first batch under
+        # MultiWorkerMirroredStrategy; the worker's local batch gives the build its shapes.
+        local = first_local_batch(self._distribute_strategy, iterator) if iterator is not None else None
+        if local is not None:
+            iterator, data_batch = None, local
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         with self._in_distribution():
             return super().fit(*args, **kwargs)
@@ -178,8 +189,13 @@ class DeclarModel(keras.Model):
         if dir_path and os.path.isdir(dir_path):
             try:
                 check_asset_totals(dir_path, current_limits.get(), f"model '{self.name}': ")
+                load_adapted_state(self, dir_path, current_limits.get())
             except FileLimitError as err:
                 raise ValueError(str(err)) from None
+
+    def save_assets(self, dir_path: str) -> None:
+        """The adapted state Keras keeps only in a layer config (see `declar.keras.adapted_state`)."""
+        save_adapted_state(self, dir_path)
 
     # -- compile -----------------------------------------------------------------------------
 
@@ -198,6 +214,11 @@ class DeclarModel(keras.Model):
         if self.compiled:
             self.get_compile_config()
         self._check_asset_sizes()
+        unadapted = unadapted_lookups(self)
+        if unadapted:
+            raise ArchiveError(f"model '{self.name}': layer '{unadapted[0]}' has no vocabulary, and Keras cannot load "
+                               "a lookup layer saved without one; adapt it on data first (declar adapt SPEC DATA -o "
+                               "OUT.keras, or declar fit) or give its vocabulary in the spec", code="not-adapted")
         super().save(filepath, *args, **kwargs)
 
     def _check_asset_sizes(self) -> None:

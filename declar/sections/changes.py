@@ -80,8 +80,9 @@ def show(value: Any) -> str:
     return json.dumps(value)
 
 
-def changes(old: Any, new: Any, prefix: str = "") -> tuple[Change, ...]:
-    """Changed dotted keys between two values: mappings are compared key by key, anything else whole.
+def changes(old: Any, new: Any, prefix: str = "", lists: bool = False) -> tuple[Change, ...]:
+    """Changed dotted keys between two values: mappings are compared key by key, anything else whole
+    (with ``lists``, lists of one length item by item too, as ``metrics[1].k``).
 
     A name and a mapping with that name (``adam`` and ``{name: adam, learning_rate: 0.01}``) are
     compared as ``{name: adam}`` and the mapping, so only the added arguments show.
@@ -90,10 +91,14 @@ def changes(old: Any, new: Any, prefix: str = "") -> tuple[Change, ...]:
         old = {"name": old}
     elif isinstance(new, str) and isinstance(old, dict) and old.get("name") == new:
         new = {"name": new}
+    found: list[Change] = []
     if isinstance(old, dict) and isinstance(new, dict):
-        found: list[Change] = []
         for k in [*old, *(k for k in new if k not in old)]:
-            found += changes(old.get(k, MISSING), new.get(k, MISSING), f"{prefix}.{k}" if prefix else str(k))
+            found += changes(old.get(k, MISSING), new.get(k, MISSING), f"{prefix}.{k}" if prefix else str(k), lists)
+        return tuple(found)
+    if lists and isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            found += changes(a, b, f"{prefix}[{i}]", lists)
         return tuple(found)
     return () if same(old, new) else (Change(prefix or "value", old, new),)
 

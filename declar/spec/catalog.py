@@ -15,13 +15,29 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from declar.data import DATA_DIR
 from declar.spec.json_types import JSON_TYPES
 
 CATALOG_FILE = "keras_catalog.json"
+
+
+@dataclass(frozen=True)
+class KerasClass:
+    """A loss or metric class a spec makes with arguments: ``{name: sparse_categorical_crossentropy,
+    from_logits: true}`` is ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``."""
+
+    class_name: str
+    args: tuple[str, ...]  # constructor arguments a spec may give (``name`` names the class)
+    types: dict[str, str]  # argument -> type, where certain (see `arg_type_ok`)
+    required: tuple[str, ...]  # arguments without a default
+
+
+def _keras_classes(raw: dict[str, Any]) -> dict[str, KerasClass]:
+    return {n: KerasClass(c["class"], tuple(c["args"]), dict(c["types"]), tuple(c["required"]))
+            for n, c in raw.items()}
 
 
 @dataclass(frozen=True)
@@ -43,12 +59,17 @@ class Catalog:
     schedules_required: dict[str, tuple[str, ...]]
     losses: frozenset[str]
     metrics: frozenset[str]
+    loss_classes: dict[str, KerasClass]  # snake_case name (or alias) -> the loss class behind it
+    metric_classes: dict[str, KerasClass]
+    loss_reductions: tuple[str, ...]  # the strings a loss's ``reduction`` may be (null too)
     initializers: frozenset[str]
     activations: frozenset[str]
     regularizers: frozenset[str]
     constraints: frozenset[str]
     object_classes: dict[str, dict[str, tuple[str, ...]]]
     """kind -> the names Keras resolves in ``{class_name, config}`` for it -> constructor argument names."""
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Allow-listed callback -> ``args`` (names), ``types`` (argument -> type, see `arg_type_ok`), ``required``."""
 
 
 @functools.cache
@@ -72,12 +93,16 @@ def catalog() -> Catalog:
         schedules_required={k: tuple(v) for k, v in raw["schedules_required"].items()},
         losses=frozenset(raw["losses"]),
         metrics=frozenset(raw["metrics"]),
+        loss_classes=_keras_classes(raw["loss_classes"]),
+        metric_classes=_keras_classes(raw["metric_classes"]),
+        loss_reductions=tuple(raw["loss_reductions"]),
         initializers=frozenset(raw["initializers"]),
         activations=frozenset(raw["activations"]),
         regularizers=frozenset(raw["regularizers"]),
         constraints=frozenset(raw["constraints"]),
         object_classes={kind: {n: tuple(a) for n, a in classes.items()}
                         for kind, classes in raw["object_classes"].items()},
+        callbacks=raw.get("callbacks", {}),
     )
 
 

@@ -385,22 +385,39 @@ def blocks_from_data(data: Mapping[str, Any]) -> Mapping[str, BlockSpec]:
 # -- functions -------------------------------------------------------------------------------
 
 
+FUNCTION_PARAM_TYPES = ("integer", "number", "boolean")
+"""What a spec function's param may be (the schema's ``functionParam``); another type is the
+schema's to report, and no other check reads it."""
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A loss or metric in the expression language; ``params`` are named values the expression
+    reads besides its args, given where it is used (``loss: {name: focal, gamma: 3.0}``)."""
+
     name: str
     args: tuple[str, ...]
     expr: str
     description: str = ""
+    params: tuple[ParamSpec, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"args": list(self.args), "expr": self.expr}
+        if self.params:
+            data["params"] = {p.name: {"type": p.type, **({} if p.required else {"default": p.default})}
+                              for p in self.params}
         if self.description:
             data["description"] = self.description
         return data
 
+    def param_values(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every param's value: the one ``given`` where the spec gives it, else its default."""
+        return {p.name: given.get(p.name, p.default) for p in self.params}
+
 
 def functions_from_data(data: Mapping[str, Any]) -> Mapping[str, FunctionSpec]:
-    return MappingProxyType({n: FunctionSpec(n, tuple(f["args"]), f["expr"], f.get("description", ""))
+    return MappingProxyType({n: FunctionSpec(n, tuple(f["args"]), f["expr"], f.get("description", ""),
+                                             _params(f.get("params")))
                              for n, f in (data.get("functions") or {}).items()})
 
 
@@ -451,16 +468,43 @@ class OptimizerSpec:
         return JsonMap({k: self.args[k] for k in CLIPPING_ARGS if k in self.args})
 
 
-def _frozen(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+def is_compile_object(raw: Any) -> bool:
+    """Whether a compile value is one loss or metric with arguments rather than a mapping by output.
+
+    A mapping with a string ``name`` is one object (``{name: huber, delta: 2.0}``); any other
+    mapping gives one value per output name (``{digit: mse, box: {name: huber}}``).
+
+    Example:
+        >>> is_compile_object({"name": "huber", "delta": 2.0}), is_compile_object({"name": {"name": "mse"}})
+        (True, False)
+    """
+    return isinstance(raw, Mapping) and isinstance(raw.get("name"), str)
+
+
+@dataclass(frozen=True)
+class CompileObject:
+    """A loss or metric written with arguments: a Keras class by its snake_case name, or a spec
+    function with its params (``{name: sparse_categorical_crossentropy, from_logits: true}``)."""
+
+    name: str
+    args: JsonMap = field(default_factory=JsonMap)
+
+
+def _compile_value(value: Any) -> Any:
+    """A name, a number, a `CompileObject`, or a tuple of these (a metric list of one output)."""
+    if isinstance(value, list):
+        return tuple(_compile_value(v) for v in value)
+    if is_compile_object(value):
+        return CompileObject(*_named(value))
+    return value
 
 
 @dataclass(frozen=True)
 class PerOutput:
     """A compile setting given once for every output, as a list, or as a mapping by output name.
 
-    ``items`` pairs an output name (None outside a mapping) with a value: a name, a number, or a
-    tuple of names (a metric list of one output).
+    ``items`` pairs an output name (None outside a mapping) with a value: a name, a number, a
+    `CompileObject`, or a tuple of names and objects (a metric list of one output).
     """
 
     form: Literal["single", "list", "mapping"]
@@ -468,28 +512,39 @@ class PerOutput:
 
     @classmethod
     def from_data(cls, raw: Any) -> PerOutput:
-        if isinstance(raw, Mapping):
-            return cls("mapping", tuple((k, _frozen(v)) for k, v in raw.items()))
+        if isinstance(raw, Mapping) and not is_compile_object(raw):
+            return cls("mapping", tuple((k, _compile_value(v)) for k, v in raw.items()))
         if isinstance(raw, list):
-            return cls("list", tuple((None, v) for v in raw))
-        return cls("single", ((None, raw),))
+            return cls("list", tuple((None, _compile_value(v)) for v in raw))
+        return cls("single", ((None, _compile_value(raw)),))
 
     def map(self, make: Callable[[Any], Any]) -> Any:
         """The Keras form (one value, a list or a dict) with ``make`` applied to every value."""
+        return self.map_located(lambda value, where: make(value))
 
-        def each(value: Any) -> Any:
-            return [make(v) for v in value] if isinstance(value, tuple) else make(value)
+    def map_located(self, make: Callable[[Any, tuple[str | int, ...]], Any]) -> Any:
+        """`map`, with ``make`` also given where each value is below the setting (``("digit", 0)``).
+
+        Example:
+            >>> PerOutput.from_data({"digit": ["a", "b"], "box": "c"}).map_located(lambda v, where: where)
+            {'digit': [('digit', 0), ('digit', 1)], 'box': ('box',)}
+        """
+
+        def each(value: Any, where: tuple[str | int, ...]) -> Any:
+            return [make(v, (*where, i)) for i, v in enumerate(value)] if isinstance(value, tuple) \
+                else make(value, where)
 
         if self.form == "mapping":
-            return {k: each(v) for k, v in self.items}
+            return {k: each(v, (str(k),)) for k, v in self.items}
         if self.form == "list":
-            return [make(v) for _, v in self.items]
-        return make(self.items[0][1])
+            return [make(v, (i,)) for i, (_, v) in enumerate(self.items)]
+        return make(self.items[0][1], ())
 
     def names(self) -> Iterator[Any]:
-        """Every value, flattened (the names of every loss or metric given)."""
+        """The name of every value, flattened (the names of every loss or metric given)."""
         for _, value in self.items:
-            yield from value if isinstance(value, tuple) else (value,)
+            for v in value if isinstance(value, tuple) else (value,):
+                yield v.name if isinstance(v, CompileObject) else v
 
 
 @dataclass(frozen=True)
@@ -588,13 +643,25 @@ class TrainingSpec:
     callbacks: tuple[CallbackSpec, ...] = ()
     data: str | None = None
 
+    def order_seed(self, spec_seed: int) -> int:
+        """The seed of the shuffling order: ``shuffle_seed``, else the spec's seed.
+
+        Example:
+            >>> TrainingSpec(shuffle_seed=7).order_seed(1), TrainingSpec().order_seed(1)
+            (7, 1)
+        """
+        return self.shuffle_seed if self.shuffle_seed is not None else spec_seed
+
     @classmethod
     def from_data(cls, raw: Any) -> TrainingSpec | None:
         if not isinstance(raw, Mapping):
             return None
-        callbacks = tuple(CallbackSpec.from_data(item) for item in raw.get("callbacks") or ()
+        listed = raw.get("callbacks")
+        callbacks = tuple(CallbackSpec.from_data(item) for item in (listed if isinstance(listed, list) else ())
                           if isinstance(item, str) or (isinstance(item, Mapping) and len(item) == 1))
         weights = raw.get("class_weight")
+        if isinstance(weights, list):  # class i gets item i
+            weights = dict(enumerate(weights))
         class_weight = JsonMap({str(k): v for k, v in weights.items()}) if isinstance(weights, Mapping) else None
         return cls(raw.get("epochs"), raw.get("batch_size"), raw.get("validation_split"),
                    raw.get("validation_data"), raw.get("shuffle"), raw.get("shuffle_seed"), class_weight, callbacks,

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from declar.bounded import npy_header, open_regular, read_npy
 from declar.errors import DataError, FileLimitError
 from declar.limits import DEFAULT_LIMITS, Limits
-from declar.training_data.fit_data import FitData
+from declar.training_data.fit_data import FitData, ReadOptions
+from declar.training_data.signature import Signature, check_string_inputs, shape_text, string_tensor
 
 if TYPE_CHECKING:
     import zipfile
@@ -42,13 +43,16 @@ BOMB_MAX_EXPANSION = 100
 
 # Array kinds Keras can train on: booleans, integers, floats (not strings, objects, dates, complex).
 NUMERIC_KINDS = "biuf"
+# Text arrays, for inputs of dtype string: fixed-width str and bytes (never objects, which are pickles).
+TEXT_KINDS = "US"
 HOW_TO_SAVE = "write one with numpy.savez(path, name=array, ...), one array per input and output"
 
 
 def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Sequence[str] = (),
-                limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+                limits: Limits = DEFAULT_LIMITS, strings: Collection[str] = ()) -> dict[str, Any]:
     """The arrays named ``inputs`` and ``outputs`` of the `.npz` file ``path`` (other arrays are
-    never read), each header checked before it is read.
+    never read), each header checked before it is read. Those named in ``strings`` (inputs of dtype
+    string) may hold text (NumPy ``str`` or ``bytes``); every other array numbers or booleans.
 
     Raises `DataError` naming the file, the array and the limit to raise.
     """
@@ -80,7 +84,7 @@ def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Se
             if missing:
                 raise DataError(f"{shown}: missing arrays {missing}; expected inputs {list(inputs)} and outputs "
                                 f"{list(outputs)}, found {sorted(members)}", file=shown)
-            headers = {n: _header(archive, members[n], shown) for n in names}
+            headers = {n: _header(archive, members[n], shown, n in strings) for n in names}
             total = 0
             for name in names:
                 shape, dtype = headers[name]
@@ -110,7 +114,7 @@ def read_arrays(path: str | os.PathLike[str], inputs: Sequence[str], outputs: Se
             return {n: np.asarray(found[n]) for n in names}
 
 
-def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str) -> tuple[tuple[int, ...], Any]:
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, text: bool) -> tuple[tuple[int, ...], Any]:
     import zipfile
 
     name = info.filename[:-4]
@@ -121,7 +125,7 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str) -> tupl
         raise DataError(str(err)) from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise DataError(f"{shown}: array '{name}' cannot be read ({err})", file=shown) from None
-    if dtype.kind not in NUMERIC_KINDS:
+    if dtype.kind not in NUMERIC_KINDS and not (text and dtype.kind in TEXT_KINDS):
         raise DataError(f"{shown}: array '{name}' has dtype {dtype}; training data must be numbers or booleans",
                         file=shown)
     if not shape:
@@ -153,36 +157,37 @@ def check_shapes(path: str | os.PathLike[str], inputs: dict[str, tuple[Any, ...]
     for name, expected in inputs.items():
         if not _fits(arrays[name].shape[1:], expected):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so examples of shape "
-                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {_shown(expected)}", file=shown)
+                            f"{list(arrays[name].shape[1:])}; input '{name}' takes {shape_text(expected)}", file=shown)
     for name, expected in outputs.items():
         got = arrays[name].shape[1:]
         sparse = len(expected) >= 1 and (_fits(got, expected[:-1]) or _fits(got, (*expected[:-1], 1)))
         if not (_fits(got, expected) or sparse):
             raise DataError(f"{shown}: array '{name}' has shape {list(arrays[name].shape)}, so targets of shape "
-                            f"{list(got)}; output '{name}' gives {_shown(expected)} (or sparse labels of "
-                            f"{_shown(expected[:-1])})", file=shown)
+                            f"{list(got)}; output '{name}' gives {shape_text(expected)} (or sparse labels of "
+                            f"{shape_text(expected[:-1])})", file=shown)
 
 
 def _fits(got: tuple[int, ...], expected: tuple[Any, ...]) -> bool:
     return len(got) == len(expected) and all(e is None or g == e for g, e in zip(got, expected, strict=True))
 
 
-def _shown(shape: tuple[Any, ...]) -> str:
-    return "[" + ", ".join("None" if s is None else str(s) for s in shape) + "]"
-
-
 __all__ = ["check_shapes", "open_npz", "read_arrays"]
 
 
-def open_npz(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS) -> FitData:
-    """The training data of ``model`` in the `.npz` file ``path``, checked against its inputs and outputs."""
-    spec = model.declar_spec
-    input_names, output_names = [i.name for i in spec.inputs], list(spec.output_names)
-    found = read_arrays(path, input_names, output_names, limits)
-    outputs = model.output if isinstance(model.output, dict) else dict(
-        zip(output_names, model.outputs if isinstance(model.outputs, list) else [model.output], strict=True))
-    check_shapes(path, {i.name: tuple(i.shape) for i in spec.inputs},
-                 {name: tuple(outputs[name].shape[1:]) for name in output_names}, found)
-    x = [found[n] for n in input_names]
-    y: Any = {n: found[n] for n in output_names} if isinstance(model.output, dict) else [found[n] for n in output_names]
-    return FitData(x if len(x) > 1 else x[0], y if not isinstance(y, list) or len(y) > 1 else y[0])
+def open_npz(path: str | os.PathLike[str], model: keras.Model, limits: Limits = DEFAULT_LIMITS,
+             options: ReadOptions | None = None) -> FitData:
+    """The training data of ``model`` in the `.npz` file ``path``, checked against its inputs and outputs
+    (arrays come whole: ``options`` are `model.fit`'s to apply)."""
+    signature = Signature.of(model)
+    check_string_inputs(signature, os.fspath(path))
+    strings = [p.name for p in signature.inputs if p.dtype == "string"]
+    found = read_arrays(path, signature.input_names, signature.output_names, limits, strings)
+    check_shapes(path, {p.name: p.shape for p in signature.inputs}, {p.name: p.shape for p in signature.outputs},
+                 found)
+    for name in strings:
+        if found[name].dtype.kind not in TEXT_KINDS:
+            raise DataError(f"{path}: array '{name}' has dtype {found[name].dtype}; input '{name}' of dtype string "
+                            "takes text (a NumPy str or bytes array)", file=os.fspath(path))
+        found[name] = string_tensor(found[name], dict((p.name, p.shape) for p in signature.inputs)[name])
+    x, y = signature.pack(found)
+    return FitData(x, y, source=os.fspath(path))

@@ -1,4 +1,4 @@
-"""The compile section's checks: optimizer, schedules, losses and metrics."""
+"""The compile section's checks: optimizer, schedules, loss weights; losses and metrics are in `losses`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 from declar.errors import JsonPath, Problem
 from declar.hints import did_you_mean
 from declar.limits import Limits
-from declar.spec.catalog import arg_type_ok, catalog
-from declar.spec.json_types import typed_repr
-from declar.spec.keras_objects import OBJECT_KEYS, plain_value_refusals
+from declar.sections.compile.arguments import check_argument
+from declar.sections.compile.losses import check_losses_and_metrics
+from declar.spec.catalog import catalog
 from declar.spec.loaded import LoadedSpec
-from declar.spec.model import Spec
 from declar.spec.source import Document
 
 
@@ -23,44 +22,17 @@ def check_compile(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         return
     yield from _check_optimizer(doc, cfg["optimizer"])
     outputs = list(spec.output_names)
-    for key, known in (("loss", catalog().losses), ("metrics", catalog().metrics),
-                       ("weighted_metrics", catalog().metrics), ("loss_weights", None)):
-        if key not in cfg:
-            continue
-        value = cfg[key]
-        if isinstance(value, dict):
-            for out, item in value.items():
-                if out not in outputs:
-                    yield doc.problem((*base, key, out), f"'{out}' is not an output of the model",
-                                      did_you_mean(out, outputs) or f"outputs: {', '.join(outputs)}", "unknown-output",
-                                      at_key=True)
-                yield from _check_names(spec, doc, (*base, key, out), item, known)
-        elif isinstance(value, list) and key in ("loss", "loss_weights"):
-            if len(value) != len(outputs):
-                yield doc.problem((*base, key), f"{key} lists {len(value)} entries for {len(outputs)} outputs",
-                                  f"outputs: {', '.join(outputs)}", "per-output")
-            yield from _check_names(spec, doc, (*base, key), value, known)
-        else:
-            yield from _check_names(spec, doc, (*base, key), value, known)
-
-
-def _check_names(spec: Spec, doc: Document, path: JsonPath, value: Any, known: frozenset[str] | None
-                 ) -> Iterator[Problem]:
-    if known is None:
-        return
-    items = [(path, value)] if isinstance(value, str) else [((*path, i), v) for i, v in enumerate(value)] \
-        if isinstance(value, list) else []
-    for item_path, name in items:
-        if not isinstance(name, str):
-            yield doc.problem(item_path, f"expected a name, got {name!r}", "", "schema-type")
-        elif name in spec.functions:
-            if len(spec.functions[name].args) != 2:
-                yield doc.problem(item_path, f"function '{name}' is used as a loss or metric, so it takes "
-                                  f"(y_true, y_pred); it declares {len(spec.functions[name].args)} args", "",
-                                  "function-args")
-        elif name not in known:
-            hint = did_you_mean(name, [*known, *spec.functions]) or "define it under functions:"
-            yield doc.problem(item_path, f"unknown loss or metric '{name}'", hint, "unknown-function")
+    yield from check_losses_and_metrics(spec, doc, cfg, outputs)
+    value = cfg.get("loss_weights")
+    if isinstance(value, dict):
+        for out in value:
+            if out not in outputs:
+                yield doc.problem((*base, "loss_weights", out), f"'{out}' is not an output of the model",
+                                  did_you_mean(out, outputs) or f"outputs: {', '.join(outputs)}", "unknown-output",
+                                  at_key=True)
+    elif isinstance(value, list) and len(value) != len(outputs):
+        yield doc.problem((*base, "loss_weights"), f"loss_weights lists {len(value)} entries for {len(outputs)} "
+                          "outputs", f"outputs: {', '.join(outputs)}", "per-output")
 
 
 def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
@@ -83,30 +55,7 @@ def _check_optimizer(doc: Document, raw: Any) -> Iterator[Problem]:
                 yield from _check_schedule(doc, (*path, key), value)
             else:
                 expected = catalog().optimizer_arg_types.get(name.lower(), {}).get(key)
-                yield from _check_argument(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
-
-
-def _check_argument(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any
-                    ) -> Iterator[Problem]:
-    """An optimizer or schedule argument: never a Keras object (the allow-list gate's rule for plain
-    values, since declar passes it to the constructor as it is), and of the catalog's type."""
-    refused = [doc.problem((*path, *where), message, hint, "keras-object")
-               for where, message, hint in plain_value_refusals(value, what)]
-    typed = refused or list(_check_type(doc, path, what, expected, value))
-    if typed:
-        yield from typed
-    elif isinstance(value, dict) and not OBJECT_KEYS & set(value):
-        yield doc.problem(path, f"{what} takes a plain value, got a mapping", "", "param-type")
-
-
-def _check_type(doc: Document, path: JsonPath, what: str, expected: str | None, value: Any) -> Iterator[Problem]:
-    """The catalog's type of an optimizer or schedule argument: Keras would only fail at the first
-    training step (a dict where it compares a number) or deep in its tensor conversion."""
-    if expected and not arg_type_ok(expected, value):
-        shown = expected.removesuffix("?").replace("numbers", "a list of numbers") + \
-            (" or null" if expected.endswith("?") else "")
-        yield doc.problem(path, f"{what} expects {shown}, got {typed_repr(value)}"[:160], "",
-                          "param-type")
+                yield from check_argument(doc, (*path, key), f"optimizer argument '{key}'", expected, value)
 
 
 def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Iterator[Problem]:
@@ -132,7 +81,7 @@ def _check_schedule(doc: Document, path: JsonPath, raw: dict[str, Any]) -> Itera
             yield doc.problem((*path, key), f"schedule '{name}' has no argument '{key}'", hint, "unknown-arg",
                               at_key=True)
         else:
-            yield from _check_argument(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
+            yield from check_argument(doc, (*path, key), f"schedule argument '{key}'", types.get(key), value)
     missing = [a for a in catalog().schedules_required.get(name, ()) if a not in raw and a not in misspelt]
     if missing:
         yield doc.problem(path, f"schedule '{name}' needs argument{'s' * (len(missing) > 1)} "

@@ -37,6 +37,10 @@ def check_distribution(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
         yield doc.problem((*path, "strategy"), f"strategy '{strategy}' does not run on the {backend} backend",
                           f"{backend} offers: {', '.join(offered)}" if offered else
                           f"the {backend} backend has no distribution engine in Keras", "strategy-backend")
+    if strategy == "multi_worker_mirrored" and "devices" in section:
+        yield doc.problem((*path, "devices"), "devices does not apply to multi_worker_mirrored",
+                          "each worker trains on all its devices; the cluster comes from TF_CONFIG", "distribution",
+                          at_key=True)
     if strategy == "model_parallel":
         mesh = section.get("mesh")
         if not mesh:

@@ -19,6 +19,7 @@ from declar.keras.ops import draw_seed, keras_functions
 from declar.limits import current_limits
 from declar.sections.blocks.build import block_model, repeated_model
 from declar.sections.model.batch_axis import batch_axis_problem
+from declar.sections.model.vocabulary import read_vocabulary, vocabulary_file
 from declar.spec.model import BUILD_KEY, GraphSpec, NodeSpec, Spec
 from declar.spec.nested_layers import referenced_types
 from declar.spec.refs import node_dependencies, op_check, parse_ref
@@ -50,7 +51,11 @@ def _make_layer(spec: Spec, node: NodeSpec, asset_root: str | None, incoming: li
         return DeclarLayer(types=types, layer_type=node.layer, args=args, build_args=build_args,
                            asset_root=asset_root, name=name, trainable=trainable, dtype=dtype,
                            seed=scoped_seed(spec.seed, scope))
-    return builtin_layer(node.layer or "", args, name=name, types=types)
+    vocabulary = args.pop("vocabulary") if vocabulary_file(node.layer, args) else None
+    layer = builtin_layer(node.layer or "", args, name=name, types=types)
+    if vocabulary is not None and asset_root is not None:  # from an archive, Keras restores it from its asset
+        layer.set_vocabulary(read_vocabulary(asset_root, vocabulary["file"], node.layer or "", current_limits.get()))
+    return layer
 
 
 def scoped_seed(seed: int | None, scope: str) -> int | None:

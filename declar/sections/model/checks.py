@@ -20,6 +20,7 @@ from declar.sections.model.calls import (
     op_problems,
     ref_problems,
 )
+from declar.sections.model.vocabulary import vocabulary_problems
 from declar.spec.block_args import check_expression, expressions_in, gate_refusals, is_param_expression, substitute
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.checks.locate import expression_problem
@@ -62,6 +63,7 @@ def check_nodes(loaded: LoadedSpec, limits: Limits) -> Iterator[Problem]:
                                   hint, "bad-shape")
     infos = layer_infos(spec, limits.max_extends_depth)
     yield from check_graph(spec, doc, spec.graph, infos, limits)
+    yield from vocabulary_problems(loaded, limits)
 
 
 def check_graph(spec: Spec, doc: Document, graph: GraphSpec, infos: dict[str, LayerInfo],

@@ -196,6 +196,8 @@ def test_defaults_are_left_out_and_names_kept(imported):
     assert "  - Conv2D: {filters: 8, kernel_size: [3, 3], strides: [2, 2], kernel_initializer: he_normal}\n" in text
     assert "  - Dense: {units: 10, name: dense" in text  # a name the list's own numbering would not give
     assert "use_bias" not in text and "dtype" not in text and "trainable" not in text
+    resnet = Path(imported["architectures/toy_resnet"][2].spec).read_text()
+    assert "{MaxPooling2D: {pool_size: [3, 3]}, inputs: " in resnet  # strides follow from pool_size
 
 
 def test_graph_forms_shares_wrappers_calls_blocks_and_indexed_outputs(imported):
@@ -211,8 +213,8 @@ def test_graph_forms_shares_wrappers_calls_blocks_and_indexed_outputs(imported):
     nested_spec = spec("nested")
     assert "  Encoder:\n    inputs: [code_in]\n" in nested_spec and "  Head:\n    inputs: [head_in]\n" in nested_spec
     assert nested_spec.endswith("model:\n  - Encoder: {}\n  - Head: {}\n")  # a chain of two blocks
-    assert "    embed: {Embedding: {input_dim: 12, output_dim: 4, mask_zero: true}, inputs: tokens}\n" in spec(
-        "embedding_lstm")
+    assert "  - Embedding: {input_dim: 12, output_dim: 4, mask_zero: true, name: embed}\n  - LSTM: {units: 3}\n" in \
+        spec("embedding_lstm")  # the mask Keras computed with not_equal is the Embedding's own
 
 
 def test_compile_settings_are_carried(imported):

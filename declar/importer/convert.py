@@ -340,7 +340,21 @@ def layer_args(entry: dict[str, Any]) -> dict[str, Any]:
                 or (_is_layer(value) and _is_layer(defaults[key]) and spec_value(defaults[key]) == spec_value(value))):
             continue
         args[key] = spec_value(value)
+    for key in [k for k in args if k not in required]:
+        if _implied(cls, config, [k for k in args if k != key], key):
+            del args[key]
     return args
+
+
+def _implied(cls: type, config: dict[str, Any], others: list[str], key: str) -> bool:
+    """Whether the other arguments give ``key`` its value (MaxPooling2D's ``strides`` from its
+    ``pool_size``): then writing it says nothing the reader needs."""
+    given = {k: keras.layers.deserialize(config[k]) if _is_layer(config[k]) else config[k] for k in others}
+    try:
+        made = cls(**given).get_config()
+    except (TypeError, ValueError):  # some arguments only make sense together: keep it written
+        return False
+    return key in made and _same(made[key], config[key])
 
 
 def _required(cls: type, config: dict[str, Any]) -> list[str]:

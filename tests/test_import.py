@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 import declar
 from declar.cli import app
 from declar.importer.check import differences, outputs
+from declar.limits import Limits, current_limits
 from declar.verify import probe_inputs
 from tests.sequence_twins import bidirectional_lstm, seq2seq_lstm, timedistributed_video
 from tests.test_architectures_vision import autoencoder_twin, toy_resnet_twin
@@ -317,3 +319,37 @@ def test_the_archive_may_not_replace_the_original(tmp_path):
     sequential_mlp().save(original)
     with pytest.raises(declar.ImportRefused, match="would replace the model being imported; give --archive"):
         declar.import_model(original, tmp_path / "m.yaml")
+
+
+def test_a_lambda_inside_a_nested_model_and_a_keras_ops_call_are_refused_by_name(tmp_path):
+    inner_in = keras.Input((4,), name="inner_in")
+    inner = keras.Model(inner_in, layers.Lambda(lambda t: t * 2.0, name="double")(inner_in), name="inner")
+    x = keras.Input((4,), name="x")
+    with pytest.raises(declar.ImportRefused) as err:
+        declar.import_model(keras.Model(x, layers.Dense(1, name="out")(inner(x))), tmp_path / "m.yaml")
+    assert err.value.refused == ["layer 'double' (class Lambda) is custom Python code and cannot become a spec"]
+    assert err.value.importable == ["out"]
+    h = layers.Dense(3, name="hidden")(x) * 2.0  # a keras.ops call on a symbolic tensor, recorded as an operation
+    with pytest.raises(declar.ImportRefused) as err:
+        declar.import_model(keras.Model(x, layers.Dense(1, name="out")(h)), tmp_path / "m.yaml")
+    assert err.value.refused == ["operation 'multiply' (keras.ops Multiply) is used as a tensor by 'out'; declar "
+                                 "import writes layers only"]
+    assert err.value.importable == ["hidden", "out"] and not (tmp_path / "m.yaml").exists()
+
+
+def test_a_file_that_is_not_a_keras_archive_or_too_large_is_refused_before_reading(tmp_path):
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_text("not a zip")
+    with pytest.raises(declar.ArchiveError, match=r"not a readable \.keras archive"):
+        declar.import_model(bogus, tmp_path / "b.yaml")
+    big = tmp_path / "big.keras"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", "{" + " " * 5000 + "}")
+        z.writestr("metadata.json", "{}")
+    token = current_limits.set(Limits(max_archive_config_bytes=1000))
+    try:
+        with pytest.raises(declar.ArchiveError, match=r"member config.json declares 5,002 bytes .* over "
+                           r"Limits.max_archive_config_bytes = 1,000"):
+            declar.import_model(big, tmp_path / "b.yaml")
+    finally:
+        current_limits.reset(token)

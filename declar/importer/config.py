@@ -34,6 +34,11 @@ MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
 CUSTOM = "is custom Python code and cannot become a spec"
 
 
+class Unimportable(ValueError):
+    """A built-in construct the spec language cannot say (a ragged input, a keras.ops call on a
+    tensor); `declar.importer.convert` raises it, the import reports it as a refusal."""
+
+
 @dataclass
 class Survey:
     """The layers of a model config: the names that would import, and why the others cannot."""

@@ -28,7 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from declar.importer.config import is_model
+from declar.importer.config import Unimportable, is_model
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.facts import snake_case
 from declar.spec.model import model_from_data
@@ -39,10 +39,6 @@ OBJECT_MODULES = {"keras.initializers": keras.initializers, "keras.regularizers"
                   "keras.constraints": keras.constraints}
 # Call arguments Keras records that change nothing in inference or that the spec has no place for.
 IGNORED_CALL_ARGS = frozenset({"training"})
-
-
-class Unimportable(ValueError):
-    """A built-in construct the spec language cannot say (a ragged input, a fixed batch size)."""
 
 
 def identifier(name: str) -> str:

@@ -34,7 +34,7 @@ from declar.api import build, save
 from declar.atomic import replace_atomically
 from declar.errors import DeclarError, ImportRefused, VerifyError
 from declar.importer.check import differences, outputs
-from declar.importer.config import read_config, survey
+from declar.importer.config import Unimportable, read_config, survey
 from declar.importer.emit import spec_text
 from declar.spec.load import load_spec
 from declar.starter import schema_ref as published_schema
@@ -98,7 +98,10 @@ def import_model(source: str | os.PathLike[str] | keras.Model, out: str | os.Pat
             source.save(original_file)
             config = read_config(original_file)
         model = keras.saving.load_model(original_file, safe_mode=True, compile=False)
-        return _import(model, config, label, original_file, spec_path, archive_path, schema, fresh_process)
+        try:
+            return _import(model, config, label, original_file, spec_path, archive_path, schema, fresh_process)
+        except Unimportable as err:  # built-in, but not a thing a spec can say (a ragged input, a keras.ops call)
+            raise ImportRefused([str(err)], found.importable, label) from None
 
 
 def _import(model: keras.Model, config: dict[str, Any], label: str, original_file: str, spec_path: Path,
@@ -135,12 +138,9 @@ def _config(source: str | os.PathLike[str] | keras.Model) -> dict[str, Any]:
 
 
 def _spec_text(model: keras.Model, config: dict[str, Any], label: str, schema: str) -> str:
-    from declar.importer.convert import Unimportable, spec_data
+    from declar.importer.convert import spec_data
 
-    try:
-        data = spec_data(model, config, description=f"Imported from {label} by declar import.")
-    except Unimportable as err:
-        raise ImportRefused([str(err)], [], label) from None
+    data = spec_data(model, config, description=f"Imported from {label} by declar import.")
     return spec_text(data, schema_ref=schema, header=[
         "Written by `declar import`: arguments equal to Keras's defaults are left out, layer names are",
         "kept; the archive written with it holds the original's weights."])

@@ -97,6 +97,25 @@ def nested() -> keras.Model:
     return keras.Model(x, head(encoder(x)), name="nested")
 
 
+def shared_nested() -> keras.Model:
+    tower_in = keras.Input((4,), name="tower_in")
+    tower = keras.Model(tower_in, layers.Dense(3, name="proj")(tower_in), name="tower")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    return keras.Model([a, b], layers.Dot(axes=1, name="sim")([tower(a), tower(b)]), name="siamese_towers")
+
+
+def nested_sequential() -> keras.Model:
+    inner = keras.Sequential([layers.Dense(3, name="i1"), layers.Dense(2, name="i2")], name="inner")
+    return keras.Sequential([keras.Input((5,), name="x"), inner, layers.Dense(1, name="o")], name="outer")
+
+
+def conv1d_gru() -> keras.Model:
+    x = keras.Input((10, 3), name="x")
+    h = layers.Conv1D(4, 3, padding="causal", dilation_rate=2, name="c")(x)
+    h = layers.GRU(3, reset_after=False, return_sequences=True, name="g")(h)
+    return keras.Model(x, layers.GlobalMaxPooling1D(name="p")(layers.LayerNormalization(name="ln")(h)), name="gc")
+
+
 def attention() -> keras.Model:
     query, memory = keras.Input((4, 8), name="query"), keras.Input((6, 8), name="memory")
     attended = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(query, memory)
@@ -123,7 +142,7 @@ def from_logits() -> keras.Model:
 
 
 HAND_WRITTEN = [sequential_mlp, convnet, multi_io, residual, shared_layer, bidirectional, time_distributed, nested,
-                attention, embedding_lstm, lstm_state, from_logits]
+                shared_nested, nested_sequential, conv1d_gru, attention, embedding_lstm, lstm_state, from_logits]
 
 # Examples under specs/ written as plain Keras code (the twins the architecture tests compare with).
 EXAMPLES = {"architectures/bidirectional_lstm": bidirectional_lstm, "architectures/seq2seq_lstm": seq2seq_lstm,
@@ -188,7 +207,7 @@ def test_every_archive_predicts_the_same_as_its_original_in_a_fresh_process(impo
     run = subprocess.run([sys.executable, "-m", "declar.importer.check", *argv], capture_output=True, text=True,
                          timeout=900)
     assert run.stdout.split() == ["ok"] * len(imported), run.stderr[-2000:]
-    assert len(imported) >= 15
+    assert len(imported) == len(HAND_WRITTEN) + len(EXAMPLES) == 20
 
 
 def test_defaults_are_left_out_and_names_kept(imported):
@@ -215,6 +234,8 @@ def test_graph_forms_shares_wrappers_calls_blocks_and_indexed_outputs(imported):
     nested_spec = spec("nested")
     assert "  Encoder:\n    inputs: [code_in]\n" in nested_spec and "  Head:\n    inputs: [head_in]\n" in nested_spec
     assert nested_spec.endswith("model:\n  - Encoder: {}\n  - Head: {}\n")  # a chain of two blocks
+    assert "    tower: {Tower: {}, inputs: a}\n    tower_call2: {shares: tower, inputs: b}\n" in spec("shared_nested")
+    assert "  Inner:\n    inputs: [input_layer]\n" in spec("nested_sequential")  # Keras's name for its input
     assert "  - Embedding: {input_dim: 12, output_dim: 4, mask_zero: true, name: embed}\n  - LSTM: {units: 3}\n" in \
         spec("embedding_lstm")  # the mask Keras computed with not_equal is the Embedding's own
 
@@ -312,6 +333,16 @@ def test_the_cli_writes_the_spec_and_archive_and_checks_in_a_fresh_process(tmp_p
         "checked: 1 output on a probe batch of 4 bit-identical, original and spec-built model in this process; "
         "original (Keras, safe mode) and archive (declar.load) in a fresh process, too"]
     assert declar.validate(out) == []
+
+
+def test_names_that_are_not_identifiers_are_made_ones(tmp_path):
+    x = keras.Input((4,), name="in-put")
+    report = declar.import_model(keras.Model(x, layers.Dense(2, name="dense-1")(x), name="my-model"),
+                                 tmp_path / "m.yaml", fresh_process=False)
+    text = Path(report.spec).read_text()
+    assert "name: my_model\n" in text and "  in_put: {shape: [4]}\n" in text
+    assert "  - Dense: {units: 2, name: dense_1}\n" in text
+    assert declar.load(report.archive).get_layer("dense_1").count_params() == 10
 
 
 def test_the_archive_may_not_replace_the_original(tmp_path):

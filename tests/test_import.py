@@ -352,7 +352,7 @@ def test_the_archive_may_not_replace_the_original(tmp_path):
         declar.import_model(original, tmp_path / "m.yaml")
 
 
-def test_a_lambda_inside_a_nested_model_and_a_keras_ops_call_are_refused_by_name(tmp_path):
+def test_a_lambda_inside_a_nested_model_and_an_op_without_a_function_are_refused_by_name(tmp_path):
     inner_in = keras.Input((4,), name="inner_in")
     inner = keras.Model(inner_in, layers.Lambda(lambda t: t * 2.0, name="double")(inner_in), name="inner")
     x = keras.Input((4,), name="x")
@@ -360,12 +360,25 @@ def test_a_lambda_inside_a_nested_model_and_a_keras_ops_call_are_refused_by_name
         declar.import_model(keras.Model(x, layers.Dense(1, name="out")(inner(x))), tmp_path / "m.yaml")
     assert err.value.refused == ["layer 'double' (class Lambda) is custom Python code and cannot become a spec"]
     assert err.value.importable == ["out"]
-    h = layers.Dense(3, name="hidden")(x) * 2.0  # a keras.ops call on a symbolic tensor, recorded as an operation
+    h = keras.ops.median(layers.Dense(3, name="hidden")(x), axis=1, keepdims=True)
     with pytest.raises(declar.ImportRefused) as err:
         declar.import_model(keras.Model(x, layers.Dense(1, name="out")(h)), tmp_path / "m.yaml")
-    assert err.value.refused == ["operation 'multiply' (keras.ops Multiply) is used as a tensor by 'out'; declar "
-                                 "import writes layers only"]
+    assert err.value.refused == ["operation 'median' (keras.ops Median) has no function of the expression language"]
     assert err.value.importable == ["hidden", "out"] and not (tmp_path / "m.yaml").exists()
+
+
+def test_keras_ops_calls_of_the_graph_become_op_nodes(tmp_path):
+    x, y = keras.Input((4,), name="x"), keras.Input((4,), name="y")
+    h = layers.Dense(3, name="h")(x) * 2.0
+    joined = keras.ops.concatenate([h, layers.Dense(3, name="k")(y)], axis=-1)
+    model = keras.Model([x, y], [layers.Dense(1, name="o")(keras.ops.tanh(joined)), keras.ops.mean(joined, axis=1)])
+    report = declar.import_model(model, tmp_path / "m.yaml", fresh_process=False)  # checks the predictions itself
+    text = Path(report.spec).read_text()
+    assert "    multiply_op: {op: 'multiply(h, 2.0)'}\n" in text
+    assert "    concatenate_op: {op: 'concatenate([multiply_op, k], axis=-1)'}\n" in text
+    assert "    o: {Dense: {units: 1}, inputs: tanh_op}\n" in text and "  outputs: [o, mean_op]\n" in text
+    inputs = probe_inputs(model, batch=3, seed=5)
+    assert differences(outputs(model, inputs), outputs(declar.load(report.archive), inputs)) == []
 
 
 def test_a_file_that_is_not_a_keras_archive_or_too_large_is_refused_before_reading(tmp_path):

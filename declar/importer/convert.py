@@ -28,6 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from declar.expr.ops import OPS
 from declar.importer.config import Unimportable, is_model
 from declar.spec.catalog import COMMON_LAYER_ARGS, catalog
 from declar.spec.facts import snake_case
@@ -89,15 +90,19 @@ class _Converter:
         outer_inputs, outer_offsets = self._inputs, self._offsets
         self._offsets = _call_offsets(inner)
         self._inputs = {e["config"]["name"] for e in entries if e["class_name"] == "InputLayer"}
-        outer_ops, self._ops = self._ops, {e["config"]["name"] for e in entries if _is_op(e)}
-        if any(h[0] in self._ops for h in _histories(inner["output_layers"])):
-            raise Unimportable("a model output is computed by a keras.ops operation; declar import writes layers only")
+        # Operations whose only use is a layer's mask (an Embedding's not_equal): the spec's graph
+        # propagates masks itself. Other operations become op nodes.
+        outer_ops, self._ops = self._ops, {e["config"]["name"] for e in entries
+                                           if _is_op(e) and self._feeds_masks_only(e, entries)
+                                           and not any(h[0] == e["config"]["name"]
+                                                       for h in _histories(inner["output_layers"]))}
         nodes: dict[str, Any] = {}
         for entry in entries:
             if entry["class_name"] == "InputLayer":
                 continue
             if _is_op(entry):
-                self._check_op_feeds_masks_only(entry, entries)
+                if not self._feeds_masks_only(entry, entries):
+                    nodes[names[(entry["config"]["name"], 0)]] = {"op": self._expression(entry, names, model)}
                 continue
             layer = model.get_layer(entry["config"]["name"] if "name" not in entry else entry["name"])
             for k, call in enumerate(entry.get("inbound_nodes") or [{"args": [], "kwargs": {}}]):
@@ -113,7 +118,10 @@ class _Converter:
 
     def _call_names(self, entries: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
         """The node name of each call: the layer's name, then ``name_call2``... for a shared layer."""
-        names = {(e["config"]["name"], 0): identifier(e["config"]["name"]) for e in entries}
+        # An op node is named apart from the functions an expression can call (Keras names the
+        # operation `multiply` after its function).
+        names = {(e["config"]["name"], 0): identifier(e["config"]["name"]) + ("_op" if _is_op(e) else "")
+                 for e in entries}
         taken = set(names.values())
         for entry in entries:
             for k in range(1, len(entry.get("inbound_nodes") or ())):
@@ -166,14 +174,43 @@ class _Converter:
         return key == "mask" and isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR and \
             value["config"]["keras_history"][0] in self._ops
 
-    def _check_op_feeds_masks_only(self, op: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def _feeds_masks_only(op: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
         name = op["config"]["name"]
-        for entry in entries:
-            for call in entry.get("inbound_nodes") or ():
-                uses = [k for k, h in _call_tensors(call) if h[0] == name]
-                if any(k != "mask" for k in uses):
-                    raise Unimportable(f"operation '{name}' (keras.ops {op['class_name']}) is used as a tensor "
-                                       f"by '{entry['config']['name']}'; declar import writes layers only")
+        uses = [k for e in entries for call in e.get("inbound_nodes") or () for k, h in _call_tensors(call)
+                if h[0] == name]
+        return bool(uses) and all(k == "mask" for k in uses)
+
+    def _expression(self, op: dict[str, Any], names: dict[tuple[str, int], str], model: keras.Model) -> str:
+        """A keras.ops call of the functional graph as an expression (``multiply(h, 2.0)``), when the
+        expression language has the function; arguments are the recorded call's, then its config's."""
+        function = snake_case(op["class_name"])
+        signature = OPS.get(function)
+        calls = op.get("inbound_nodes") or ()
+        if signature is None or len(calls) != 1:
+            raise Unimportable(f"operation '{op['config']['name']}' (keras.ops {op['class_name']}) has no function of "
+                               "the expression language")
+        args = [self._term(a, names, model) for a in calls[0].get("args") or ()]
+        keywords = {**{k: v for k, v in op["config"].items() if k != "name"}, **(calls[0].get("kwargs") or {})}
+        for key, value in keywords.items():
+            if key not in signature.params:
+                raise Unimportable(f"operation '{op['config']['name']}' (keras.ops {op['class_name']}): argument "
+                                   f"'{key}' has no place in the expression language's {function}")
+            args.append(f"{key}={self._term(value, names, model)}")
+        return f"{function}({', '.join(args)})"
+
+    def _term(self, value: Any, names: dict[tuple[str, int], str], model: keras.Model) -> str:
+        if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
+            return self._ref(value["config"]["keras_history"], names, model)
+        if isinstance(value, (list, tuple)):
+            return f"[{', '.join(self._term(v, names, model) for v in value)}]"
+        if isinstance(value, bool) or value is None:
+            return repr(value)  # the expression language's literals are Python's: True, None
+        if isinstance(value, (int, float)):
+            return repr(_number(value))
+        if isinstance(value, str) and len(value) <= 64:
+            return json.dumps(value)  # a function argument such as a dtype: "float32"
+        raise Unimportable(f"an operation's argument {value!r} has no form in the expression language")
 
     def _value(self, value: Any, names: dict[tuple[str, int], str], model: keras.Model) -> Any:
         if isinstance(value, dict) and value.get("class_name") == KERAS_TENSOR:
@@ -189,6 +226,8 @@ class _Converter:
         if layer_name in self._inputs:
             return identifier(layer_name)
         call = node_index - self._offsets.get(layer_name, 0)
+        if layer_name not in {layer.name for layer in model.layers}:  # an op node: one output
+            return names[(layer_name, call)]
         name, layer = names[(layer_name, call)], model.get_layer(layer_name)
         # Every call of a layer returns the same structure; the last is one of this model's calls
         # (a nested Functional's node 0 links its own inputs to its outputs).

@@ -368,6 +368,23 @@ def test_a_lambda_inside_a_nested_model_and_an_op_without_a_function_are_refused
     assert err.value.importable == ["hidden", "out"] and not (tmp_path / "m.yaml").exists()
 
 
+@keras.saving.register_keras_serializable(package="my_pkg")
+class HalfLoss(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return keras.ops.mean(keras.ops.abs(y_true - y_pred)) / 2.0
+
+
+def test_a_custom_loss_is_refused_by_name(tmp_path):
+    model = from_logits()
+    model.compile(optimizer="adam", loss=HalfLoss(name="half"))
+    path = tmp_path / "custom_loss.keras"
+    model.save(path)
+    with pytest.raises(declar.ImportRefused) as err:
+        declar.import_model(path, tmp_path / "m.yaml")
+    assert err.value.refused == ["compile setting 'half' (class my_pkg>HalfLoss) is custom Python code and cannot "
+                                 "become a spec"]
+
+
 def test_keras_ops_calls_of_the_graph_become_op_nodes(tmp_path):
     x, y = keras.Input((4,), name="x"), keras.Input((4,), name="y")
     h = layers.Dense(3, name="h")(x) * 2.0

@@ -92,6 +92,10 @@ def survey(config: dict[str, Any]) -> Survey:
             result.refused.append(problem)
         elif entry.get("class_name") != "InputLayer":
             result.importable.append(_name(entry))
+    compile_config = config.get("compile_config")
+    for obj in _objects(compile_config if isinstance(compile_config, dict) else None):
+        if not is_builtin(obj):  # a custom loss or metric is Python code as a custom layer is
+            result.refused.append(f"compile setting '{_name(obj)}' (class {class_label(obj)}) {CUSTOM}")
     return result
 
 

@@ -502,7 +502,10 @@ def _named_object(value: Any, module: Any) -> Any:
     """A loss or metric: its name, or ``{name, ...}`` with the arguments that differ from the class's."""
     if isinstance(value, str) or value is None:
         return value
-    cls = getattr(module, value["class_name"])
+    cls = getattr(module, value["class_name"], None)
+    if cls is None:
+        kind = module.__name__.split(".")[-1]
+        raise Unimportable(f"compile setting {value['class_name']} is not a Keras {kind} class")
     fresh = cls()
     defaults = fresh.get_config()
     args = {k: _number(v) for k, v in value["config"].items()

@@ -26,6 +26,7 @@ from declar.errors import (
     ExportError,
     FileLimitError,
     FunctionCallError,
+    ImportRefused,
     LayerBuildError,
     ModelBuildError,
     PlotError,
@@ -42,21 +43,22 @@ from declar.spec.load import load_spec, validate
 from declar.spec.model import Spec
 
 if TYPE_CHECKING:
-    from declar.api import build, diff, export, fit, inspect, load, save, transfer_weights
+    from declar.api import build, diff, export, fit, import_model, inspect, load, save, transfer_weights
     from declar.migration import MigrationResult, migrate
 
 _keras_hook.install()
 
 # Imported on first use: `declar validate` (a pre-commit hook, run on every commit) needs none of
 # them, and they bring the archive, diff and migration code (ruamel.yaml) with them.
-_LAZY = {**dict.fromkeys(("build", "diff", "export", "fit", "inspect", "load", "save", "transfer_weights"),
-                         "declar.api"),
+_LAZY = {**dict.fromkeys(("build", "diff", "export", "fit", "import_model", "inspect", "load", "save",
+                          "transfer_weights"), "declar.api"),
          **dict.fromkeys(("migrate", "MigrationResult"), "declar.migration")}
 
 __all__ = ["ArchiveError", "BuildError", "CompileBuildError", "DataError", "DeclarError", "ExportError",
-           "ExpressionError", "FileLimitError", "FunctionCallError", "LayerBuildError", "Limits", "MigrationResult",
-           "ModelBuildError", "PlotError", "Problem", "Spec", "SpecError", "SpecFileRefused", "StarterError",
-           "VerifyError", "WeightBudgetError", "__version__", "build", "diff", "export", "fit", "inspect", "load",
+           "ExpressionError", "FileLimitError", "FunctionCallError", "ImportRefused", "LayerBuildError", "Limits",
+           "MigrationResult", "ModelBuildError", "PlotError", "Problem", "Spec", "SpecError", "SpecFileRefused",
+           "StarterError", "VerifyError", "WeightBudgetError", "__version__", "build", "diff", "export", "fit",
+           "import_model", "inspect", "load",
            "load_spec", "migrate", "save", "transfer_weights", "validate"]
 
 

@@ -324,3 +324,33 @@ def export(source: SpecSource | str | os.PathLike[str], out_path: str | os.PathL
 
 __all__ = ["BuildError", "DataError", "DeclarError", "Spec", "SpecError", "build", "data_names", "diff", "export",
            "fit", "inspect", "load", "load_spec", "save", "transfer", "transfer_weights"]
+# -- existing Keras models: import ---------------------------------------------------------
+
+if TYPE_CHECKING:
+    from declar.importer import ImportReport
+
+
+def import_model(model: str | os.PathLike[str] | keras.Model, out: str | os.PathLike[str], *,
+                 archive: str | os.PathLike[str] | None = None, schema: str | None = None,
+                 fresh_process: bool = True) -> ImportReport:
+    """Write the spec of an existing Keras model (a .keras file or a model object) and the archive
+    built from it with the model's weights, checked to predict bit-identically (see `declar.importer`).
+
+    A model holding custom Python code (Lambda layers, custom classes, a subclassed model) is
+    refused with an `ImportRefused` naming each such layer; a file is surveyed before it is loaded.
+
+    Example:
+        >>> import declar, keras, tempfile, os
+        >>> x = keras.Input((4,), name="x")
+        >>> m = keras.Model(x, keras.layers.Dense(2, name="head")(x))
+        >>> report = declar.import_model(m, os.path.join(tempfile.mkdtemp(), "m.yaml"), fresh_process=False)
+        >>> report.layers
+        ['head']
+    """
+    from declar.importer import import_model as run
+
+    return run(model, out, archive=archive, schema=schema, fresh_process=fresh_process)
+
+
+__all__ = ["BuildError", "DataError", "DeclarError", "Spec", "SpecError", "build", "data_names", "diff", "fit",
+           "import_model", "inspect", "load", "load_spec", "save", "transfer", "transfer_weights"]

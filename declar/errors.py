@@ -15,6 +15,7 @@ The tree::
     ├── ArchiveError            an archive could not be written, read or trusted
     │   └── VerifyError         a fresh process did not reproduce the model
     ├── DataError               training data does not fit the model, or cannot be read safely
+    ├── ImportRefused           a Keras model holds custom Python code (each such layer named)
     ├── FileLimitError          an untrusted file is not a regular file, or too large
     ├── PlotError               the graph could not be drawn
     ├── ExportError             a serving format cannot express the model, or its runtime disagrees
@@ -277,6 +278,20 @@ class DataError(DeclarError):
     code = "data"
 
 
+class ImportRefused(DeclarError):
+    """`declar import` refused a model: ``refused`` says why for each layer that is custom Python
+    code (or that a spec cannot say), ``importable`` lists the layers that would import."""
+
+    code = "import-refused"
+
+    def __init__(self, refused: list[str], importable: list[str], source: str):
+        lines = [f"{source} cannot become a spec:", *(f"  {r}" for r in refused)]
+        lines.append(f"would import: {', '.join(importable)}" if importable else "would import: nothing")
+        DeclarError.__init__(self, "\n".join(lines), file=source, problems=[
+            Problem(source, 0, 0, (), r, "a spec holds built-in layers only", self.code) for r in refused])
+        self.refused, self.importable = refused, importable
+
+
 class FileLimitError(DeclarError):
     """A file is not a regular file, lies outside its root, or is larger than a limit allows."""
 
@@ -304,6 +319,7 @@ class StarterError(DeclarError):
 
 
 __all__ = ["ArchiveError", "BuildError", "DataError", "DeclarError", "ExportError", "FileLimitError",
-           "FunctionCallError", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError", "Problem",
+           "FunctionCallError", "ImportRefused", "JsonPath", "LayerBuildError", "ModelBuildError", "PlotError",
+           "Problem",
            "SpecError", "SpecFileRefused", "StarterError", "VerifyError", "WeightBudgetError", "format_path",
            "render_problems", "sort_problems"]

@@ -42,7 +42,7 @@ def bad_nodes(count: int) -> str:
 
 class TestTree:
     def test_every_error_class_is_a_declar_error_and_a_value_error(self):
-        assert len(ERROR_CLASSES) == 17
+        assert len(ERROR_CLASSES) == 18
         for cls in ERROR_CLASSES:
             assert issubclass(cls, DeclarError) and issubclass(cls, ValueError), cls
             assert getattr(declar, cls.__name__) is cls  # exported from the package
@@ -192,6 +192,8 @@ EXAMPLES = {
     declar.CompileBuildError: lambda: declar.CompileBuildError(("compile", "metrics", 0), "refused"),
     declar.FunctionCallError: lambda: declar.FunctionCallError("f", ValueError("shapes")),
     declar.ExpressionError: lambda: declar.ExpressionError("too large", col=3),
+    declar.ImportRefused: lambda: declar.ImportRefused(
+        ["layer 'f' (class Lambda) is custom Python code and cannot become a spec"], ["d"], "m.keras"),
 }
 
 

@@ -62,11 +62,12 @@ def train(source: SpecSource | Spec | str | os.PathLike[str], data: str | os.Pat
     if validation_split:  # the command line's split replaces the section's validation_data
         validation = None
     inputs = fit_inputs(fit_data, validation, options, section.order_seed(spec.seed))
-    verbose, printers = progress(verbose)
+    say = print if verbose != 0 else None  # what happens to the backup; --quiet (0) silences it too
+    verbose, printers = progress(verbose)  # (Keras's own verbose: 0 when declar prints plain lines)
     # A cluster's workers keep no backup: each would write the same one (see NoResume).
     resume = NoResume() if read_cluster() else resume_run(
         out_path, model, [d.source for d in (fit_data, validation) if d is not None], options, section,
-        say=print if verbose != 0 else None, source=source)
+        say=say, source=source)
     callbacks = silenced([*resume.callbacks(make_callbacks(section, out_path)), *inputs.callbacks, *printers],
                          verbose)
     with reporting_lost_peers():

@@ -24,7 +24,7 @@ from declar.eject.layers import TypeClass
 from declar.eject.names import FUNCTION_LOCALS, GLOBALS, Names, class_name
 from declar.errors import DeclarError
 from declar.keras.layer import layer_class
-from declar.limits import current_limits
+from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.sections.compile.build import _by_lower_name
 from declar.sections.model.build import build_order
 from declar.spec.block_args import check_expression, is_param_expression
@@ -595,11 +595,17 @@ def format_source(text: str) -> str:
     return done.stdout if done.returncode == 0 and done.stdout else text
 
 
-def eject(spec: SpecSource) -> str:
-    """The source of a Python module whose ``build_model()`` builds the model of ``spec``.
+def eject(spec: SpecSource, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The source of a Python module whose ``build_model()`` builds the model of ``spec`` (checked
+    within ``limits``, as `declar.build` checks it).
 
     Example:
         >>> print(eject("specs/keras_guide/custom_build.yaml").splitlines()[0])
         \"\"\"The model 'custom_build_model', ejected from its declar spec by declar ...
     """
-    return eject_spec(load_spec(spec))
+    loaded = load_spec(spec, limits)
+    token = current_limits.set(limits)
+    try:
+        return eject_spec(loaded)
+    finally:
+        current_limits.reset(token)

@@ -22,9 +22,9 @@ from declar.expr.ops import RANDOM_OPS
 from declar.expr.parse import check
 from declar.expr.program import CheckedProgram, check_program
 from declar.keras.layer import _read_asset, layer_class
-from declar.spec.expressions import call_context, mask_context, shape_context
+from declar.spec.expressions import after_call_context, call_context, mask_context, shape_context
 from declar.spec.keras_objects import LAYER_ARGS
-from declar.spec.model import LayerTypeSpec
+from declar.spec.model import UPDATE_FORMS, LayerTypeSpec
 
 # Attributes of the generated classes themselves: a parameter or variable gets another name.
 OWN_ATTRIBUTES = frozenset({"base", "seed", "seed_generator", "base_args", "base_build_args", "assets",
@@ -59,10 +59,6 @@ class TypeClass:
         self.var_attr = {v.name: attributes.bind(v.name) for v in definition.variables}
         self.program = _program(definition.call, call_context(definition))
         self.random = bool(self.program.functions & set(RANDOM_OPS))
-        if definition.losses:
-            raise Unsupported(f"the losses of custom type '{definition.name}'")
-        if definition.updates:
-            raise Unsupported(f"the updates of custom type '{definition.name}'")
         if definition.extends in LAYER_ARGS:
             raise Unsupported(f"custom type '{definition.name}' extending {definition.extends}, a layer of layers")
 
@@ -216,6 +212,7 @@ class TypeClass:
         out.append(f"        outputs = {source(self.program.result.tree, names, tensor_call)}")
         if self.has_base:
             out.append("        self._input_mask = self._call_inputs = None")
+        out += self._effects({**names, "outputs": "outputs"})
         if d.mask is not None:
             self.uses.add("set_keras_mask")
             out += ["        if outputs is not inputs:",
@@ -232,6 +229,30 @@ class TypeClass:
                     "                and getattr(self.base, \"_call_has_mask_arg\", False)):",
                     "            kwargs[\"mask\"] = self._input_mask",
                     "        return self.base(*args, **kwargs)", ""]
+        return out
+
+    def _effects(self, names: Mapping[str, str]) -> list[str]:
+        """The type's losses (added with their weights) and updates of its non-trainable variables,
+        over the call's names, its let names and ``outputs`` (declar.keras.aux_losses, .updates)."""
+        d = self.d
+        out = []
+        for what, items in (("losses", d.losses), ("updates", d.updates)):
+            context = after_call_context(d, what)
+            for item in items:
+                checked = check(item.value, context)
+                if checked.tree is None:
+                    raise Unsupported(f"a {what[:-1]} that does not check")
+                value = source(checked.tree, names, tensor_call)
+                if what == "losses":
+                    weighted = value if item.weight == 1.0 else f"{item.weight!r} * ({value})"
+                    out.append(f"        self.add_loss({weighted})  # {_comment(item.name)}")
+                    continue
+                if item.form not in UPDATE_FORMS:
+                    raise Unsupported(f"the update form '{item.form}'")
+                self.uses.add("fitted")
+                variable = f"self.{self.var_attr[item.variable]}"
+                line = f"{variable}.{item.form}(fitted({value}, {variable}))"
+                out += ["        if training:", f"            {line}"] if item.training_only else [f"        {line}"]
         return out
 
     def _mask(self) -> list[str]:
@@ -368,3 +389,8 @@ class TypeClass:
                  "        with open(manifest_path, \"w\", encoding=\"utf-8\") as f:",
                  "            json.dump(manifest, f)", ""]
         return [*save, *load, ""]
+
+
+def _comment(text: str) -> str:
+    """A name shown in a comment: printable characters only (a newline would end the comment)."""
+    return "".join(c if c.isprintable() else "?" for c in text)

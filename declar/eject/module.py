@@ -23,6 +23,8 @@ from declar.eject.expr import Unsupported, literal_source, rebuild, shape_call, 
 from declar.eject.layers import TypeClass
 from declar.eject.names import FUNCTION_LOCALS, GLOBALS, Names, class_name
 from declar.errors import DeclarError
+from declar.expr.ops import OPS
+from declar.expr.parse import Context, check
 from declar.keras.layer import layer_class
 from declar.limits import DEFAULT_LIMITS, Limits, current_limits
 from declar.sections.compile.build import _by_lower_name
@@ -67,6 +69,40 @@ HELPERS: dict[str, list[str]] = {
         "    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):",
         "        return [tuple(s) for s in input_shape]",
         "    return tuple(input_shape)"],
+    "fitted": [
+        "def fitted(value, variable):",
+        "    \"\"\"An update's value in its variable's shape (a scalar is broadcast) and dtype.\"\"\"",
+        "    tensor = keras.ops.convert_to_tensor(value)",
+        "    if tuple(tensor.shape) != tuple(variable.shape):",
+        "        tensor = keras.ops.broadcast_to(tensor, variable.shape)",
+        "    return keras.ops.cast(tensor, keras.backend.standardize_dtype(variable.dtype))"],
+    "SpecLoss": [
+        "@keras.saving.register_keras_serializable(package=PACKAGE)",
+        "class SpecLoss(keras.losses.Loss):",
+        "    \"\"\"A loss written as a function of the spec, found by name in FUNCTIONS, with its params.\"\"\"",
+        "",
+        "    def __init__(self, function, params=None, name=None, reduction=\"sum_over_batch_size\", dtype=None):",
+        "        super().__init__(name=name or function, reduction=reduction, dtype=dtype)",
+        "        self.function, self.params = function, dict(params or {})",
+        "",
+        "    def call(self, y_true, y_pred):",
+        "        return FUNCTIONS[self.function](y_true, y_pred, **self.params)",
+        "",
+        "    def get_config(self):",
+        "        return {**super().get_config(), \"function\": self.function, \"params\": self.params}"],
+    "SpecMetric": [
+        "@keras.saving.register_keras_serializable(package=PACKAGE)",
+        "class SpecMetric(keras.metrics.MeanMetricWrapper):",
+        "    \"\"\"A metric written as a function of the spec, averaged over batches.\"\"\"",
+        "",
+        "    def __init__(self, function, params=None, name=None, dtype=None):",
+        "        params = dict(params or {})",
+        "        super().__init__(fn=FUNCTIONS[function], name=name or function, dtype=dtype, **params)",
+        "        self.function, self.params = function, params",
+        "",
+        "    def get_config(self):",
+        "        config = {\"name\": self.name, \"dtype\": self.dtype}",
+        "        return {**config, \"function\": self.function, \"params\": self.params}"],
     "sizes": [
         "def sizes(value):",
         "    return tuple(value) if isinstance(value, (list, tuple)) else (value,)"],
@@ -122,7 +158,10 @@ class _Writer:
         self.loaded = loaded
         self.spec: Spec = loaded.spec
         self.uses: set[str] = set()
-        top = Names(GLOBALS | set(HELPERS))
+        self.extra_classes: list[str] = []
+        self.functions: dict[str, list[str]] = {}  # the spec functions compile uses, as Python
+        self.function_idents: dict[str, str] = {}
+        self.top = top = Names(GLOBALS | set(HELPERS) | {"FUNCTIONS"})
         self.class_names = {t: top.bind(class_name(t)) for t in self.spec.layer_types}
         self.block_names = {b: top.bind(snake_case(class_name(b))) for b in self.spec.blocks}
 
@@ -369,8 +408,6 @@ class _Writer:
 
     def block(self, name: str) -> list[str]:
         block = self.spec.blocks[name]
-        if block.losses:
-            raise _Refused(("blocks", name, "losses"), f"the losses of block '{name}'")
         params = self._block_params[name]
         names = Names(GLOBALS | FUNCTION_LOCALS | set(params.values()) | set(self.block_names.values())
                       | set(self.class_names.values()))
@@ -391,15 +428,69 @@ class _Writer:
             inputs.append(var)
         self.graph(block.graph, scope, lines, "        ")
         model_inputs = inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"
-        lines += [f"    return keras.Model({model_inputs}, {self.outputs(block.graph, scope)}, name=name)", ""]
+        outputs = self.outputs(block.graph, scope)
+        if block.losses:
+            outputs = self._block_losses(name, scope, outputs, lines)
+        lines += [f"    return keras.Model({model_inputs}, {outputs}, name=name)", ""]
         return lines
+
+    def _block_losses(self, name: str, scope: _Scope, outputs: str, lines: list[str]) -> str:
+        """The block's losses: a layer of the block's graph passing its first output through and
+        adding the losses over the tensors they read (declar.keras.aux_losses.with_block_losses)."""
+        block = self.spec.blocks[name]
+        tensors = {*block.graph.inputs, *(n.name for n in block.graph.nodes)}
+        params = {p.name for p in block.params}
+        checked = []
+        used: dict[str, None] = {}
+        for loss in block.losses:
+            found = check(loss.value, Context(names={*tensors, *params, "training"}, functions=OPS))
+            if found.tree is None:
+                raise _Refused(("blocks", name, "losses", loss.name), "a loss that does not check")
+            checked.append((loss, found))
+            used.update(dict.fromkeys(sorted(n for n in found.names if n in tensors)))
+        cls = scope.names.bind(f"{name}Losses")
+        local = Names()
+        names = {n: local.bind(n) for n in used}
+        names.update({p: f"self.params[{literal_source(p)}]" for p in params if p not in names})
+        names["training"] = "training"
+        body = ["@keras.saving.register_keras_serializable(package=PACKAGE)",
+                f"class {cls}(keras.layers.Layer):",
+                f"    \"\"\"The losses of block {literal_source(name)}; passes its first input through.\"\"\"", "",
+                "    def __init__(self, params=None, **kwargs):",
+                "        super().__init__(**kwargs)",
+                "        self.params = dict(params or {})", "",
+                "    def call(self, inputs, training=None):",
+                f"        passed, {', '.join(names[n] for n in used)} = inputs" if used else
+                "        passed = inputs[0]"]
+        for loss, found in checked:
+            value = source(found.tree, names, tensor_call)
+            weighted = value if loss.weight == 1.0 else f"{loss.weight!r} * ({value})"
+            body.append(f"        self.add_loss({weighted})")
+        body += ["        return passed", "",
+                 "    def compute_output_spec(self, inputs, training=None):",
+                 "        return keras.KerasTensor(inputs[0].shape, dtype=inputs[0].dtype)", "",
+                 "    def get_config(self):",
+                 "        return {**super().get_config(), \"params\": self.params}", "", ""]
+        self.extra_classes += body
+        given = "{" + ", ".join(f"{literal_source(p.name)}: {scope.params[p.name]}" for p in block.params) + "}"
+        reads = "".join(f", {scope.tensors[n]}" for n in used)
+        layer_name = literal_source(f"{snake_case(name)}_losses")
+        result, flat = scope.names.bind("outputs"), scope.names.bind("flat")
+        lines += [f"        {result} = {outputs}",
+                  f"        {flat} = keras.tree.flatten({result})",
+                  f"        {flat}[0] = {cls}(params={given}, name={layer_name})([{flat}[0]{reads}])"]
+        return f"keras.tree.pack_sequence_as({result}, {flat})"
 
     # -- compile ------------------------------------------------------------------------------
 
     def _compile_object(self, value: str | CompileObject, kind: str, path: JsonPath) -> str:
         name, args = (value.name, dict(value.args)) if isinstance(value, CompileObject) else (value, {})
-        if name in self.spec.functions:
-            raise _Refused(path, f"the spec function '{name}' as a {kind}")
+        function = self.spec.functions.get(name)
+        if function is not None:
+            self._spec_function(name, path)
+            self.uses.add("SpecLoss" if kind == "loss" else "SpecMetric")
+            values = literal_source(function.param_values(args))
+            return f"{'SpecLoss' if kind == 'loss' else 'SpecMetric'}({literal_source(name)}, params={values})"
         if not args and name in (catalog().losses if kind == "loss" else catalog().metrics):
             return literal_source(name)
         classes = catalog().loss_classes if kind == "loss" else catalog().metric_classes
@@ -420,6 +511,26 @@ class _Writer:
         if given.form == "list":
             return "[" + ", ".join(each(v, (i,)) for i, (_, v) in enumerate(given.items)) + "]"
         return each(given.items[0][1], ())
+
+    def _spec_function(self, name: str, path: JsonPath) -> None:
+        """The spec function ``name`` as a Python function of its args and params (once)."""
+        if name in self.functions:
+            return
+        function = self.spec.functions[name]
+        local = Names()
+        args = {a: local.bind(a) for a in function.args}
+        params = {p.name: local.bind(p.name) for p in function.params}
+        found = check(function.expr, Context(names=(*function.args, *params), functions=OPS,
+                                             kind=f"function {name}"))
+        if found.tree is None:
+            raise _Refused(path, f"the spec function '{name}', which does not check")
+        ident = self.top.bind(name)
+        signature = ", ".join([*args.values(), *(f"{params[p.name]}={literal_source(p.default)}"
+                                                   for p in function.params)])
+        self.functions[name] = [f"def {ident}({signature}):",
+                                f"    \"\"\"The spec's function {literal_source(name)}.\"\"\"",
+                                f"    return {source(found.tree, {**params, **args}, tensor_call)}", "", ""]
+        self.function_idents[name] = ident
 
     def compile_lines(self) -> list[str]:
         settings = self.spec.compile
@@ -494,7 +605,15 @@ class _Writer:
                  f"    model = keras.Model({model_inputs}, {self.outputs(spec.graph, top)}, "
                  f"name={literal_source(spec.name)})",
                  *self.compile_lines(), "    return model", ""]
-        return "\n".join([*self._header(), *self._helpers(), *classes, *blocks, *body])
+        functions: list[str] = []
+        if self.functions:
+            for lines in self.functions.values():
+                functions += lines
+            table = ", ".join(f"{literal_source(n)}: {i}" for n, i in self.function_idents.items())
+            functions += ["# The spec's functions by name: what SpecLoss and SpecMetric save and look up.",
+                          f"FUNCTIONS = {{{table}}}", "", ""]
+        return "\n".join([*self._header(), *functions, *self._helpers(), *classes, *self.extra_classes, *blocks,
+                          *body])
 
     def _type_order(self) -> list[str]:
         order: list[str] = []
@@ -533,7 +652,7 @@ class _Writer:
         if "Operation" in self.uses:
             third.append("from keras.src.ops.operation import Operation")
         lines += [*imports, "", *third, "", f"SEED = {spec.seed!r}"]
-        if spec.layer_types or "ConstantTensor" in self.uses:
+        if spec.layer_types or self.extra_classes or self.uses & {"ConstantTensor", "SpecLoss", "SpecMetric"}:
             lines.append(f"PACKAGE = {literal_source('ejected_' + spec.name)}  # where Keras registers the classes")
         return [*lines, "", ""]
 

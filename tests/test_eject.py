@@ -35,16 +35,7 @@ SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.yaml"
 
 # What cannot be ejected yet, each at its place in its spec: no spec under specs/.
 REFUSED: dict[str, str] = {}
-POLICY = """\
-declar: 2
-name: policy
-seed: 1
-dtype_policy: mixed_float16
-inputs:
-  x: {shape: [3]}
-model:
-  - Dense: {units: 2}
-"""
+POLICY = ROOT / "tests" / "data" / "eject_policy.yaml"  # a dtype_policy, which the module cannot set yet
 
 # Names that are Python keywords or the module's own names, and free text that would end a
 # string or a docstring, or run, if it were pasted into code.
@@ -178,8 +169,7 @@ def test_cli_writes_the_module_atomically(tmp_path):
     out = tmp_path / "model.py"
     out.write_text("# the previous module\n")
     runner = CliRunner()
-    spec = tmp_path / "policy.yaml"
-    spec.write_text(POLICY)
+    spec = POLICY
     refused = runner.invoke(app, ["eject", str(spec), "-o", str(out)])
     assert refused.exit_code == 1
     assert refused.output.strip() == f"{spec}:4:15: error: cannot eject dtype_policy (this construct cannot be " \
@@ -189,4 +179,4 @@ def test_cli_writes_the_module_atomically(tmp_path):
     assert done.exit_code == 0, done.output
     assert done.output.strip() == f"wrote {out}"
     assert "class LayerWithCustomBuild(keras.layers.Layer):" in out.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py", "policy.yaml"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]  # no temporary file left

@@ -274,9 +274,9 @@ class _Writer:
 
     def _inner(self, scope: _Scope, name: str) -> str:
         if scope.scope is None:
-            return literal_source(name)
+            return _name(name)
         self.uses.add("join_scope")
-        return f"join_scope({scope.scope}, {literal_source(name)})"
+        return f"join_scope({scope.scope}, {_name(name)})"
 
     def _make(self, node: NodeSpec, scope: _Scope, incoming: list[str], lines: list[str], indent: str) -> str:
         """The expression (or, for a repeat, the variable after the lines written) of ``node``'s layer."""
@@ -285,13 +285,13 @@ class _Writer:
         if node.layer in self.spec.blocks:
             block = self.spec.blocks[node.layer]
             given = {p.name: node.args[p.name] for p in block.params if p.name in node.args}
-            kwargs = [("name", literal_source(node.name)), ("scope", self._inner(scope, node.name))]
+            kwargs = [("name", _name(node.name)), ("scope", self._inner(scope, node.name))]
             kwargs += [(self._block_params[node.layer][k], self._value(v, scope, (*node.args_path, k)))
                        for k, v in given.items()]
             return self._call(self.block_names[node.layer], kwargs, (f"[{', '.join(incoming)}]",), indent)
         args = dict(node.args)
         name = args.pop("name", None) or node.name
-        name_source = self._value(name, scope, (*node.args_path, "name"))
+        name_source = _name(name) if name == COPY else self._value(name, scope, (*node.args_path, "name"))
         if self.spec.dtype_policy:
             raise _Refused(("dtype_policy",), "dtype_policy")
         if node.layer in self.spec.layer_types:
@@ -315,7 +315,7 @@ class _Writer:
                   f"name={literal_source(node.name + '_input')})",
                   f"{indent}    {tensor} = {entry}",
                   f"{indent}    for i in range(1, {count_source}):"]
-        copy = NodeSpec(name="block_i", layer=node.layer, args=node.args, path=node.path, args_path=node.args_path)
+        copy = NodeSpec(name=COPY, layer=node.layer, args=node.args, path=node.path, args_path=node.args_path)
         made = self._make_copy(copy, copy_scope, tensor, lines, indent + "        ")
         lines.append(f"{indent}        {tensor} = {made}({tensor})")
         model = scope.names.bind(f"{node.name}_model")
@@ -324,8 +324,7 @@ class _Writer:
 
     def _make_copy(self, copy: NodeSpec, scope: _Scope, tensor: str, lines: list[str], indent: str) -> str:
         # The copy is named block_{i}: written with the loop's i instead of a literal name.
-        made = self._make(copy, scope, [tensor], lines, indent)
-        return made.replace("'block_i'", "f'block_{i}'").replace("\"block_i\"", "f\"block_{i}\"")
+        return self._make(copy, scope, [tensor], lines, indent)
 
     # -- graphs -------------------------------------------------------------------------------
 
@@ -409,7 +408,7 @@ class _Writer:
     def block(self, name: str) -> list[str]:
         block = self.spec.blocks[name]
         params = self._block_params[name]
-        names = Names(GLOBALS | FUNCTION_LOCALS | set(params.values()) | set(self.block_names.values())
+        names = Names(GLOBALS | FUNCTION_LOCALS | set(HELPERS) | set(params.values()) | set(self.block_names.values())
                       | set(self.class_names.values()))
         scope = _Scope(names, params=dict(params), scope="scope")
         signature = ["incoming", "*", "name", "scope"]
@@ -448,7 +447,8 @@ class _Writer:
                 raise _Refused(("blocks", name, "losses", loss.name), "a loss that does not check")
             checked.append((loss, found))
             used.update(dict.fromkeys(sorted(n for n in found.names if n in tensors)))
-        cls = scope.names.bind(f"{name}Losses")
+        cls = self.top.bind(f"{name}Losses")
+        scope.names.taken.add(cls)
         local = Names()
         names = {n: local.bind(n) for n in used}
         names.update({p: f"self.params[{literal_source(p)}]" for p in params if p not in names})
@@ -584,7 +584,8 @@ class _Writer:
         blocks: list[str] = []
         for name in spec.blocks:
             blocks += [*self.block(name), ""]
-        top = _Scope(Names(GLOBALS | FUNCTION_LOCALS | set(self.block_names.values()) | set(self.class_names.values())))
+        top = _Scope(Names(GLOBALS | FUNCTION_LOCALS | set(HELPERS) | set(self.block_names.values())
+                           | set(self.class_names.values())))
         body = ["def build_model():",
                 f"    \"\"\"The model {literal_source(spec.name)}, its initial weights drawn from SEED as declar draws "
                 "them.\"\"\"",
@@ -662,6 +663,15 @@ class _Writer:
             if name in self.uses:
                 out += [*lines, "", ""]
         return out
+
+
+COPY = "block_{i}"
+"""The name of a repeat's copy in the loop that makes them (block_1 ... block_N): no spec name has braces."""
+
+
+def _name(name: str) -> str:
+    """A layer name as Python: a string literal, or the f-string of a repeat's copies."""
+    return 'f"block_{i}"' if name == COPY else literal_source(name)
 
 
 def _symbolic(tree: ast.AST, tensors: set[str]) -> bool:

@@ -143,7 +143,8 @@ def test_hostile_text_stays_data(hostile_spec):
     assert f"');{PWNED};('" in constants and f'"""\n{PWNED}\n' in constants
     assert "keras.ops.cast(np_2, \"float32\")" in text  # a node named np does not shadow numpy
     body = [n for n in tree.body if isinstance(n, ast.Expr)]
-    assert len(body) == 1 and "import os; os.system('echo pwned')" in body[0].value.value  # the docstring only
+    assert len(body) == 1  # the docstring, the only expression statement, holds the description as written
+    assert "ends \"\"\" here\nimport os; os.system('echo pwned')\n\\ '''" in ast.get_docstring(tree, clean=False)
     # the layer and model names are the spec's, the Python names mapped
     assert 'keras.layers.Dense(units=4, name="class")(keras_2)' in text
     assert 'keras.Model(keras_2, SEED_2, name="hostile")' in text

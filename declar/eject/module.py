@@ -688,7 +688,8 @@ def _comment_lines(text: str, prefix: str) -> list[str]:
     """Free text (a description) as docstring lines: nothing in it can end the string or run."""
     out = []
     for line in text.splitlines() or [""]:
-        shown = "".join(c if c.isprintable() and c not in "\\\"" else ascii(c)[1:-1] if c != "\"" else "'"
+        # a quote and a backslash escaped (no run of quotes can end the docstring), the rest printable
+        shown = "".join(c if c.isprintable() and c not in "\\\"" else "\\\"" if c == "\"" else ascii(c)[1:-1]
                         for c in line)
         out.append(f"{prefix}{shown}".rstrip())
     return out

@@ -65,8 +65,7 @@ model:
     "SEED": {{Dense: {{units: 2}}, inputs: build_model}}
   outputs: SEED
 """
-ALLOWED_IMPORTS = {"json", "os", "math", "random", "hashlib", "keras", "numpy", "keras.src.backend",
-                   "keras.src.ops.operation"}
+ALLOWED_IMPORTS = {"json", "os", "math", "random", "hashlib", "keras", "numpy", "keras.src.backend"}
 
 
 def _outputs(value):

@@ -277,7 +277,7 @@ class TypeClass:
         return [*out, ""]
 
     def _shape(self) -> list[str]:
-        self.uses.update({"as_shape", "Operation"})
+        self.uses.add("as_shape")
         return ["    def compute_output_shape(self, input_shape):",
                 "        # Traced from call on a symbolic input (wrappers and extending types ask for it).",
                 "        shape = as_shape(input_shape)",
@@ -292,7 +292,7 @@ class TypeClass:
                 "        return keras.tree.map_structure(lambda t: tuple(t.shape), spec)", "",
                 "    def compute_output_spec(self, *args, **kwargs):",
                 "        # From call, never from compute_output_shape (which traces this).",
-                "        return Operation.compute_output_spec(self, *args, **kwargs)", ""]
+                "        return keras.Operation.compute_output_spec(self, *args, **kwargs)", ""]
 
     # -- saving hooks ---------------------------------------------------------------------
 

@@ -650,8 +650,6 @@ class _Writer:
             third.append("import numpy as np")
         if "set_keras_mask" in self.uses:
             third.append("from keras.src.backend import set_keras_mask")
-        if "Operation" in self.uses:
-            third.append("from keras.src.ops.operation import Operation")
         lines += [*imports, "", *third, "", f"SEED = {spec.seed!r}"]
         if spec.layer_types or self.extra_classes or self.uses & {"ConstantTensor", "SpecLoss", "SpecMetric"}:
             lines.append(f"PACKAGE = {literal_source('ejected_' + spec.name)}  # where Keras registers the classes")

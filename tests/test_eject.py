@@ -28,6 +28,7 @@ from declar.eject.expr import source
 from declar.expr.ops import OPS
 from declar.expr.parse import Context, check
 from declar.verify import probe_inputs
+from tests.eject_worker import targets
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "eject_worker.py"
@@ -35,6 +36,10 @@ SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.yaml"
 
 # What cannot be ejected yet, each at its place in its spec: no spec under specs/.
 REFUSED: dict[str, str] = {}
+# Trained in both processes (a fresh model each): a custom type's updates, a block's losses, spec
+# functions as loss and metric, and two outputs with loss weights and a learning-rate schedule.
+FIT = {"specs/training/moving_mean.yaml", "specs/training/vae_kl.yaml", "specs/keras_guide/custom_compile.yaml",
+       "specs/examples/two_input_residual.yaml"}
 POLICY = ROOT / "tests" / "data" / "eject_policy.yaml"  # a dtype_policy, which the module cannot set yet
 
 # Names that are Python keywords or the module's own names, and free text that would end a
@@ -95,7 +100,7 @@ def hostile_spec(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
     refused: dict[str, str] = {}
-    jobs, expected = [], {}
+    jobs, expected, trained = [], {}, {}
     os.chdir(ROOT)  # the refusals are located relative to the repository, as the CLI prints them
     for n, spec in enumerate([*SPECS, str(hostile_spec)]):
         try:
@@ -110,7 +115,12 @@ def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
         np.savez(tmp_path / f"in{n}.npz", **{f"x{i}": x for i, x in enumerate(xs)})
         expected[n] = (spec, model, _outputs(model.predict(xs if len(xs) > 1 else xs[0], verbose=0)))
         jobs.append({"module": str(module), "inputs": str(tmp_path / f"in{n}.npz"), "out": str(tmp_path / f"o{n}.npz"),
-                     "archive": str(tmp_path / f"a{n}.keras")})
+                     "archive": str(tmp_path / f"a{n}.keras"), "fit": spec in FIT})
+        if spec in FIT:
+            fresh = declar.build(spec)
+            history = fresh.fit(xs if len(xs) > 1 else xs[0], targets(fresh, xs), batch_size=1, epochs=1,
+                                shuffle=False, verbose=0)
+            trained[n] = ([np.asarray(w.numpy()) for w in fresh.weights], history.history["loss"])
     assert refused == REFUSED
     assert len(jobs) == len(SPECS) - len(REFUSED) + 1
     _run_worker(jobs, tmp_path)
@@ -126,6 +136,12 @@ def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
             # plain Keras reloads it (safe mode, the module's classes) and predicts as the saved model does
             assert np.array_equal(got[f"r{i}"], got[f"q{i}"]), (spec, i)
         assert str(got["reloaded_class"]) == "Functional", spec
+    assert len(trained) == len(FIT)
+    for n, (weights, losses) in trained.items():
+        got = np.load(tmp_path / f"o{n}.npz")
+        assert np.array_equal(got["fit_loss"], losses), expected[n][0]
+        for i, weight in enumerate(weights):
+            assert np.array_equal(got[f"f{i}"], weight), (expected[n][0], i)
 
 
 def test_hostile_text_stays_data(hostile_spec):

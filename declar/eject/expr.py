@@ -29,7 +29,12 @@ class Unsupported(ValueError):
 
 
 def attribute_path(path: str) -> ast.expr:
-    """``keras.ops.matmul`` as an Attribute chain (each part an identifier of declar's own table)."""
+    """``keras.ops.matmul`` as an Attribute chain (each part an identifier of declar's own table).
+
+    Example:
+        >>> ast.unparse(attribute_path("keras.ops.matmul"))
+        'keras.ops.matmul'
+    """
     parts = path.split(".")
     node: ast.expr = ast.Name(parts[0], ast.Load())
     for part in parts[1:]:
@@ -38,7 +43,12 @@ def attribute_path(path: str) -> ast.expr:
 
 
 def tensor_call(name: str, args: list[ast.expr], keywords: list[ast.keyword]) -> ast.expr:
-    """A call of the tensor function table, as the layers' and ops' closures bind it (declar.keras.ops)."""
+    """A call of the tensor function table, as the layers' and ops' closures bind it (declar.keras.ops).
+
+    Example:
+        >>> ast.unparse(tensor_call("random_normal", [ast.Tuple([ast.Constant(2)], ast.Load())], []))
+        'keras.random.normal((2,), seed=self.seed_generator)'
+    """
     if name == "squared_difference":
         return ast.Call(attribute_path("keras.ops.square"),
                         [ast.Call(attribute_path("keras.ops.subtract"), args, keywords)], [])
@@ -55,7 +65,12 @@ def tensor_call(name: str, args: list[ast.expr], keywords: list[ast.keyword]) ->
 
 
 def shape_call(name: str, args: list[ast.expr], keywords: list[ast.keyword]) -> ast.expr:
-    """A call of the shape functions, plain Python (`declar.expr.evaluate.shape_functions`)."""
+    """A call of the shape functions, plain Python (`declar.expr.evaluate.shape_functions`).
+
+    Example:
+        >>> ast.unparse(shape_call("prod", [ast.Name("sizes", ast.Load())], []))
+        'math.prod(sizes)'
+    """
     if name in ("max", "min"):
         return ast.Call(ast.Name(name, ast.Load()), args, keywords)
     if name == "prod":

@@ -40,7 +40,8 @@ REFUSED: dict[str, str] = {}
 # functions as loss and metric, and two outputs with loss weights and a learning-rate schedule.
 FIT = {"specs/training/moving_mean.yaml", "specs/training/vae_kl.yaml", "specs/keras_guide/custom_compile.yaml",
        "specs/examples/two_input_residual.yaml"}
-POLICY = ROOT / "tests" / "data" / "eject_policy.yaml"  # a dtype_policy, which the module cannot set yet
+DISTRIBUTION = ROOT / "tests" / "data" / "eject_distribution.yaml"  # a distribution section: refused
+POLICY = ROOT / "tests" / "data" / "eject_policy.yaml"  # mixed_float16 on every layer, a custom type's too
 
 # Names that are Python keywords or the module's own names, and free text that would end a
 # string or a docstring, or run, if it were pasted into code.
@@ -102,7 +103,7 @@ def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
     refused: dict[str, str] = {}
     jobs, expected, trained = [], {}, {}
     os.chdir(ROOT)  # the refusals are located relative to the repository, as the CLI prints them
-    for n, spec in enumerate([*SPECS, str(hostile_spec)]):
+    for n, spec in enumerate([*SPECS, str(hostile_spec), str(POLICY)]):
         try:
             text = eject(spec)
         except EjectError as err:
@@ -122,7 +123,7 @@ def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
                                 shuffle=False, verbose=0)
             trained[n] = ([np.asarray(w.numpy()) for w in fresh.weights], history.history["loss"])
     assert refused == REFUSED
-    assert len(jobs) == len(SPECS) - len(REFUSED) + 1
+    assert len(jobs) == len(SPECS) - len(REFUSED) + 2
     _run_worker(jobs, tmp_path)
     for n, (spec, model, predicted) in expected.items():
         got = np.load(tmp_path / f"o{n}.npz")
@@ -185,11 +186,11 @@ def test_cli_writes_the_module_atomically(tmp_path):
     out = tmp_path / "model.py"
     out.write_text("# the previous module\n")
     runner = CliRunner()
-    spec = POLICY
+    spec = DISTRIBUTION
     refused = runner.invoke(app, ["eject", str(spec), "-o", str(out)])
     assert refused.exit_code == 1
-    assert refused.output.strip() == f"{spec}:4:15: error: cannot eject dtype_policy (this construct cannot be " \
-                                     "ejected to Python yet; build the spec with declar instead)"
+    assert refused.output.strip() == f"{spec}:8:15: error: cannot eject the distribution section (this construct " \
+                                     "cannot be ejected to Python yet; build the spec with declar instead)"
     assert out.read_text() == "# the previous module\n"  # refused: left as it was
     done = runner.invoke(app, ["eject", str(ROOT / "specs/keras_guide/custom_build.yaml"), "-o", str(out)])
     assert done.exit_code == 0, done.output

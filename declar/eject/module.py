@@ -292,8 +292,8 @@ class _Writer:
         args = dict(node.args)
         name = args.pop("name", None) or node.name
         name_source = _name(name) if name == COPY else self._value(name, scope, (*node.args_path, "name"))
-        if self.spec.dtype_policy:
-            raise _Refused(("dtype_policy",), "dtype_policy")
+        if self.spec.dtype_policy and "dtype" not in args:
+            args["dtype"] = self.spec.dtype_policy  # per layer, as declar builds it: the global policy is left alone
         if node.layer in self.spec.layer_types:
             return self._custom(node.layer, args, name_source, self._seed(scope), scope, node.args_path, indent)
         return self._builtin(node.layer or "", args, name_source, scope, node.args_path, indent)
@@ -571,8 +571,6 @@ class _Writer:
         spec = self.spec
         if spec.distribution is not None:
             raise _Refused(("distribution",), "the distribution section")
-        if spec.dtype_policy:
-            raise _Refused(("dtype_policy",), "dtype_policy")
         classes: list[str] = []
         for name in self._type_order():
             try:
@@ -605,6 +603,8 @@ class _Writer:
         body += ["    finally:", "        random.setstate(state)",
                  f"    model = keras.Model({model_inputs}, {self.outputs(spec.graph, top)}, "
                  f"name={literal_source(spec.name)})",
+                 *([f"    model.dtype_policy = {literal_source(spec.dtype_policy)}  # compile wraps the optimizer"]
+                   if spec.dtype_policy else []),
                  *self.compile_lines(), "    return model", ""]
         functions: list[str] = []
         if self.functions:

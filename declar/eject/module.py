@@ -164,6 +164,11 @@ class _Writer:
         self.top = top = Names(GLOBALS | set(HELPERS) | {"FUNCTIONS"})
         self.class_names = {t: top.bind(class_name(t)) for t in self.spec.layer_types}
         self.block_names = {b: top.bind(snake_case(class_name(b))) for b in self.spec.blocks}
+        # Each block's parameters as the Python names of its function's keyword arguments.
+        self._block_params: dict[str, dict[str, str]] = {}
+        for name, block in self.spec.blocks.items():
+            local = Names()
+            self._block_params[name] = {p.name: local.bind(p.name) for p in block.params}
 
     # -- values -------------------------------------------------------------------------------
 
@@ -395,15 +400,6 @@ class _Writer:
         return refs[0] if len(refs) == 1 else "[" + ", ".join(refs) + "]"
 
     # -- blocks -------------------------------------------------------------------------------
-
-    @property
-    def _block_params(self) -> dict[str, dict[str, str]]:
-        if not hasattr(self, "_params_cache"):
-            self._params_cache = {}
-            for name, block in self.spec.blocks.items():
-                local = Names()
-                self._params_cache[name] = {p.name: local.bind(p.name) for p in block.params}
-        return self._params_cache
 
     def block(self, name: str) -> list[str]:
         block = self.spec.blocks[name]

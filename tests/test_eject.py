@@ -40,7 +40,7 @@ REFUSED: dict[str, str] = {}
 # functions as loss and metric, and two outputs with loss weights and a learning-rate schedule.
 FIT = {"specs/training/moving_mean.yaml", "specs/training/vae_kl.yaml", "specs/keras_guide/custom_compile.yaml",
        "specs/examples/two_input_residual.yaml"}
-DISTRIBUTION = ROOT / "tests" / "data" / "eject_distribution.yaml"  # a distribution section: refused
+WRAPPER = ROOT / "tests" / "data" / "eject_wrapper.yaml"  # a type extending Bidirectional: refused
 POLICY = ROOT / "tests" / "data" / "eject_policy.yaml"  # mixed_float16 on every layer, a custom type's too
 
 # Names that are Python keywords or the module's own names, and free text that would end a
@@ -186,11 +186,12 @@ def test_cli_writes_the_module_atomically(tmp_path):
     out = tmp_path / "model.py"
     out.write_text("# the previous module\n")
     runner = CliRunner()
-    spec = DISTRIBUTION
+    spec = WRAPPER
     refused = runner.invoke(app, ["eject", str(spec), "-o", str(out)])
     assert refused.exit_code == 1
-    assert refused.output.strip() == f"{spec}:8:15: error: cannot eject the distribution section (this construct " \
-                                     "cannot be ejected to Python yet; build the spec with declar instead)"
+    assert refused.output.strip() == f"{spec}:8:5: error: cannot eject custom type 'BothWays' extending " \
+        "Bidirectional, a layer of layers (this construct cannot be ejected to Python yet; build the spec with " \
+        "declar instead)"
     assert out.read_text() == "# the previous module\n"  # refused: left as it was
     done = runner.invoke(app, ["eject", str(ROOT / "specs/keras_guide/custom_build.yaml"), "-o", str(out)])
     assert done.exit_code == 0, done.output

@@ -456,6 +456,22 @@ def save(
     typer.echo("verified: a fresh process loads it with identical predictions")
 
 
+@_command(epilog="The module imports keras (and numpy), never declar: build_model() makes the same model "
+                 "with the same initial weights (from the spec's seed), compiled when the spec compiles. A "
+                 "construct it cannot write yet is refused at its place in the spec, and OUT is left as it was.")
+def eject(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The Python module to write (replaced atomically).")],
+) -> None:
+    """Write the spec as a readable Python module (keras.layers, keras.ops) that builds the same model."""
+    from declar.atomic import replace_atomically
+    from declar.eject import eject as eject_module
+
+    text = eject_module(spec, _limits())
+    replace_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=0o644, suffix=".py")
+    typer.echo(f"wrote {escape(out)}")
+
+
 @_command()
 def fit(
     source: Annotated[Path, typer.Argument(help="A spec (trained from its seed) or a .keras archive (resumed).")],

@@ -53,6 +53,8 @@ def main() -> None:
         model = module.build_model()
         data = np.load(job["inputs"])
         inputs = [data[f"x{i}"] for i in range(len(data.files))]
+        for name, i in job.get("adapt", {}).items():  # as the test adapted declar's model
+            model.get_layer(name).adapt(inputs[i])
         predicted = _flat(model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
         out = {f"w{i}": keras.ops.convert_to_numpy(w) for i, w in enumerate(model.weights)}
         out.update({f"p{i}": np.asarray(p) for i, p in enumerate(predicted)})

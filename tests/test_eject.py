@@ -32,6 +32,9 @@ from tests.eject_worker import targets
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "eject_worker.py"
+# Specs that take text: Keras's `predict` refuses string (object) arrays, on the declar side as on the
+# ejected side, so their predictions cannot be compared this way yet (their ejection is still tested).
+TEXT_INPUTS = {"specs/training/text_classification.yaml"}
 SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.yaml"))
 
 # What cannot be ejected yet, each at its place in its spec: no spec under specs/.
@@ -91,6 +94,25 @@ def _run_worker(jobs: list[dict], tmp: Path) -> None:
     assert f"ok {len(jobs)}" in proc.stdout
 
 
+ADAPTABLE = ("Normalization", "TextVectorization", "StringLookup", "IntegerLookup", "Discretization")
+
+
+def adapted_on_inputs(model) -> dict[str, int]:
+    """The preprocessing layers of ``model`` that read a model input and learn their state from data,
+    by name -> the input's index."""
+    inputs = [id(t) for t in model.inputs]
+    found = {}
+    for layer in model.layers:
+        if type(layer).__name__ not in ADAPTABLE:
+            continue
+        config = layer.get_config()
+        if not any(config.get(k) is not None for k in ("mean", "vocabulary", "bin_boundaries")):  # given: kept
+            tensor = layer._inbound_nodes[0].input_tensors[0]
+            if id(tensor) in inputs:
+                found[layer.name] = inputs.index(id(tensor))
+    return found
+
+
 @pytest.fixture(scope="module")
 def hostile_spec(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("hostile") / "hostile.yaml"
@@ -109,21 +131,28 @@ def test_every_spec_ejects_bit_identically(tmp_path, hostile_spec):
         except EjectError as err:
             refused[spec] = str(err).split(" (")[0]
             continue
+        if spec in TEXT_INPUTS:
+            compile(text, spec, "exec")  # ejected, and valid Python
+            continue
         module = tmp_path / f"m{n}.py"
         module.write_text(text)
         model = declar.build(spec)
         xs = probe_inputs(model)
+        # Preprocessing layers learn their state from data (adapt) on both sides, from the same inputs.
+        adapt = adapted_on_inputs(model)
+        for name, i in adapt.items():
+            model.get_layer(name).adapt(xs[i])
         np.savez(tmp_path / f"in{n}.npz", **{f"x{i}": x for i, x in enumerate(xs)})
         expected[n] = (spec, model, _outputs(model.predict(xs if len(xs) > 1 else xs[0], verbose=0)))
         jobs.append({"module": str(module), "inputs": str(tmp_path / f"in{n}.npz"), "out": str(tmp_path / f"o{n}.npz"),
-                     "archive": str(tmp_path / f"a{n}.keras"), "fit": spec in FIT})
+                     "archive": str(tmp_path / f"a{n}.keras"), "fit": spec in FIT, "adapt": adapt})
         if spec in FIT:
             fresh = declar.build(spec)
             history = fresh.fit(xs if len(xs) > 1 else xs[0], targets(fresh, xs), batch_size=1, epochs=1,
                                 shuffle=False, verbose=0)
             trained[n] = ([np.asarray(w.numpy()) for w in fresh.weights], history.history["loss"])
     assert refused == REFUSED
-    assert len(jobs) == len(SPECS) - len(REFUSED) + 2
+    assert len(jobs) == len(SPECS) - len(REFUSED) - len(TEXT_INPUTS) + 2
     _run_worker(jobs, tmp_path)
     for n, (spec, model, predicted) in expected.items():
         got = np.load(tmp_path / f"o{n}.npz")

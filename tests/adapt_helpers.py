@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +18,9 @@ from declar.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "adapt_worker.py"
 TRAINING_SPECS = ROOT / "specs" / "training"
+_loader = importlib.util.spec_from_file_location("training_data", ROOT / "docs" / "examples" / "training_data.py")
+_training_data = importlib.util.module_from_spec(_loader)
+_loader.loader.exec_module(_training_data)
 
 POSITIVE = "great wonderful superb loved enjoyed brilliant".split()
 NEGATIVE = "awful boring terrible hated dull poor".split()
@@ -39,13 +43,9 @@ def write_reviews(root: Path, per_class: int = 24, seed: int = 0) -> list[tuple[
 
 
 def heart_arrays(rows: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
-    """Heart-disease-like columns named after the structured-data example's inputs and output."""
-    rng = np.random.default_rng(seed)
-    return {"age": rng.normal(54, 9, (rows, 1)).astype("float32"),
-            "thalach": rng.normal(150, 22, (rows, 1)).astype("float32"),
-            "oldpeak": rng.exponential(1.0, (rows, 1)).astype("float32"),
-            "cp": rng.integers(0, 4, (rows, 1)).astype("int64"),
-            "target": rng.integers(0, 2, (rows, 1)).astype("float32")}
+    """Heart-disease-like columns named after the structured-data example's inputs and output (the
+    README's data, docs/examples/training_data.py, with fewer rows)."""
+    return _training_data.heart(rows, seed)
 
 
 def cli(*args: str):

@@ -14,11 +14,8 @@ size and layout are checked before it is read, within `Limits`, and what does no
   `keras.utils.image_dataset_from_directory`), or text files (`text_dirs`).
 
 Example:
-    >>> import numpy as np, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "d.npz")
-    >>> np.savez(path, x=np.ones((3, 2)), y=np.zeros((3, 1)))
-    >>> sorted(read_arrays(path, ["x"], ["y"]))
-    ['x', 'y']
+    >>> sorted(FILE_SOURCES), [source.name for source in DIRECTORY_SOURCES]
+    (['.csv', '.npz', '.tfrecord'], ['images', 'text files'])
 """
 
 from __future__ import annotations

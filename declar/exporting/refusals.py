@@ -55,6 +55,22 @@ def random_draw_problems(loaded: LoadedSpec, model: Any, title: str) -> list[Pro
     return problems
 
 
+NOT_ADAPTED_HINT = ("adapt it on data first (declar adapt SPEC DATA -o OUT.keras, or declar fit) and export the "
+                    "archive, or give its state in the spec")
+
+
+def unadapted_problems(loaded: LoadedSpec, model: Any) -> list[Problem]:
+    """One problem per lookup layer with no vocabulary: it cannot compute anything (Keras raises
+    "Table not initialized" at its first call), so there is nothing to export or to compare."""
+    from declar.keras.adapted_state import unadapted_lookups
+
+    problems = [scope_problem(loaded, f"{model.name}/{name}", "has no vocabulary (it was never adapted), so it "
+                              "computes nothing to export", NOT_ADAPTED_HINT) for name in unadapted_lookups(model)]
+    # A TextVectorization's own inner lookup is not a node of the spec: its node is reported instead.
+    located = [p for p in problems if p.path != ("model",)]
+    return located or problems[:1]
+
+
 def _draws(text: Any) -> Iterator[tuple[int, str]]:
     """(1-based column, name) of each call of a random draw in an expression (parsed, never run)."""
     if not isinstance(text, str):

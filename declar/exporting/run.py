@@ -41,7 +41,13 @@ from declar.exporting.check import (
 )
 from declar.exporting.convert import ConversionFailed, convert, unknown_onnx_nodes
 from declar.exporting.formats import FORMATS, ExportFormat
-from declar.exporting.refusals import first_scope, output_node_path, random_draw_problems, scope_problem
+from declar.exporting.refusals import (
+    first_scope,
+    output_node_path,
+    random_draw_problems,
+    scope_problem,
+    unadapted_problems,
+)
 from declar.limits import DEFAULT_LIMITS, Limits
 from declar.spec.load import SpecSource, load_spec
 from declar.spec.loaded import LoadedSpec
@@ -99,7 +105,7 @@ def export(source: SpecSource | str | os.PathLike[str], out: str | os.PathLike[s
     if batch_size is not None and batch_size < 1:
         raise ExportError(f"the batch size must be at least 1, got {batch_size}", code="export-batch")
     model, loaded = _model(source, limits)
-    problems = random_draw_problems(loaded, model, fmt.title)
+    problems = unadapted_problems(loaded, model) or random_draw_problems(loaded, model, fmt.title)
     if problems:
         raise ExportError(problems=problems)
     # Keras's predictions first: the exporters also want a model that has been called once.

@@ -10,6 +10,7 @@ import keras  # noqa: F401  (declar.keras.* are imported after keras, as declar'
 import pytest
 from typer.testing import CliRunner
 
+import declar
 from declar.cli import app
 from declar.errors import DeclarError, LayerBuildError
 from declar.keras.aux_losses import AuxiliaryLoss
@@ -48,27 +49,30 @@ def test_other_callback_files_under_the_backup_dir_are_refused_at_validate(tmp_p
         "(BackupAndRestore deletes its directory when training ends; write it elsewhere)"]
 
 
-def test_backup_dir_holding_the_users_files_is_refused_and_they_are_kept(tmp_path):
+def test_backup_dir_holding_the_users_files_keeps_them(tmp_path):
+    # declar fit keeps the backup itself (declar.fitting.resume) and deletes only the files it wrote.
     spec = tiny_spec(tmp_path, "  data: d.npz\n  callbacks:\n    - BackupAndRestore: {backup_dir: notes}\n")
     run = tmp_path / "run"
     (run / "notes").mkdir(parents=True)
     (run / "notes" / "todo.txt").write_text("mine")
     result = fit(spec, run / "m.keras")
-    assert result.exit_code == 1
-    assert "BackupAndRestore backup_dir" in result.output and "todo.txt" in result.output
-    assert "internal error" not in result.output
+    assert result.exit_code == 0, result.output
     assert (run / "notes" / "todo.txt").read_text() == "mine"
-    assert not (run / "m.keras").exists()
+    assert sorted(p.name for p in (run / "notes").iterdir()) == ["todo.txt"]
+    assert (run / "m.keras").exists()
 
 
 def test_backup_dir_of_an_earlier_run_is_used_to_resume(tmp_path):
-    # What BackupAndRestore itself leaves behind (a killed run) is its own: it resumes from it.
+    # What the backup of a completed run kept (delete_checkpoint: false) is its own: it resumes from it.
     spec = tiny_spec(tmp_path, "  data: d.npz\n  epochs: 2\n  callbacks:\n"
                                "    - BackupAndRestore: {backup_dir: backup, delete_checkpoint: false}\n")
     assert fit(spec, tmp_path / "m.keras").exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["latest.weights.h5", "training_metadata.json"]
-    result = fit(spec, tmp_path / "m.keras")
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["epoch-0002.weights.h5", "state.json"]
+    steps = int(declar.load(tmp_path / "m.keras").optimizer.iterations.numpy())
+    result = runner.invoke(app, ["fit", str(spec), "--out", str(tmp_path / "m.keras")])
     assert result.exit_code == 0, result.output
+    assert "all 2 epochs were done already; writing the output" in result.output
+    assert int(declar.load(tmp_path / "m.keras").optimizer.iterations.numpy()) == steps  # nothing trained again
 
 
 # -- ModelCheckpoint's filepath is formatted by str.format ---------------------------------------
@@ -151,7 +155,8 @@ def test_save_freq_keras_refuses_is_located_at_validate(tmp_path):
     assert problems(spec) == [
         f"{spec}:13:55: error: ModelCheckpoint save_freq str 'often' is neither 'epoch' nor a number of batches "
         f"({hint})",
-        f"{spec}:14:52: error: BackupAndRestore save_freq int 0 is neither 'epoch' nor a number of batches ({hint})"]
+        f"{spec}:14:41: error: BackupAndRestore argument 'save_freq' is refused: declar fit backs up after every "
+        "epoch, atomically"]
 
 
 def test_a_callback_keras_refuses_from_an_unchecked_section_is_a_declar_error():

@@ -214,8 +214,12 @@ def test_every_archive_predicts_the_same_as_its_original_in_a_fresh_process(impo
 def test_defaults_are_left_out_and_names_kept(imported):
     text = Path(imported["convnet"][2].spec).read_text()
     assert "  image: {shape: [12, 12, 1]}\n" in text
-    assert "  - Conv2D: {filters: 4, kernel_size: [3, 3], padding: same, activation: relu}\n" in text
-    assert "  - Conv2D: {filters: 8, kernel_size: [3, 3], strides: [2, 2], kernel_initializer: he_normal}\n" in text
+    # (a `name:` follows where Keras's numbering, which counts the layers this process made before,
+    # differs from the list's own: it depends on the tests that ran first in this worker)
+    named = r"(, name: \w+)?\}\n"
+    assert re.search(r"  - Conv2D: \{filters: 4, kernel_size: \[3, 3\], padding: same, activation: relu" + named, text)
+    assert re.search(r"  - Conv2D: \{filters: 8, kernel_size: \[3, 3\], strides: \[2, 2\], "
+                     r"kernel_initializer: he_normal" + named, text)
     assert "  - Dense: {units: 10, name: dense" in text  # a name the list's own numbering would not give
     assert "use_bias" not in text and "dtype" not in text and "trainable" not in text
     resnet = Path(imported["architectures/toy_resnet"][2].spec).read_text()
@@ -236,7 +240,7 @@ def test_graph_forms_shares_wrappers_calls_blocks_and_indexed_outputs(imported):
     assert "  Encoder:\n    inputs: [code_in]\n" in nested_spec and "  Head:\n    inputs: [head_in]\n" in nested_spec
     assert nested_spec.endswith("model:\n  - Encoder: {}\n  - Head: {}\n")  # a chain of two blocks
     assert "    tower: {Tower: {}, inputs: a}\n    tower_call2: {shares: tower, inputs: b}\n" in spec("shared_nested")
-    assert "  Inner:\n    inputs: [input_layer]\n" in spec("nested_sequential")  # Keras's name for its input
+    assert re.search(r"  Inner:\n    inputs: \[input_layer(_\d+)?\]\n", spec("nested_sequential"))  # Keras's name
     assert "  - Embedding: {input_dim: 12, output_dim: 4, mask_zero: true, name: embed}\n  - LSTM: {units: 3}\n" in \
         spec("embedding_lstm")  # the mask Keras computed with not_equal is the Embedding's own
 

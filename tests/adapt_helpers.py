@@ -17,7 +17,9 @@ from declar.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "adapt_worker.py"
-TRAINING_SPECS = ROOT / "specs" / "training"
+# Specs whose preprocessing layers learn their state from data: they cannot be saved before it, so
+# they live outside specs/ (whose specs all save and load with no data).
+TRAINING_SPECS = ROOT / "examples" / "adapted"
 _loader = importlib.util.spec_from_file_location("training_data", ROOT / "docs" / "examples" / "training_data.py")
 _training_data = importlib.util.module_from_spec(_loader)
 _loader.loader.exec_module(_training_data)

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "eject_worker.py"
 # Specs that take text: Keras's `predict` refuses string (object) arrays, on the declar side as on the
 # ejected side, so their predictions cannot be compared this way yet (their ejection is still tested).
-TEXT_INPUTS = {"specs/training/text_classification.yaml"}
-SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.yaml"))
+TEXT_INPUTS = {"examples/adapted/text_classification.yaml"}
+SPECS = sorted(str(p.relative_to(ROOT)) for folder in ("specs", "examples") for p in (ROOT / folder).rglob("*.yaml"))
 
 # What cannot be ejected yet, each at its place in its spec: no spec under specs/.
 REFUSED: dict[str, str] = {}

@@ -30,7 +30,7 @@ from declar.exporting.check import compare, run_worker, runtime_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "export_worker.py"
-ALL_SPECS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("specs/**/*.yaml"))
+ALL_SPECS = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("examples/**/*.yaml")])
 FAST_SPECS = ["specs/keras_guide/custom_build.yaml", "specs/examples/two_input_residual.yaml",
               "specs/keras_io/vae_encoder.yaml", "specs/architectures/bidirectional_lstm.yaml"]
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
@@ -65,8 +65,9 @@ def refusals(fmt: str) -> dict[str, list[str]]:
     found.update({spec: [f"{spec}:{at}: error: layer {node}: has no vocabulary (it was never adapted), so it computes "
                          f"nothing to export (adapt it on data first (declar adapt SPEC DATA -o OUT.keras, or declar "
                          f"fit) and export the archive, or give its state in the spec)"]
-                  for spec, at, node in (("specs/training/structured_data.yaml", "20:16", "cp_lookup (IntegerLookup)"),
-                                         ("specs/training/text_classification.yaml", "13:5",
+                  for spec, at, node in (("examples/adapted/structured_data.yaml", "20:16",
+                                          "cp_lookup (IntegerLookup)"),
+                                         ("examples/adapted/text_classification.yaml", "13:5",
                                           "vectorize (TextVectorization)"))})
     if fmt == "onnx":
         spec = "specs/architectures/vit_classifier.yaml"
@@ -289,9 +290,9 @@ def test_an_unknown_format_is_a_usage_error_naming_the_formats():
 
 def test_a_preprocessing_layer_never_adapted_is_refused_at_its_node_and_nothing_is_written(tmp_path):
     out = tmp_path / "heart.onnx"
-    result = CliRunner().invoke(app, ["export", "specs/training/structured_data.yaml", str(out), "--format", "onnx"])
+    result = CliRunner().invoke(app, ["export", "examples/adapted/structured_data.yaml", str(out), "--format", "onnx"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output == refusals("onnx")["specs/training/structured_data.yaml"][0] + "\n"
+    assert result.output == refusals("onnx")["examples/adapted/structured_data.yaml"][0] + "\n"
     assert list(tmp_path.iterdir()) == []
 
 

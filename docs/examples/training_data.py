@@ -1,9 +1,9 @@
 """Writes the small data sets the README's training examples use, in the current directory:
 
 - ``heart.npz``: heart-disease-like columns named after the inputs and the output of
-  specs/training/structured_data.yaml (keras.io's structured-data example), 303 rows;
+  examples/adapted/structured_data.yaml (keras.io's structured-data example), 303 rows;
 - ``reviews/``: short made-up film reviews, one subdirectory per class (``neg/``, ``pos/``), for
-  specs/training/text_classification.yaml (keras.io's text classification from scratch).
+  examples/adapted/text_classification.yaml (keras.io's text classification from scratch).
 
 Run: ``python docs/examples/training_data.py``.
 """

@@ -24,24 +24,12 @@ _loader = importlib.util.spec_from_file_location("training_data", ROOT / "docs" 
 _training_data = importlib.util.module_from_spec(_loader)
 _loader.loader.exec_module(_training_data)
 
-POSITIVE = "great wonderful superb loved enjoyed brilliant".split()
-NEGATIVE = "awful boring terrible hated dull poor".split()
-COMMON = "the film was a and it story acting".split()
 
 
 def write_reviews(root: Path, per_class: int = 24, seed: int = 0) -> list[tuple[str, int]]:
-    """A directory of short generated reviews, ``neg/`` and ``pos/``; returns (text, label) pairs."""
-    rng = np.random.default_rng(seed)
-    written = []
-    for label, (name, words) in enumerate((("neg", NEGATIVE), ("pos", POSITIVE))):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            tokens = [*rng.choice(words, 3), *rng.choice(COMMON, 4)]
-            rng.shuffle(tokens)
-            text = " ".join(tokens).capitalize() + "."
-            (root / name / f"{i:02d}.txt").write_text(text)
-            written.append((text, label))
-    return written
+    """A directory of short generated reviews, ``neg/`` and ``pos/`` (the README's generator,
+    docs/examples/training_data.py); returns (text, label) pairs."""
+    return _training_data.reviews(root, per_class, seed)
 
 
 def heart_arrays(rows: int = 64, seed: int = 0) -> dict[str, np.ndarray]:

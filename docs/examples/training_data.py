@@ -28,18 +28,22 @@ def heart(rows: int = 303, seed: int = 0) -> dict[str, np.ndarray]:
             "target": rng.integers(0, 2, (rows, 1)).astype("float32")}
 
 
-def reviews(root: Path, per_class: int = 20, seed: int = 0) -> int:
+def reviews(root: Path, per_class: int = 20, seed: int = 0) -> list[tuple[str, int]]:
+    """Writes ``neg/`` and ``pos/`` under ``root``; returns the (text, label) pairs written."""
     rng = np.random.default_rng(seed)
-    for name, words in (("neg", NEGATIVE), ("pos", POSITIVE)):
+    written = []
+    for label, (name, words) in enumerate((("neg", NEGATIVE), ("pos", POSITIVE))):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             tokens = [*rng.choice(words, 3), *rng.choice(COMMON, 4)]
             rng.shuffle(tokens)
-            (root / name / f"{i:02d}.txt").write_text(" ".join(tokens).capitalize() + ".")
-    return 2 * per_class
+            text = " ".join(tokens).capitalize() + "."
+            (root / name / f"{i:02d}.txt").write_text(text)
+            written.append((text, label))
+    return written
 
 
 if __name__ == "__main__":
     np.savez("heart.npz", **heart())
-    count = reviews(Path("reviews"))
+    count = len(reviews(Path("reviews")))
     print(f"wrote heart.npz (303 rows) and reviews/ ({count} files in neg/ and pos/)")
